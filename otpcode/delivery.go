@@ -1,0 +1,258 @@
+package otpcode
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Channel names a way to deliver a code.
+type Channel string
+
+// The channels otpguard knows. WhatsApp is the primary channel; email is the
+// low-assurance fallback.
+const (
+	ChannelWhatsApp Channel = "whatsapp"
+	ChannelEmail    Channel = "email"
+)
+
+// Message is one delivery of a code. Its String and LogValue methods redact
+// the code, so a Message can be logged safely.
+type Message struct {
+	// Channel is the channel this message goes through.
+	Channel Channel
+	// To is the recipient: an E.164 phone number or an email address.
+	To string
+	// Code is the one-time code. Senders must not log it.
+	Code string
+	// TTL is the code's lifetime and ExpiresAt its expiry.
+	TTL       time.Duration
+	ExpiresAt time.Time
+	// Locale selects the message template ("pt-BR", "en").
+	Locale string
+	// Name is the customer's name, or "".
+	Name string
+	// Purpose is the purpose the code was requested for, or "".
+	Purpose string
+}
+
+// String describes m without its code.
+func (m Message) String() string {
+	return fmt.Sprintf("otp message via %s to %s (code redacted)", m.Channel, m.To)
+}
+
+// LogValue implements slog.LogValuer without the code.
+func (m Message) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("channel", string(m.Channel)),
+		slog.String("to", m.To),
+		slog.Time("expires_at", m.ExpiresAt),
+	)
+}
+
+// Sender delivers messages over one channel. Implementations must be safe
+// for concurrent use, respect ctx, and return a *SendError (or an error
+// wrapping one) when they fail.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SenderFunc adapts a function to Sender.
+type SenderFunc func(ctx context.Context, m Message) error
+
+// Send calls f.
+func (f SenderFunc) Send(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// Sentinels for delivery failures, matched with errors.Is on a *SendError.
+var (
+	// ErrRetryable marks a failure that may succeed later: rate limiting,
+	// a 5xx, a timeout, an unreachable server.
+	ErrRetryable = errors.New("otpcode: retryable delivery failure")
+	// ErrPermanent marks a failure that will not succeed by retrying: an
+	// invalid recipient, a template problem, a rejected credential.
+	ErrPermanent = errors.New("otpcode: permanent delivery failure")
+)
+
+// SendError is a failed delivery. Its message never contains the code or a
+// credential.
+type SendError struct {
+	// Channel is the channel that failed.
+	Channel Channel
+	// Retryable tells ErrRetryable from ErrPermanent.
+	Retryable bool
+	// Status is the provider's status (an HTTP status or an SMTP code), or 0.
+	Status int
+	// Reason is a short description from the provider, free of secrets.
+	Reason string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *SendError) Error() string {
+	kind := "permanent"
+	if e.Retryable {
+		kind = "retryable"
+	}
+	s := fmt.Sprintf("otpcode: %s delivery failed (%s", e.Channel, kind)
+	if e.Status != 0 {
+		s += fmt.Sprintf(", status %d", e.Status)
+	}
+	s += ")"
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	return s
+}
+
+// Unwrap returns ErrRetryable or ErrPermanent, and Err.
+func (e *SendError) Unwrap() []error {
+	kind := ErrPermanent
+	if e.Retryable {
+		kind = ErrRetryable
+	}
+	if e.Err == nil {
+		return []error{kind}
+	}
+	return []error{kind, e.Err}
+}
+
+// Route binds a Sender to the channel it serves.
+type Route struct {
+	Channel Channel
+	Sender  Sender
+}
+
+// Chain delivers a message over the first channel that works, in the order
+// of its routes (WhatsApp, then email, in the usual set-up). A channel is
+// tried only when the customer has a contact for it. A Chain is safe for
+// concurrent use once built.
+type Chain struct {
+	routes []Route
+}
+
+// NewChain returns a chain over routes, tried in order. Each channel may
+// appear once and every route needs a sender.
+func NewChain(routes ...Route) (*Chain, error) {
+	if len(routes) == 0 {
+		return nil, errors.New("otpcode: a chain needs at least one route")
+	}
+	seen := make(map[Channel]bool, len(routes))
+	for _, r := range routes {
+		if r.Channel != ChannelWhatsApp && r.Channel != ChannelEmail {
+			return nil, fmt.Errorf("otpcode: unknown channel %q", r.Channel)
+		}
+		if r.Sender == nil {
+			return nil, fmt.Errorf("otpcode: channel %q has no sender", r.Channel)
+		}
+		if seen[r.Channel] {
+			return nil, fmt.Errorf("otpcode: channel %q appears twice", r.Channel)
+		}
+		seen[r.Channel] = true
+	}
+	return &Chain{routes: append([]Route(nil), routes...)}, nil
+}
+
+// Channels returns the chain's channels in order.
+func (c *Chain) Channels() []Channel {
+	out := make([]Channel, len(c.routes))
+	for i, r := range c.routes {
+		out[i] = r.Channel
+	}
+	return out
+}
+
+// Offers reports whether the chain can deliver to contacts over ch.
+func (c *Chain) Offers(ch Channel, to Contacts) bool {
+	for _, r := range c.routes {
+		if r.Channel == ch {
+			return contactFor(ch, to) != ""
+		}
+	}
+	return false
+}
+
+func contactFor(ch Channel, to Contacts) string {
+	switch ch {
+	case ChannelWhatsApp:
+		return to.Phone
+	case ChannelEmail:
+		return to.Email
+	}
+	return ""
+}
+
+// Deliver sends m to the first channel of the chain that has a contact in
+// to, is allowed by allow (nil allows every channel), and succeeds. It
+// returns the channel that delivered. When every channel fails it returns an
+// error wrapping ErrDelivery and each channel's error. It stops, with
+// ctx.Err(), as soon as ctx is done.
+func (c *Chain) Deliver(ctx context.Context, to Contacts, m Message, allow func(Channel) bool) (Channel, error) {
+	var errs []error
+	for _, r := range c.routes {
+		if allow != nil && !allow(r.Channel) {
+			continue
+		}
+		addr := contactFor(r.Channel, to)
+		if addr == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		m.Channel, m.To = r.Channel, addr
+		err := r.Sender.Send(ctx, m)
+		if err == nil {
+			return r.Channel, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return "", ctxErr
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", r.Channel, err))
+	}
+	if len(errs) == 0 {
+		return "", fmt.Errorf("%w: no channel can reach this customer", ErrDelivery)
+	}
+	return "", fmt.Errorf("%w: %w", ErrDelivery, errors.Join(errs...))
+}
+
+// DevSender is the development sender: it writes each delivery as one JSON
+// line {"channel","to","code","expires_at"} to an io.Writer, so a person or
+// a script can read the code. It prints codes by design: never use it in
+// production. It is safe for concurrent use.
+type DevSender struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewDevSender returns a DevSender writing to w.
+func NewDevSender(w io.Writer) *DevSender { return &DevSender{w: w} }
+
+type devLine struct {
+	Channel   Channel   `json:"channel"`
+	To        string    `json:"to"`
+	Code      string    `json:"code"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Send writes m as one JSON line.
+func (d *DevSender) Send(ctx context.Context, m Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(devLine{Channel: m.Channel, To: m.To, Code: m.Code, ExpiresAt: m.ExpiresAt.UTC()})
+	if err != nil {
+		return &SendError{Channel: m.Channel, Reason: "encode", Err: err}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.w.Write(append(b, '\n')); err != nil {
+		return &SendError{Channel: m.Channel, Retryable: true, Reason: "write", Err: err}
+	}
+	return nil
+}
