@@ -276,13 +276,16 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 		allow = func(c Channel) bool { return c == in.Channel && (in.Allow == nil || in.Allow(c)) }
 	}
 	if !s.reachable(to, allow) {
-		if in.Channel != "" {
+		switch {
+		case in.Channel != "":
 			return RequestResult{}, channelError(in.Channel)
-		}
-		if !found {
+		case !s.reachable(to, nil):
+			// Nothing could reach this customer, whatever the policy: an
+			// unknown CPF, or a customer without contacts.
 			return RequestResult{}, fmt.Errorf("%w: no channel reaches this %s", ErrUnknownCustomer, id.Kind)
+		default:
+			return RequestResult{}, &FieldError{Field: "channel", Code: "not_permitted", Message: "no channel permitted for this integration reaches this customer", Err: ErrChannelNotPermitted}
 		}
-		return RequestResult{}, fmt.Errorf("%w: no permitted channel reaches this customer", ErrChannelNotPermitted)
 	}
 
 	if s.limits.ResendCooldown > 0 {

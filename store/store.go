@@ -123,7 +123,8 @@ type Limits interface {
 	// Fail records one failed verification for subject. When the failures
 	// counted within window reach limit, subject is locked for lockFor and
 	// its count starts again from zero. It returns the remaining lock, zero
-	// when subject is not locked.
+	// when subject is not locked. While subject is locked, Fail counts
+	// nothing and returns the remaining lock.
 	Fail(ctx context.Context, subject string, limit int, window, lockFor time.Duration) (lock time.Duration, err error)
 	// Locked returns the remaining lock of subject; locked is false when
 	// there is none.
@@ -132,7 +133,8 @@ type Limits interface {
 	ResetFailures(ctx context.Context, subject string) error
 	// Cooldown starts a cooldown of d for subject unless one is running.
 	// allowed is true when it started one; otherwise retryAfter is the
-	// remaining time of the running one.
+	// remaining time of the running one. d <= 0 disables the cooldown: the
+	// call is allowed and nothing is stored.
 	Cooldown(ctx context.Context, subject string, d time.Duration) (allowed bool, retryAfter time.Duration, err error)
 	// Hit counts one event for subject in a fixed window of length window
 	// that starts with the window's first event. allowed is false, and the
@@ -141,7 +143,8 @@ type Limits interface {
 	Hit(ctx context.Context, subject string, limit int, window time.Duration) (allowed bool, retryAfter time.Duration, err error)
 	// Take takes one token from key's token bucket, which refills at r
 	// tokens per second up to burst. allowed is false when the bucket is
-	// empty; then retryAfter is the time until a token is available.
+	// empty; then retryAfter is the time until a token is available, or
+	// rate.InfDuration when none ever will be (r <= 0 or burst < 1).
 	Take(ctx context.Context, key string, r rate.Limit, burst int) (allowed bool, retryAfter time.Duration, err error)
 }
 

@@ -1,0 +1,198 @@
+// Package memory is otpguard's default store: every record in this process's
+// memory, on github.com/patrickmn/go-cache and golang.org/x/time/rate.
+//
+// It suits a single instance; deployments that run more than one instance
+// share state through store/redisstore instead. It passes the
+// store/storetest conformance suite.
+//
+// # Time
+//
+// Every expiry is decided by the store's clock (WithClock, time.Now by
+// default): a record written with TTL ttl is gone once the clock reaches the
+// write time plus store.ClampTTL(ttl). go-cache's own real-time expiry is not
+// used, so a test clock that runs behind real time never loses a record
+// early. A janitor goroutine deletes records whose time has passed every
+// cleanup interval (WithCleanupInterval); Close stops it.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Records are kept in shards chosen by a
+// hash of the key; every method but GetSession is one critical section under
+// its shard's mutex. GetSession takes only go-cache's read lock, because
+// session records are never changed after they are written.
+//
+// Durations returned are exact (nanosecond precision) and positive whenever
+// something is refused. The ctx argument of every method is not used: no
+// method blocks or does I/O, and none returns an error.
+package memory
+
+import (
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/otpguard/otpguard/store"
+	"github.com/patrickmn/go-cache"
+)
+
+// DefaultCleanupInterval is how often the janitor deletes expired records
+// unless WithCleanupInterval says otherwise.
+const DefaultCleanupInterval = time.Minute
+
+// shardCount is the number of shards; a power of two.
+const shardCount = 64
+
+// Option configures a Store; see New.
+type Option func(*config)
+
+type config struct {
+	now     func() time.Time
+	cleanup time.Duration
+}
+
+// WithClock makes the store read the time from now instead of time.Now. All
+// expiry decisions use it. now must be safe for concurrent use. A nil now
+// keeps time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithCleanupInterval sets how often the janitor goroutine deletes expired
+// records (default DefaultCleanupInterval). d <= 0 runs no janitor: expired
+// records are still never returned, but the memory of records nobody reads
+// again is not reclaimed.
+func WithCleanupInterval(d time.Duration) Option {
+	return func(c *config) { c.cleanup = d }
+}
+
+// Store is the in-memory implementation of store.Store. Create it with New
+// and stop its janitor with Close. Its zero value is not usable.
+type Store struct {
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	done      chan struct{}
+	janitor   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// shard holds the records of the keys that hash to it, one go-cache per
+// record family, and the mutex that makes each method one critical section.
+// Every go-cache is created without expiry or janitor of its own.
+type shard struct {
+	mu        sync.Mutex
+	codes     *cache.Cache // subject → *codeRecord
+	sessions  *cache.Cache // token hash → *sessionRecord
+	failures  *cache.Cache // subject → *counter
+	locks     *cache.Cache // subject → *deadline
+	cooldowns *cache.Cache // subject → *deadline
+	hits      *cache.Cache // subject → *counter
+	buckets   *cache.Cache // key → *bucket
+	// Pad to a cache line so neighbouring shards' mutexes do not share one.
+	_ [64]byte
+}
+
+// families returns the shard's caches, for the janitor and tests.
+func (sh *shard) families() []*cache.Cache {
+	return []*cache.Cache{sh.codes, sh.sessions, sh.failures, sh.locks, sh.cooldowns, sh.hits, sh.buckets}
+}
+
+// expiring is implemented by every record: it reports whether the record is
+// still alive at now.
+type expiring interface {
+	aliveAt(now time.Time) bool
+}
+
+// deadline is the end of a record's life on the store's clock. It is the
+// whole record for locks and cooldowns.
+type deadline struct {
+	until time.Time
+}
+
+// aliveAt reports whether now is before the deadline.
+func (d *deadline) aliveAt(now time.Time) bool { return now.Before(d.until) }
+
+// remaining returns the time left at now; it is positive while the record is
+// alive.
+func (d *deadline) remaining(now time.Time) time.Duration { return d.until.Sub(now) }
+
+// New returns a Store and starts its janitor (see WithCleanupInterval). Call
+// Close when done with it: until then the janitor goroutine keeps the store
+// alive.
+func New(opts ...Option) *Store {
+	cfg := config{now: time.Now, cleanup: DefaultCleanupInterval}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	s := &Store{now: cfg.now, seed: maphash.MakeSeed(), done: make(chan struct{})}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		for _, c := range []**cache.Cache{&sh.codes, &sh.sessions, &sh.failures, &sh.locks, &sh.cooldowns, &sh.hits, &sh.buckets} {
+			*c = cache.New(cache.NoExpiration, 0)
+		}
+	}
+	if cfg.cleanup > 0 {
+		s.janitor.Add(1)
+		go s.runJanitor(cfg.cleanup)
+	}
+	return s
+}
+
+// Close stops the janitor goroutine and waits for it to exit. It is safe to
+// call more than once and from several goroutines. The store stays usable
+// after Close, without a janitor.
+func (s *Store) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
+	s.janitor.Wait()
+}
+
+// runJanitor sweeps every interval until Close.
+func (s *Store) runJanitor(interval time.Duration) {
+	defer s.janitor.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			s.sweep()
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// sweep deletes every record whose deadline the store's clock has reached.
+// It holds one shard's mutex at a time, so writers wait for at most one
+// shard's sweep.
+func (s *Store) sweep() {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		now := s.now()
+		for _, c := range sh.families() {
+			for k, item := range c.Items() {
+				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(now) {
+					c.Delete(k)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// shard returns the shard that holds key's records.
+func (s *Store) shard(key string) *shard {
+	return &s.shards[maphash.String(s.seed, key)&(shardCount-1)]
+}
+
+// expiry returns the deadline of a record written at now with TTL ttl.
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	return now.Add(store.ClampTTL(ttl))
+}

@@ -1,0 +1,234 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpguard/otpguard/store"
+	"golang.org/x/time/rate"
+)
+
+// benchKeys is how many distinct subjects and token hashes a benchmark
+// cycles through.
+const benchKeys = 1024
+
+// benchSet holds precomputed keys so the measured loops do not format
+// strings.
+type benchSet struct {
+	subjects []string
+	hashes   []string
+}
+
+// newBenchSet returns benchKeys subjects and token hashes.
+func newBenchSet() benchSet {
+	ks := benchSet{subjects: make([]string, benchKeys), hashes: make([]string, benchKeys)}
+	for i := range benchKeys {
+		ks.subjects[i] = fmt.Sprintf("phone:+55119%08d", i)
+		ks.hashes[i] = store.HashToken(fmt.Sprintf("bench-token-%d", i))
+	}
+	return ks
+}
+
+// Bench runs the store benchmarks against the stores h makes, one
+// sub-benchmark per operation, each reporting allocations. The names are
+// stable so results can be compared with benchstat: GetSession,
+// GetSessionScopes, GetSessionParallel, GetSessionMiss, CreateSession,
+// PutCode, AttemptCode, ConsumeCode, Fail, Locked, Cooldown, Hit, Take and
+// TakeParallel. Bench never calls h.Advance: every TTL is long.
+func Bench(b *testing.B, h Harness) {
+	b.Helper()
+	if h.New == nil {
+		b.Fatal("storetest: Harness.New is required")
+	}
+	ctx := context.Background()
+	ks := newBenchSet()
+
+	// sessions returns a store holding one session per key; the sessions
+	// carry the given scopes.
+	sessions := func(b *testing.B, scopes []string) store.Store {
+		b.Helper()
+		s := h.New(b)
+		for _, hash := range ks.hashes {
+			sess := newSession("cust")
+			sess.Scopes = scopes
+			if err := s.CreateSession(ctx, hash, sess, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return s
+	}
+	getSession := func(b *testing.B, s store.Store) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			_, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys])
+			if err != nil || !found {
+				b.Fatalf("GetSession: got found=%v err=%v, want found", found, err)
+			}
+		}
+	}
+
+	b.Run("GetSession", func(b *testing.B) {
+		// The common session: no scope restriction.
+		getSession(b, sessions(b, nil))
+	})
+	b.Run("GetSessionScopes", func(b *testing.B) {
+		getSession(b, sessions(b, []string{"rewards:redeem", "points:transfer"}))
+	})
+	b.Run("GetSessionParallel", func(b *testing.B) {
+		s := sessions(b, nil)
+		var seed atomic.Uint64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := seed.Add(7919)
+			for pb.Next() {
+				i++
+				_, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys])
+				if err != nil || !found {
+					b.Errorf("GetSession: got found=%v err=%v, want found", found, err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("GetSessionMiss", func(b *testing.B) {
+		s := h.New(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys]); err != nil || found {
+				b.Fatalf("GetSession: got found=%v err=%v, want a miss", found, err)
+			}
+		}
+	})
+	b.Run("CreateSession", func(b *testing.B) {
+		s := h.New(b)
+		sess := newSession("cust")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := s.CreateSession(ctx, ks.hashes[i%benchKeys], sess, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PutCode", func(b *testing.B) {
+		s := h.New(b)
+		c := newCode("c")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := s.PutCode(ctx, ks.subjects[i%benchKeys], c, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("AttemptCode", func(b *testing.B) {
+		s := h.New(b)
+		for _, subject := range ks.subjects {
+			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, found, err := s.AttemptCode(ctx, ks.subjects[i%benchKeys]); err != nil || !found {
+				b.Fatalf("AttemptCode: got found=%v err=%v, want found", found, err)
+			}
+		}
+	})
+	b.Run("ConsumeCode", func(b *testing.B) {
+		// One PutCode and one ConsumeCode per iteration.
+		s := h.New(b)
+		c := newCode("c")
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			subject := ks.subjects[i%benchKeys]
+			if err := s.PutCode(ctx, subject, c, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			if deleted, err := s.ConsumeCode(ctx, subject, "c"); err != nil || !deleted {
+				b.Fatalf("ConsumeCode: got deleted=%v err=%v, want deleted", deleted, err)
+			}
+		}
+	})
+	b.Run("Fail", func(b *testing.B) {
+		// A limit no subject reaches: every call counts.
+		s := h.New(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := s.Fail(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Locked", func(b *testing.B) {
+		s := h.New(b)
+		for _, subject := range ks.subjects[:benchKeys/2] {
+			if _, err := s.Fail(ctx, subject, 1, time.Hour, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := s.Locked(ctx, ks.subjects[i%benchKeys]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Cooldown", func(b *testing.B) {
+		// After the first lap every call finds a running cooldown.
+		s := h.New(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := s.Cooldown(ctx, ks.subjects[i%benchKeys], time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Hit", func(b *testing.B) {
+		s := h.New(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := s.Hit(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Take", func(b *testing.B) {
+		s := h.New(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("TakeParallel", func(b *testing.B) {
+		s := h.New(b)
+		var seed atomic.Uint64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			i := seed.Add(7919)
+			for pb.Next() {
+				i++
+				if _, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
