@@ -1,0 +1,644 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/policy"
+	"github.com/otpguard/otpguard/store"
+)
+
+const (
+	mariaID    = "2awTHloSJX7kGGprFerOOsvABcd"
+	mariaPhone = "+5511987654321"
+	joaoID     = "2awTHmQ4kLx9GGprJoaoPe7XYzw"
+	joaoPhone  = "+5521998765432"
+	problems   = "https://api.zupy.com/errors/"
+)
+
+// Partner keys by integration ID.
+var key = func() map[string]string {
+	m := map[string]string{}
+	for _, p := range partners {
+		m[p.ID] = p.Key
+	}
+	return m
+}()
+
+// testClock is a clock the tests move by hand.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer is a buffer the server may write from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one example server with its clock, its stdout and its audit log.
+type env struct {
+	h     http.Handler
+	clock *testClock
+	out   *syncBuffer
+	logs  *syncBuffer
+}
+
+func testPolicies(t testing.TB) *policy.Static {
+	t.Helper()
+	pol, err := policy.Load(bytes.NewReader(embeddedPolicies), "policies.json")
+	require.NoError(t, err)
+	return pol
+}
+
+func newEnv(t *testing.T, mods ...func(*config)) *env {
+	t.Helper()
+	e := &env{
+		clock: &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
+		out:   &syncBuffer{},
+		logs:  &syncBuffer{},
+	}
+	cfg := config{
+		policies:    testPolicies(t),
+		problemBase: problems,
+		limits:      otpcode.DefaultLimits(),
+		audit:       slog.New(slog.NewJSONHandler(e.logs, nil)),
+		now:         e.clock.Now,
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	h, cleanup, err := newServer(cfg, e.out)
+	require.NoError(t, err)
+	t.Cleanup(cleanup)
+	e.h = h
+	return e
+}
+
+// call sends one request; apiKey and session are left out when "".
+func (e *env) call(method, path, apiKey, session, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if apiKey != "" {
+		r.Header.Set("X-API-Key", apiKey)
+	}
+	if session != "" {
+		r.Header.Set("X-OTP-Session", session)
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	return w
+}
+
+// lastCode returns the code of the last delivery to to on stdout.
+func (e *env) lastCode(t *testing.T, to string) string {
+	t.Helper()
+	code := ""
+	sc := bufio.NewScanner(strings.NewReader(e.out.String()))
+	for sc.Scan() {
+		var d struct{ Channel, To, Code string }
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &d), "stdout line %q is not JSON", sc.Text())
+		if d.To == to {
+			code = d.Code
+		}
+	}
+	require.NotEmpty(t, code, "no delivery to %s on stdout %q", to, e.out.String())
+	return code
+}
+
+// login runs steps 1 and 2 of the flow for a partner and returns the
+// verify-otp data.
+func (e *env) login(t *testing.T, partner, identifier, to string) verified {
+	t.Helper()
+	w := e.call("POST", "/api/v2/auth/request-otp/", key[partner], "", fmt.Sprintf(`{"identifier": %q}`, identifier))
+	require.Equal(t, http.StatusOK, w.Code, "request-otp: got %d, want 200; body %s", w.Code, w.Body.String())
+	body := fmt.Sprintf(`{"identifier": %q, "otp_code": %q}`, identifier, e.lastCode(t, to))
+	w = e.call("POST", "/api/v2/auth/verify-otp/", key[partner], "", body)
+	require.Equal(t, http.StatusOK, w.Code, "verify-otp: got %d, want 200; body %s", w.Code, w.Body.String())
+	var v struct{ Data verified }
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+	require.NotEmpty(t, v.Data.Session)
+	return v.Data
+}
+
+type verified struct {
+	CustomerID string `json:"customer_id"`
+	IsNew      bool   `json:"is_new"`
+	Session    string `json:"otp_session"`
+	ExpiresIn  int    `json:"expires_in"`
+	FullName   string `json:"full_name"`
+	Points     int    `json:"points_balance"`
+	Tier       string `json:"tier"`
+}
+
+// assertOTPRequired checks the seed's exact 403 body.
+func assertOTPRequired(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	assert.Equal(t, http.StatusForbidden, w.Code, "got %d, want 403; body %s", w.Code, w.Body.String())
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"type":"https://api.zupy.com/errors/otp-required","title":"OTP Required","status":403,"detail":"Customer OTP verification required for this action"}`, w.Body.String())
+}
+
+func assertProblemType(t *testing.T, w *httptest.ResponseRecorder, status int, typ string) {
+	t.Helper()
+	assert.Equal(t, status, w.Code, "got %d, want %d; body %s", w.Code, status, w.Body.String())
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	var p struct{ Type string }
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p))
+	assert.Equal(t, problems+typ, p.Type)
+}
+
+func balanceOf(t *testing.T, e *env, id string) int {
+	t.Helper()
+	w := e.call("GET", "/api/v2/customers/"+id+"/balance", key["repediu"], "", "")
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	var b struct {
+		Data struct {
+			Points int `json:"points_balance"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &b))
+	return b.Data.Points
+}
+
+// TestSeedFlow runs the Zupy documentation's full OTP example: request a
+// code, read it, verify it, redeem a reward with the session.
+func TestSeedFlow(t *testing.T) {
+	e := newEnv(t)
+	w := e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "+5511987654321"}`)
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"data": {"status": "sent", "channel": "whatsapp", "expires_in": 300}, "meta": {}}`, w.Body.String())
+
+	code := e.lastCode(t, mariaPhone)
+	w = e.call("POST", "/api/v2/auth/verify-otp/", key["goomer"], "", `{"identifier": "+5511987654321", "otp_code": "`+code+`"}`)
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	var v struct{ Data verified }
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+	assert.Equal(t, verified{CustomerID: mariaID, Session: v.Data.Session, ExpiresIn: 1800, FullName: "Maria Santos", Points: 150, Tier: "silver"}, v.Data)
+
+	w = e.call("POST", "/api/v2/customers/"+v.Data.CustomerID+"/rewards/rwd_free_coffee/redeem/", key["goomer"], v.Data.Session, `{"use_z_tokens": false}`)
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	var coupon struct {
+		Data struct {
+			CouponCode string `json:"coupon_code"`
+			Points     int    `json:"points_balance"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &coupon))
+	assert.Regexp(t, `^ZP-[2-9A-Z]{6}$`, coupon.Data.CouponCode)
+	assert.Equal(t, 50, coupon.Data.Points, "got balance %d after redeeming 100 of 150, want 50", coupon.Data.Points)
+	assert.Equal(t, 50, balanceOf(t, e, mariaID))
+
+	// The reward's coupon belongs to Maria and her session can use it once.
+	w = e.call("POST", "/api/v2/coupons/"+coupon.Data.CouponCode+"/use/", key["goomer"], v.Data.Session, "")
+	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	w = e.call("POST", "/api/v2/coupons/"+coupon.Data.CouponCode+"/use/", key["goomer"], v.Data.Session, "")
+	assertProblemType(t, w, http.StatusConflict, "coupon-already-used")
+
+	// 50 points are not enough for a second coffee.
+	w = e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["goomer"], v.Data.Session, `{"use_z_tokens": false}`)
+	assertProblemType(t, w, http.StatusUnprocessableEntity, "insufficient-points")
+	assert.Equal(t, 50, balanceOf(t, e, mariaID))
+
+	// Nothing secret reached the audit log.
+	logs := e.logs.String()
+	assert.Contains(t, logs, "otp.decision")
+	assert.NotContains(t, logs, code, "the code is in the logs")
+	assert.NotContains(t, logs, v.Data.Session, "the session token is in the logs")
+	assert.NotContains(t, logs, store.HashToken(v.Data.Session), "the token's hash is in the logs")
+}
+
+// endpoint is one call of the action table, acting on Maria.
+type endpoint struct {
+	action       policy.Action
+	method, path string
+	body         string
+}
+
+var endpoints = []endpoint{
+	{policy.SearchCustomers, "GET", "/api/v2/customers/search?q=maria", ""},
+	{policy.ViewBalance, "GET", "/api/v2/customers/" + mariaID + "/balance", ""},
+	{policy.ViewHistory, "GET", "/api/v2/customers/" + mariaID + "/history", ""},
+	{policy.AwardPoints, "POST", "/api/v2/customers/" + mariaID + "/points/", `{"points": 25, "description": "Order 1234"}`},
+	{policy.ListRewards, "GET", "/api/v2/rewards/", ""},
+	{policy.ListCoupons, "GET", "/api/v2/coupons/", ""},
+	{policy.ViewPrograms, "GET", "/api/v2/programs/", ""},
+	{policy.SendWebhook, "POST", "/api/v2/webhooks/", `{"url": "https://partner.example/hooks", "events": ["points.awarded"]}`},
+	{policy.RedeemReward, "POST", "/api/v2/customers/" + mariaID + "/rewards/rwd_free_coffee/redeem/", `{"use_z_tokens": false}`},
+	{policy.ValidateCoupon, "POST", "/api/v2/coupons/MARIA10/validate/", ""},
+	{policy.UseCoupon, "POST", "/api/v2/coupons/MARIA10/use/", ""},
+	{policy.EnrollCustomer, "POST", "/api/v2/customers/enroll/", `{"identifier": "+5511987654321", "full_name": "Maria Santos"}`},
+}
+
+// TestPolicyMatrix calls every endpoint with every partner's key, without a
+// session and with a valid one, and checks the seed's tables: strict needs
+// OTP for enrollment, redemption and coupons; relaxed for redemption and
+// coupons; trusted for nothing; read operations never.
+func TestPolicyMatrix(t *testing.T) {
+	needsOTP := map[string]map[policy.Action]bool{
+		"repediu": {},
+		"goomer":  {policy.RedeemReward: true, policy.ValidateCoupon: true, policy.UseCoupon: true},
+		"saipos":  {policy.RedeemReward: true, policy.ValidateCoupon: true, policy.UseCoupon: true},
+		"balcao":  {policy.RedeemReward: true, policy.ValidateCoupon: true, policy.UseCoupon: true, policy.EnrollCustomer: true},
+	}
+	require.Len(t, endpoints, len(policy.NewCatalog().Actions()), "every action of the catalogue has an endpoint")
+	for _, p := range partners {
+		for _, ep := range endpoints {
+			t.Run(p.ID+"/"+string(ep.action)+"/no session", func(t *testing.T) {
+				e := newEnv(t)
+				w := e.call(ep.method, ep.path, p.Key, "", ep.body)
+				if needsOTP[p.ID][ep.action] {
+					assertOTPRequired(t, w)
+					return
+				}
+				assert.True(t, w.Code >= 200 && w.Code < 300, "got %d, want 2xx; body %s", w.Code, w.Body.String())
+				assert.Equal(t, "application/json", w.Header().Get("Content-Type"))
+			})
+			t.Run(p.ID+"/"+string(ep.action)+"/session", func(t *testing.T) {
+				e := newEnv(t)
+				s := e.login(t, p.ID, mariaPhone, mariaPhone)
+				w := e.call(ep.method, ep.path, p.Key, s.Session, ep.body)
+				assert.True(t, w.Code >= 200 && w.Code < 300, "got %d, want 2xx; body %s", w.Code, w.Body.String())
+			})
+		}
+	}
+}
+
+func TestUnauthenticated(t *testing.T) {
+	e := newEnv(t)
+	for _, k := range []string{"", "zupy_pk_unknown_0000000000"} {
+		for _, path := range []string{"/api/v2/auth/request-otp/", "/api/v2/customers/" + mariaID + "/balance"} {
+			method := "POST"
+			if strings.HasSuffix(path, "balance") {
+				method = "GET"
+			}
+			w := e.call(method, path, k, "", "")
+			assertProblemType(t, w, http.StatusUnauthorized, "authentication-required")
+		}
+	}
+}
+
+func TestSessionBinding(t *testing.T) {
+	redeem := func(customer string) string {
+		return "/api/v2/customers/" + customer + "/rewards/rwd_free_coffee/redeem/"
+	}
+	t.Run("another integration's session", func(t *testing.T) {
+		e := newEnv(t)
+		s := e.login(t, "goomer", mariaPhone, mariaPhone)
+		assertOTPRequired(t, e.call("POST", redeem(mariaID), key["saipos"], s.Session, `{"use_z_tokens": false}`))
+		assert.Equal(t, 150, balanceOf(t, e, mariaID))
+	})
+	t.Run("another customer's redemption", func(t *testing.T) {
+		e := newEnv(t)
+		s := e.login(t, "goomer", mariaPhone, mariaPhone)
+		assertOTPRequired(t, e.call("POST", redeem(joaoID), key["goomer"], s.Session, `{"use_z_tokens": false}`))
+		assert.Equal(t, 420, balanceOf(t, e, joaoID))
+	})
+	t.Run("another customer's coupon", func(t *testing.T) {
+		e := newEnv(t)
+		s := e.login(t, "saipos", mariaPhone, mariaPhone)
+		assertOTPRequired(t, e.call("POST", "/api/v2/coupons/JOAO-FRETE/use/", key["saipos"], s.Session, ""))
+		assertOTPRequired(t, e.call("POST", "/api/v2/coupons/JOAO-FRETE/validate/", key["saipos"], s.Session, ""))
+		// João's coupon is still unused.
+		w := e.call("POST", "/api/v2/coupons/JOAO-FRETE/validate/", key["repediu"], "", "")
+		require.Equal(t, http.StatusOK, w.Code)
+		assert.Contains(t, w.Body.String(), `"valid":true`)
+	})
+	t.Run("enrolling another identifier", func(t *testing.T) {
+		e := newEnv(t)
+		s := e.login(t, "balcao", mariaPhone, mariaPhone)
+		assertOTPRequired(t, e.call("POST", "/api/v2/customers/enroll/", key["balcao"], s.Session, `{"identifier": "+5521998765432"}`))
+	})
+	t.Run("scoped session", func(t *testing.T) {
+		e := newEnv(t)
+		require.Equal(t, http.StatusOK, e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "+5511987654321"}`).Code)
+		w := e.call("POST", "/api/v2/auth/verify-otp/", key["goomer"], "",
+			`{"identifier": "+5511987654321", "otp_code": "`+e.lastCode(t, mariaPhone)+`", "scope": "use_coupon"}`)
+		require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+		var v struct {
+			Data struct {
+				Session string `json:"otp_session"`
+				Scope   string `json:"scope"`
+			}
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &v))
+		assert.Equal(t, "use_coupon", v.Data.Scope)
+		assertOTPRequired(t, e.call("POST", redeem(mariaID), key["goomer"], v.Data.Session, `{"use_z_tokens": false}`))
+		w = e.call("POST", "/api/v2/coupons/MARIA10/use/", key["goomer"], v.Data.Session, "")
+		assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	})
+}
+
+func TestSessionExpiry(t *testing.T) {
+	e := newEnv(t)
+	s := e.login(t, "goomer", mariaPhone, mariaPhone)
+	e.clock.Advance(29 * time.Minute)
+	w := e.call("POST", "/api/v2/coupons/MARIA10/validate/", key["goomer"], s.Session, "")
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	e.clock.Advance(time.Minute + time.Second)
+	assertOTPRequired(t, e.call("POST", "/api/v2/coupons/MARIA10/validate/", key["goomer"], s.Session, ""))
+}
+
+func TestMalformedSessionHeader(t *testing.T) {
+	e := newEnv(t)
+	for name, session := range map[string]string{
+		"garbage":        "garbage!",
+		"unknown token":  strings.Repeat("A", 43),
+		"10 KB":          strings.Repeat("x", 10<<10),
+		"control bytes":  "abc\x01def\x7fghijklmnopqrstuv",
+		"non-ASCII":      strings.Repeat("ç", 20),
+		"JSON injection": `{"customer_id":"` + mariaID + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			assertOTPRequired(t, e.call("POST", "/api/v2/coupons/MARIA10/use/", key["goomer"], session, ""))
+		})
+	}
+	t.Run("empty", func(t *testing.T) {
+		r := httptest.NewRequest("POST", "/api/v2/coupons/MARIA10/use/", nil)
+		r.Header.Set("X-API-Key", key["goomer"])
+		r.Header["X-Otp-Session"] = []string{""}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		assertOTPRequired(t, w)
+	})
+	t.Run("repeated", func(t *testing.T) {
+		s := e.login(t, "goomer", mariaPhone, mariaPhone)
+		r := httptest.NewRequest("POST", "/api/v2/coupons/MARIA10/use/", nil)
+		r.Header.Set("X-API-Key", key["goomer"])
+		r.Header["X-Otp-Session"] = []string{s.Session, s.Session}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		assertOTPRequired(t, w)
+	})
+}
+
+func TestRequestOTPErrors(t *testing.T) {
+	e := newEnv(t)
+	t.Run("unknown CPF", func(t *testing.T) {
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["balcao"], "", `{"identifier": "111.444.777-35"}`)
+		assertProblemType(t, w, http.StatusNotFound, "not-found")
+	})
+	t.Run("known CPF goes to the customer's phone", func(t *testing.T) {
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["balcao"], "", `{"identifier": "123.456.789-09"}`)
+		require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+		assert.Len(t, e.lastCode(t, joaoPhone), 6)
+	})
+	t.Run("email-only customer", func(t *testing.T) {
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["balcao"], "", `{"identifier": "390.533.447-05"}`)
+		require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+		assert.Contains(t, w.Body.String(), `"channel":"email"`)
+		assert.Len(t, e.lastCode(t, "ana@example.com"), 6)
+	})
+	t.Run("missing identifier", func(t *testing.T) {
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["balcao"], "", `{}`)
+		assertProblemType(t, w, http.StatusBadRequest, "validation-error")
+	})
+	t.Run("verify without request", func(t *testing.T) {
+		w := e.call("POST", "/api/v2/auth/verify-otp/", key["balcao"], "", `{"identifier": "+5531911112222", "otp_code": "123456"}`)
+		assertProblemType(t, w, http.StatusNotFound, "not-found")
+	})
+	t.Run("GET", func(t *testing.T) {
+		w := e.call("GET", "/api/v2/auth/verify-otp/", key["balcao"], "", "")
+		assertProblemType(t, w, http.StatusMethodNotAllowed, "method-not-allowed")
+		assert.Equal(t, "POST", w.Header().Get("Allow"))
+	})
+}
+
+// TestNewCustomerEnrollment: a phone nobody has becomes a customer on
+// verify-otp, and a strict partner enrolls it with that session.
+func TestNewCustomerEnrollment(t *testing.T) {
+	e := newEnv(t)
+	const phone = "+5531987650000"
+	assertOTPRequired(t, e.call("POST", "/api/v2/customers/enroll/", key["balcao"], "", `{"identifier": "`+phone+`", "full_name": "Bia Lima"}`))
+	s := e.login(t, "balcao", phone, phone)
+	assert.True(t, s.IsNew, "got is_new false for a new phone, want true")
+	assert.Equal(t, 0, s.Points)
+	w := e.call("POST", "/api/v2/customers/enroll/", key["balcao"], s.Session, `{"identifier": "`+phone+`", "full_name": "Bia Lima"}`)
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	assert.Contains(t, w.Body.String(), `"customer_id":"`+s.CustomerID+`"`)
+	assert.Contains(t, w.Body.String(), `"full_name":"Bia Lima"`)
+
+	// Points awarded to the new customer show in balance and history.
+	w = e.call("POST", "/api/v2/customers/"+s.CustomerID+"/points/", key["balcao"], "", `{"points": 40, "description": "First order"}`)
+	require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	assert.Equal(t, 40, balanceOf(t, e, s.CustomerID))
+	w = e.call("GET", "/api/v2/customers/"+s.CustomerID+"/history", key["balcao"], "", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), `"description":"First order"`)
+
+	// A second login finds the customer: no longer new.
+	e.clock.Advance(2 * time.Minute)
+	assert.False(t, e.login(t, "balcao", phone, phone).IsNew)
+}
+
+func TestEndpointErrors(t *testing.T) {
+	e := newEnv(t)
+	k := key["repediu"] // trusted: no OTP in the way
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		typ                      string
+	}{
+		{"unknown customer", "GET", "/api/v2/customers/nobody/balance", "", 404, "not-found"},
+		{"unknown reward", "POST", "/api/v2/customers/" + mariaID + "/rewards/nope/redeem/", "", 404, "not-found"},
+		{"unknown coupon", "POST", "/api/v2/coupons/NOPE/use/", "", 404, "not-found"},
+		{"z tokens", "POST", "/api/v2/customers/" + mariaID + "/rewards/rwd_free_coffee/redeem/", `{"use_z_tokens": true}`, 400, "validation-error"},
+		{"unknown field", "POST", "/api/v2/customers/" + mariaID + "/rewards/rwd_free_coffee/redeem/", `{"use_tokens": false}`, 400, "validation-error"},
+		{"trailing data", "POST", "/api/v2/customers/" + mariaID + "/points/", `{"points": 1} {}`, 400, "validation-error"},
+		{"negative points", "POST", "/api/v2/customers/" + mariaID + "/points/", `{"points": -5}`, 400, "validation-error"},
+		{"http webhook", "POST", "/api/v2/webhooks/", `{"url": "http://x.example/", "events": ["a"]}`, 400, "validation-error"},
+		{"bad enroll identifier", "POST", "/api/v2/customers/enroll/", `{"identifier": "x"}`, 400, "validation-error"},
+		{"big body", "POST", "/api/v2/webhooks/", `{"url": "` + strings.Repeat("a", 5<<10) + `"}`, 413, "payload-too-large"},
+		{"expensive reward", "POST", "/api/v2/customers/" + mariaID + "/rewards/rwd_10_off/redeem/", "", 422, "insufficient-points"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assertProblemType(t, e.call(tt.method, tt.path, k, "", tt.body), tt.status, tt.typ)
+		})
+	}
+	assert.Equal(t, 150, balanceOf(t, e, mariaID))
+}
+
+// failingStore is a store that is down.
+type failingStore struct{}
+
+var errDown = errors.New("dial tcp 10.0.0.9:6379: connection refused")
+
+func (failingStore) PutCode(context.Context, string, store.Code, time.Duration) error { return errDown }
+func (failingStore) AttemptCode(context.Context, string) (store.Code, bool, error) {
+	return store.Code{}, false, errDown
+}
+func (failingStore) ConsumeCode(context.Context, string, string) (bool, error) { return false, errDown }
+func (failingStore) CreateSession(context.Context, string, store.Session, time.Duration) error {
+	return errDown
+}
+func (failingStore) GetSession(context.Context, string) (store.Session, bool, error) {
+	return store.Session{}, false, errDown
+}
+func (failingStore) RevokeSession(context.Context, string) (bool, error) { return false, errDown }
+func (failingStore) Fail(context.Context, string, int, time.Duration, time.Duration) (time.Duration, error) {
+	return 0, errDown
+}
+func (failingStore) Locked(context.Context, string) (time.Duration, bool, error) {
+	return 0, false, errDown
+}
+func (failingStore) ResetFailures(context.Context, string) error { return errDown }
+func (failingStore) Cooldown(context.Context, string, time.Duration) (bool, time.Duration, error) {
+	return false, 0, errDown
+}
+func (failingStore) Hit(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, 0, errDown
+}
+func (failingStore) Take(context.Context, string, rate.Limit, int) (bool, time.Duration, error) {
+	return false, 0, errDown
+}
+
+func TestStoreDown(t *testing.T) {
+	e := newEnv(t, func(c *config) { c.store = failingStore{} })
+	token := strings.Repeat("A", 43)
+
+	// Guarded actions that need OTP fail closed.
+	w := e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["goomer"], token, `{"use_z_tokens": false}`)
+	assertProblemType(t, w, http.StatusServiceUnavailable, "service-unavailable")
+	assert.NotContains(t, w.Body.String(), "connection refused")
+	w = e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "+5511987654321"}`)
+	assertProblemType(t, w, http.StatusServiceUnavailable, "service-unavailable")
+
+	// Actions that need no OTP never touch the store.
+	w = e.call("GET", "/api/v2/customers/"+mariaID+"/balance", key["goomer"], "", "")
+	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+	w = e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["repediu"], "", `{"use_z_tokens": false}`)
+	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+}
+
+func TestLoadPolicies(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "policies.json")
+	t.Run("default path missing falls back to the embedded copy", func(t *testing.T) {
+		pol, source, err := loadPolicies(missing, missing)
+		require.NoError(t, err)
+		assert.Equal(t, "embedded policies.json", source)
+		in, ok := pol.Integration("repediu")
+		require.True(t, ok)
+		assert.Equal(t, policy.Trusted, in.Level)
+		assert.Equal(t, policy.Strict, pol.Default().Level)
+	})
+	t.Run("explicit path missing is an error", func(t *testing.T) {
+		_, _, err := loadPolicies(missing, "example/policies.json")
+		assert.ErrorIs(t, err, os.ErrNotExist)
+	})
+	t.Run("the file in this directory", func(t *testing.T) {
+		pol, source, err := loadPolicies("policies.json", "example/policies.json")
+		require.NoError(t, err)
+		assert.Equal(t, "policies.json", source)
+		for id, want := range map[string]policy.TrustLevel{"repediu": policy.Trusted, "goomer": policy.Relaxed, "saipos": policy.Relaxed} {
+			in, ok := pol.Integration(id)
+			require.True(t, ok, "got no policy for %s", id)
+			assert.Equal(t, want, in.Level, "got level %v for %s, want %v", in.Level, id, want)
+		}
+		_, ok := pol.Integration("balcao")
+		assert.False(t, ok, "balcao must have no entry, so that it is strict by default")
+	})
+}
+
+func TestReadPeppers(t *testing.T) {
+	k1, k2 := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+	file := filepath.Join(t.TempDir(), "pepper")
+	require.NoError(t, os.WriteFile(file, []byte(k2+"\n"), 0o600))
+	tests := []struct {
+		name, file, env string
+		want            int
+		wantErr         bool
+	}{
+		{"none", "", "", 0, false},
+		{"env", "", k1, 1, false},
+		{"env rotation", "", k1 + "," + k2, 2, false},
+		{"file wins", file, "zz", 1, false},
+		{"not hex", "", "xyz", 0, true},
+		{"missing file", file + ".nope", "", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readPeppers(tt.file, tt.env)
+			if tt.wantErr {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, got, tt.want, "got %d keys, want %d", len(got), tt.want)
+		})
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run([]string{"-h"}, &stdout, &stderr))
+	for _, f := range []string{"-addr", "-policies", "-code-ttl", "-session-ttl", "-max-attempts", "-resend-cooldown",
+		"-send-limit", "-send-window", "-lock-after", "-lock-window", "-lock-for", "-rate", "-burst", "-problem-base", "-log", "-pepper-file"} {
+		assert.Regexp(t, `(?m)^  `+f+`( |$)`, stderr.String(), "-h does not list %s", f)
+	}
+	assert.Contains(t, stderr.String(), `(default ":8080")`)
+	assert.Empty(t, stdout.String(), "stdout is for deliveries only")
+
+	err := run([]string{"-max-attempts", "0", "-addr", "127.0.0.1:0"}, &stdout, &stderr)
+	assert.Error(t, err, "got no error for -max-attempts 0")
+	err = run([]string{"-no-such-flag"}, &stdout, &stderr)
+	assert.Error(t, err)
+}
+
+func TestBanner(t *testing.T) {
+	var b bytes.Buffer
+	printBanner(&b, ":8080", "policies.json", testPolicies(t))
+	out := b.String()
+	for _, p := range partners {
+		assert.Contains(t, out, p.Key)
+		assert.Contains(t, out, p.Name)
+	}
+	assert.Regexp(t, `Repediu\s+CRM\s+trusted\s+zupy_pk_test_repediu_`, out)
+	assert.Regexp(t, `Goomer\s+tablet\s+relaxed\s+zupy_pk_test_goomer_`, out)
+	assert.Regexp(t, `Balcão Local\s+counter\s+strict\s+zupy_pk_test_balcao_`, out)
+}

@@ -1,0 +1,597 @@
+package middleware
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/otpguard/otpguard/policy"
+	"github.com/otpguard/otpguard/store"
+)
+
+// SessionHeader is the request header that carries the OTP session token.
+const SessionHeader = "X-OTP-Session"
+
+// sessionHeaderKey is SessionHeader in canonical form, so the guard reads the
+// header map directly instead of canonicalising the name per request.
+const sessionHeaderKey = "X-Otp-Session"
+
+// Bounds of a session token the guard will look up. Tokens issued by otpcode
+// are 43 characters of base64url (256 bits); a value outside these bounds, or
+// with a character outside the RFC 6750 b64token set, is refused without
+// touching the session store.
+const (
+	// MinSessionTokenLen is the shortest session token the guard looks up.
+	MinSessionTokenLen = 16
+	// MaxSessionTokenLen is the longest session token the guard looks up.
+	MaxSessionTokenLen = 512
+)
+
+// hexHashLen is the length of store.HashToken's result.
+const hexHashLen = 2 * sha256.Size
+
+// Reasons the guard refuses a request. The deny hook (see WithDenyHandler)
+// receives one of them; compare with errors.Is.
+var (
+	// ErrNoIntegration: the request names no integration (no API key, or
+	// the host's integration function found none). The default deny hook
+	// answers 401 authentication-required; all other reasons get 403
+	// otp-required.
+	ErrNoIntegration = errors.New("middleware: no integration")
+	// ErrNoSession: the action requires OTP and the request has no
+	// X-OTP-Session header, or an empty one.
+	ErrNoSession = errors.New("middleware: no OTP session")
+	// ErrSessionInvalid: the X-OTP-Session header is malformed (too short,
+	// too long, repeated, or with characters no token has) or names no
+	// session the store knows.
+	ErrSessionInvalid = errors.New("middleware: invalid OTP session")
+	// ErrSessionExpired: the session's ExpiresAt is not after the guard's
+	// clock.
+	ErrSessionExpired = errors.New("middleware: OTP session expired")
+	// ErrWrongIntegration: the session was issued to another integration.
+	ErrWrongIntegration = errors.New("middleware: OTP session issued to another integration")
+	// ErrWrongCustomer: the session was issued for another customer than
+	// the one the request acts on (see WithCustomerFunc), or the request
+	// names no customer.
+	ErrWrongCustomer = errors.New("middleware: OTP session issued for another customer")
+	// ErrScope: the session's scopes do not include the action.
+	ErrScope = errors.New("middleware: OTP session not valid for this action")
+)
+
+// ErrUnavailable is wrapped, together with the underlying error, by every
+// error the guard hands to its error hook (see WithErrorHandler): the policy
+// source or the session store failed, and the request was refused (fail
+// closed).
+var ErrUnavailable = errors.New("middleware: service unavailable")
+
+// ErrInvalidConfig is wrapped by every error NewGuard, APIKeys and
+// Guard.Middleware return for a configuration they refuse.
+var ErrInvalidConfig = errors.New("middleware: invalid configuration")
+
+// Guard enforces the per-integration OTP policy in front of net/http
+// handlers. Build one with NewGuard at set-up, then wrap each handler with
+// Middleware or Require for the action it performs.
+//
+// A Guard is immutable after NewGuard and safe for concurrent use; the
+// handlers it returns may serve any number of requests at once.
+//
+// Per request, a guarded handler
+//
+//  1. finds the integration (no integration: 401 authentication-required);
+//  2. asks the policy source for the integration's policy and decides the
+//     action (source error: 503, fail closed);
+//  3. when the decision does not require OTP, calls the next handler at
+//     once, without touching the session store;
+//  4. otherwise reads the X-OTP-Session header, looks the session up by the
+//     hash of its token (store error: 503, fail closed) and calls the next
+//     handler only when the session exists, has not expired, was issued to
+//     the same integration, for the request's customer (when configured)
+//     and with a scope that covers the action; any other case is a 403
+//     otp-required.
+type Guard struct {
+	policies    policy.Source
+	sessions    store.Sessions
+	catalog     *policy.Catalog
+	integration func(*http.Request) (string, bool)
+	customer    func(*http.Request) string
+	now         func() time.Time
+	logger      *slog.Logger
+	deny        func(http.ResponseWriter, *http.Request, error)
+	onError     func(http.ResponseWriter, *http.Request, error)
+	base        string
+
+	otpRequired  Problem
+	authRequired Problem
+	unavailable  Problem
+}
+
+// Option configures a Guard in NewGuard.
+type Option func(*Guard) error
+
+// WithPolicies sets the source of each integration's policy. Required.
+// Security: the source decides which actions need OTP; an integration it
+// does not list gets whatever default the source gives (policy.Static's
+// default, Strict unless configured otherwise). A source error refuses the
+// request with 503.
+func WithPolicies(src policy.Source) Option {
+	return func(g *Guard) error {
+		if src == nil {
+			return errors.New("nil policy source")
+		}
+		g.policies = src
+		return nil
+	}
+}
+
+// WithSessions sets the store OTP sessions are looked up in. Required. It
+// must be the store the verify-otp handler creates sessions in. A store
+// error refuses the request with 503 (fail closed).
+func WithSessions(s store.Sessions) Option {
+	return func(g *Guard) error {
+		if s == nil {
+			return errors.New("nil session store")
+		}
+		g.sessions = s
+		return nil
+	}
+}
+
+// WithCatalog sets the catalogue that binds actions to policy flags.
+// Default: policy.NewCatalog(), the built-in actions. Register host actions
+// in it before calling Middleware or Require: each action is resolved once,
+// when its middleware is built, and an action the catalogue does not know is
+// a build-time error.
+func WithCatalog(c *policy.Catalog) Option {
+	return func(g *Guard) error {
+		if c == nil {
+			return errors.New("nil catalog")
+		}
+		g.catalog = c
+		return nil
+	}
+}
+
+// WithIntegrationFunc sets how the guard finds the request's integration.
+// Default: IntegrationFrom(r.Context()), the integration APIKeys or AuthFunc
+// put there. Security: the function must return only an authenticated
+// integration — the guard trusts it to choose the policy, so a function that
+// reads an unauthenticated header lets any caller pick the most lenient
+// policy. Returning false (or "") refuses the request with 401.
+func WithIntegrationFunc(f func(*http.Request) (string, bool)) Option {
+	return func(g *Guard) error {
+		if f == nil {
+			return errors.New("nil integration func")
+		}
+		g.integration = f
+		return nil
+	}
+}
+
+// WithCustomerFunc sets how the guard finds the customer a request acts on,
+// for example
+//
+//	middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") })
+//
+// When set, a session is accepted only for the customer it was issued for,
+// and a request for which the function returns "" is refused. Default: none,
+// and then a session of any customer of the same integration is accepted —
+// set it on every route that acts on one customer, or a session verified for
+// one customer authorizes actions on another.
+func WithCustomerFunc(f func(*http.Request) string) Option {
+	return func(g *Guard) error {
+		if f == nil {
+			return errors.New("nil customer func")
+		}
+		g.customer = f
+		return nil
+	}
+}
+
+// WithProblemBase sets the base URI of the problem types in the guard's
+// responses, such as "https://api.zupy.com/errors/". It must be an absolute
+// URI ending in "/" or "#". Default: DefaultProblemBase.
+func WithProblemBase(uri string) Option {
+	return func(g *Guard) error {
+		if err := checkProblemBase(uri); err != nil {
+			return err
+		}
+		g.base = uri
+		return nil
+	}
+}
+
+// WithClock sets the clock sessions' expiry is compared against. Default:
+// time.Now. Tests inject a clock to expire sessions without sleeping.
+func WithClock(now func() time.Time) Option {
+	return func(g *Guard) error {
+		if now == nil {
+			return errors.New("nil clock")
+		}
+		g.now = now
+		return nil
+	}
+}
+
+// WithLogger turns on the audit log: one Info event "otp.decision" per
+// guarded request, with the attributes integration, action, required,
+// outcome ("allowed", "denied" or "error") and reason (the decision's reason,
+// or why the request was refused). Session tokens, their hashes and codes
+// never appear in it; store and policy errors are not logged either (their
+// text is not under the guard's control) and go to the error hook instead.
+// Default: nil, no audit log and no cost.
+func WithLogger(l *slog.Logger) Option {
+	return func(g *Guard) error {
+		g.logger = l
+		return nil
+	}
+}
+
+// WithDenyHandler sets the hook that answers a refused request. err is one
+// of ErrNoIntegration, ErrNoSession, ErrSessionInvalid, ErrSessionExpired,
+// ErrWrongIntegration, ErrWrongCustomer and ErrScope (compare with
+// errors.Is). Default: 401 authentication-required for ErrNoIntegration and
+// the seed's 403 otp-required for every other reason. Security: the hook
+// must not call the guarded handler, and telling clients the precise reason
+// helps an attacker probe tokens; the default answers every session problem
+// with the same body.
+func WithDenyHandler(f func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(g *Guard) error {
+		if f == nil {
+			return errors.New("nil deny handler")
+		}
+		g.deny = f
+		return nil
+	}
+}
+
+// WithErrorHandler sets the hook that answers a request the guard could not
+// decide because the policy source or the session store failed. err wraps
+// ErrUnavailable and the underlying error. Default: 503
+// service-unavailable, without the error's text. Security: the request has
+// already been refused (fail closed); the hook must not call the guarded
+// handler, and should not echo err to the client — log it instead.
+func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(g *Guard) error {
+		if f == nil {
+			return errors.New("nil error handler")
+		}
+		g.onError = f
+		return nil
+	}
+}
+
+// NewGuard returns a guard configured by opts. WithPolicies and WithSessions
+// are required. NewGuard checks the whole configuration and returns every
+// problem it finds, joined, each wrapping ErrInvalidConfig.
+func NewGuard(opts ...Option) (*Guard, error) {
+	g := &Guard{
+		base: DefaultProblemBase,
+		now:  time.Now,
+	}
+	var errs []error
+	for _, opt := range opts {
+		if opt == nil {
+			errs = append(errs, errors.New("nil option"))
+			continue
+		}
+		if err := opt(g); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if g.policies == nil {
+		errs = append(errs, errors.New("no policy source (use WithPolicies)"))
+	}
+	if g.sessions == nil {
+		errs = append(errs, errors.New("no session store (use WithSessions)"))
+	}
+	if len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("middleware: new guard: %w: %w", ErrInvalidConfig, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	if g.catalog == nil {
+		g.catalog = policy.NewCatalog()
+	}
+	g.otpRequired = otpRequiredProblem(g.base)
+	g.authRequired = authRequiredProblem(g.base)
+	g.unavailable = unavailableProblem(g.base)
+	if g.deny == nil {
+		g.deny = g.defaultDeny
+	}
+	if g.onError == nil {
+		g.onError = g.defaultError
+	}
+	return g, nil
+}
+
+// Middleware returns the middleware that guards handlers performing action
+// a. An action the guard's catalogue does not know is an error wrapping
+// policy.ErrUnknownAction and ErrInvalidConfig, so a misspelt action fails
+// at start-up rather than on a request. The action is resolved once, here.
+func (g *Guard) Middleware(a policy.Action) (func(http.Handler) http.Handler, error) {
+	rule, err := g.catalog.Rule(a)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: guard action %q: %w: %w", a, ErrInvalidConfig, err)
+	}
+	return func(next http.Handler) http.Handler {
+		if next == nil {
+			panic("middleware: guard action " + string(a) + ": nil handler")
+		}
+		return &guarded{g: g, rule: rule, next: next}
+	}, nil
+}
+
+// Require is like Middleware but panics when the action is unknown. Call it
+// at set-up, while building routes, as with regexp.MustCompile; a panic
+// there is a configuration error found before the server starts.
+func (g *Guard) Require(a policy.Action) func(http.Handler) http.Handler {
+	mw, err := g.Middleware(a)
+	if err != nil {
+		panic(err)
+	}
+	return mw
+}
+
+// guarded is a handler wrapped by the guard for one resolved action.
+type guarded struct {
+	g    *Guard
+	rule policy.Rule
+	next http.Handler
+}
+
+// Audit outcomes.
+const (
+	outcomeAllowed = "allowed"
+	outcomeDenied  = "denied"
+	outcomeError   = "error"
+)
+
+func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := h.g
+	ctx := r.Context()
+	var (
+		integration string
+		ok          bool
+	)
+	if g.integration != nil {
+		integration, ok = g.integration(r)
+	} else {
+		integration, ok = IntegrationFrom(ctx)
+	}
+	if !ok || integration == "" {
+		g.audit(ctx, "", policy.Decision{Action: h.rule.Action()}, outcomeDenied, ErrNoIntegration)
+		g.deny(w, r, ErrNoIntegration)
+		return
+	}
+	p, err := g.policies.Policy(ctx, integration)
+	if err != nil {
+		g.audit(ctx, integration, policy.Decision{Action: h.rule.Action()}, outcomeError, errAuditPolicySource)
+		g.onError(w, r, fmt.Errorf("middleware: %w: policy of integration %q: %w", ErrUnavailable, integration, err))
+		return
+	}
+	d := h.rule.Decide(p)
+	if !d.Required {
+		g.audit(ctx, integration, d, outcomeAllowed, nil)
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.serveRequired(w, r, integration, d)
+}
+
+// serveRequired checks the request's session for an action that requires
+// OTP and calls the next handler only when it is valid.
+func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integration string, d policy.Decision) {
+	g := h.g
+	ctx := r.Context()
+	token, err := sessionToken(r.Header)
+	if err != nil {
+		g.refuse(w, r, integration, d, err)
+		return
+	}
+	gc := &guardContext{
+		Context:        ctx,
+		integration:    integration,
+		ownIntegration: g.integration != nil,
+		decision:       d,
+	}
+	s, found, err := g.sessions.GetSession(ctx, gc.hashToken(token))
+	if err != nil {
+		g.audit(ctx, integration, d, outcomeError, errAuditSessionStore)
+		g.onError(w, r, fmt.Errorf("middleware: %w: get session: %w", ErrUnavailable, err))
+		return
+	}
+	if err := h.check(r, integration, s, found); err != nil {
+		g.refuse(w, r, integration, d, err)
+		return
+	}
+	gc.session = s
+	g.audit(ctx, integration, d, outcomeAllowed, nil)
+	h.next.ServeHTTP(w, r.WithContext(gc))
+}
+
+// check returns why session s (found or not) does not authorize the
+// request, or nil when it does.
+func (h *guarded) check(r *http.Request, integration string, s store.Session, found bool) error {
+	g := h.g
+	switch {
+	case !found:
+		return ErrSessionInvalid
+	case s.Integration != integration:
+		return ErrWrongIntegration
+	case !s.ExpiresAt.After(g.now()):
+		return ErrSessionExpired
+	}
+	if g.customer != nil {
+		if c := g.customer(r); c == "" || c != s.CustomerID {
+			return ErrWrongCustomer
+		}
+	}
+	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, string(h.rule.Action())) {
+		return ErrScope
+	}
+	return nil
+}
+
+// refuse logs and answers a refused request.
+func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, integration string, d policy.Decision, reason error) {
+	g.audit(r.Context(), integration, d, outcomeDenied, reason)
+	g.deny(w, r, reason)
+}
+
+// hashToken writes store.HashToken(token) into c.hash and returns it as a
+// string sharing c.hash's memory, which saves an allocation per request.
+// This is sound because c.hash is written only here, once, before the
+// string exists, and never changes afterwards; a store that keeps the string
+// keeps c alive with it.
+func (c *guardContext) hashToken(token string) string {
+	sum := sha256Sum(token)
+	hex.Encode(c.hash[:], sum[:])
+	return unsafe.String(&c.hash[0], len(c.hash))
+}
+
+// sha256Sum returns the SHA-256 of s. A string of usual token size is copied
+// to a small stack buffer first, because []byte(s) would allocate.
+func sha256Sum(s string) [sha256.Size]byte {
+	var buf [128]byte
+	if len(s) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], s)])
+	}
+	return sha256.Sum256([]byte(s))
+}
+
+// sessionToken returns the request's session token, or why it has none
+// worth looking up. It never reads more than the header map.
+func sessionToken(h http.Header) (string, error) {
+	vals := h[sessionHeaderKey]
+	switch {
+	case len(vals) == 0:
+		return "", ErrNoSession
+	case len(vals) > 1:
+		return "", ErrSessionInvalid
+	}
+	t := vals[0]
+	switch {
+	case t == "":
+		return "", ErrNoSession
+	case len(t) < MinSessionTokenLen, len(t) > MaxSessionTokenLen:
+		return "", ErrSessionInvalid
+	}
+	for i := 0; i < len(t); i++ {
+		if !tokenChars[t[i]] {
+			return "", ErrSessionInvalid
+		}
+	}
+	return t, nil
+}
+
+// tokenChars marks the characters of an RFC 6750 b64token: letters, digits
+// and "-._~+/=". It covers base64, base64url and hex tokens.
+var tokenChars = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~+/=" {
+		t[c] = true
+	}
+	return t
+}()
+
+// Audit reasons of the outcome "error". The underlying errors are not
+// logged: their text is not under the guard's control.
+var (
+	errAuditPolicySource = errors.New("policy source failed")
+	errAuditSessionStore = errors.New("session store failed")
+)
+
+// audit writes the decision event when an audit logger is set. why is the
+// reason of a refusal or failure; nil means d.Reason.
+func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision, outcome string, why error) {
+	if g.logger == nil || !g.logger.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	reason := d.Reason.String()
+	if why != nil {
+		reason = why.Error()
+	}
+	g.logger.LogAttrs(ctx, slog.LevelInfo, "otp.decision",
+		slog.String("integration", integration),
+		slog.String("action", string(d.Action)),
+		slog.Bool("required", d.Required),
+		slog.String("outcome", outcome),
+		slog.String("reason", reason),
+	)
+}
+
+func (g *Guard) defaultDeny(w http.ResponseWriter, _ *http.Request, err error) {
+	if errors.Is(err, ErrNoIntegration) {
+		WriteProblem(w, g.authRequired)
+		return
+	}
+	WriteProblem(w, g.otpRequired)
+}
+
+func (g *Guard) defaultError(w http.ResponseWriter, _ *http.Request, _ error) {
+	WriteProblem(w, g.unavailable)
+}
+
+// Problem titles and details of the guard and the authentication
+// middleware.
+const (
+	titleAuthenticationRequired = "Authentication Required"
+	titleOTPRequired            = "OTP Required"
+	detailOTPRequired           = "Customer OTP verification required for this action"
+	titleServiceUnavailable     = "Service Unavailable"
+	detailServiceUnavailable    = "the service is temporarily unavailable; try again later"
+)
+
+// otpRequiredProblem returns the seed's 403 body under base.
+func otpRequiredProblem(base string) Problem {
+	return Problem{
+		Type:   base + TypeOTPRequired,
+		Title:  titleOTPRequired,
+		Status: http.StatusForbidden,
+		Detail: detailOTPRequired,
+	}
+}
+
+// unavailableProblem returns the 503 body under base.
+func unavailableProblem(base string) Problem {
+	return Problem{
+		Type:   base + TypeServiceUnavailable,
+		Title:  titleServiceUnavailable,
+		Status: http.StatusServiceUnavailable,
+		Detail: detailServiceUnavailable,
+	}
+}
+
+// checkProblemBase reports whether base can prefix problem types: an
+// absolute URI ending in "/" or "#".
+func checkProblemBase(base string) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return fmt.Errorf("problem base %q: %w", base, err)
+	}
+	if !u.IsAbs() {
+		return fmt.Errorf("problem base %q is not an absolute URI", base)
+	}
+	if !strings.HasSuffix(base, "/") && !strings.HasSuffix(base, "#") {
+		return fmt.Errorf("problem base %q does not end in \"/\" or \"#\"", base)
+	}
+	return nil
+}

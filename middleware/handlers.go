@@ -1,0 +1,686 @@
+package middleware
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/policy"
+)
+
+// DefaultBodyLimit is the largest request body, in bytes, that the OTP
+// handlers read unless WithBodyLimit says otherwise.
+const DefaultBodyLimit = 4 << 10
+
+// Bounds on the optional request fields. They keep the values that reach the
+// store and the logs short and printable.
+const (
+	maxPurposeLen = 64
+	maxLocaleLen  = 35
+	maxScopeLen   = 64
+	maxScopes     = 16
+)
+
+// reservedVerifyKeys are the members of a verify-otp response that a
+// customer's Profile can never override.
+var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expires_in", "scope"}
+
+// OTPHandlers serves the two steps of the OTP flow that issue sessions:
+// request-otp (send a code) and verify-otp (check it and return an
+// otp_session token with the customer's profile). Build it with
+// NewOTPHandlers and mount RequestOTP and VerifyOTP where the host likes,
+// usually at POST /api/v2/auth/request-otp/ and POST /api/v2/auth/verify-otp/,
+// behind the API-key middleware.
+//
+// # Request bodies
+//
+// Both handlers accept only POST (405 with "Allow: POST" otherwise), only
+// Content-Type application/json (parameters such as charset are allowed;
+// 415 otherwise) and bodies up to the body limit (413 beyond it). A body is
+// exactly one JSON object with no unknown members and nothing after it
+// (400 otherwise).
+//
+// request-otp takes {"identifier", "channel"?, "purpose"?, "locale"?} and
+// answers {"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}.
+//
+// verify-otp takes {"identifier", "otp_code", "purpose"?, "scope"?} and
+// answers {"data":{"customer_id","is_new","otp_session","expires_in",
+// "scope"?, ...profile},"meta":{}}. scope is one string of space-separated
+// action names, as in OAuth 2.0 and PayU ("redeem_reward use_coupon"); a
+// scoped session authorizes only those actions and the response repeats the
+// scope. The customer's Profile members are merged into data but never
+// replace customer_id, is_new, otp_session, expires_in or scope.
+//
+// # Errors
+//
+// Every error is an RFC 9457 problem (see WriteProblem), mapped from the
+// service's typed errors:
+//
+//	400 validation-error         a missing or malformed field; errors and messages name it
+//	401 authentication-required  no integration (no API key); a wrong or expired code
+//	404 not-found                no code was requested for the identifier; an unknown customer
+//	413 payload-too-large        a body over the limit
+//	415 unsupported-media-type   a body that is not application/json
+//	429 rate-limit-exceeded      any limit, with Retry-After and retry_after (and lock_duration while locked)
+//	502 delivery-failed          every channel failed to deliver the code
+//	503 service-unavailable      any other failure, such as a store that is down (fail closed)
+//
+// Internal error text never reaches a client. Success and error responses
+// carry Cache-Control: no-store.
+//
+// OTPHandlers is safe for concurrent use.
+type OTPHandlers struct {
+	svc          *otpcode.Service
+	base         string
+	integration  func(*http.Request) (string, bool)
+	bodyLimit    int64
+	log          *slog.Logger
+	scopeAllowed func(string) bool
+	allowChannel func(integration string, ch otpcode.Channel) bool
+
+	request http.Handler
+	verify  http.Handler
+}
+
+// HandlerOption configures OTPHandlers.
+type HandlerOption func(*OTPHandlers) error
+
+// WithHandlerProblemBase sets the base URI that problem types are appended
+// to, such as "https://api.zupy.com/errors/". It must be an absolute URI
+// ending in "/" or "#". Default DefaultProblemBase.
+func WithHandlerProblemBase(base string) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if err := checkProblemBase(base); err != nil {
+			return err
+		}
+		h.base = base
+		return nil
+	}
+}
+
+// WithHandlerIntegration sets how the handlers find the calling
+// integration's ID. Default: IntegrationFrom(r.Context()), which the
+// API-key middleware fills in. When it reports false the handlers answer
+// 401 authentication-required.
+func WithHandlerIntegration(f func(*http.Request) (string, bool)) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if f == nil {
+			return errors.New("nil integration func")
+		}
+		h.integration = f
+		return nil
+	}
+}
+
+// WithBodyLimit sets the largest request body in bytes. Default
+// DefaultBodyLimit (4 KiB); larger bodies get 413 payload-too-large.
+func WithBodyLimit(n int64) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if n <= 0 {
+			return fmt.Errorf("body limit %d must be positive", n)
+		}
+		h.bodyLimit = n
+		return nil
+	}
+}
+
+// WithHandlerLogger sets the logger for one audit event per request
+// ("otp.request" and "otp.verify", with the integration, the outcome and,
+// on success, the channel or the customer ID). Default: no logging. Codes,
+// session tokens and identifiers are never logged; system failures are
+// logged at level Error with their error, which never holds a code or a
+// token.
+func WithHandlerLogger(l *slog.Logger) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		h.log = l
+		return nil
+	}
+}
+
+// WithScopesAllowed restricts the scopes a verify-otp request may ask for to
+// the given actions, for example policy.NewCatalog().Actions() or only the
+// actions that can require OTP. The guard accepts a scoped session only for
+// the actions named in its scope. Default: any scope of printable ASCII
+// without spaces, at most 64 bytes each and 16 in all. A scope not listed
+// gets 400 with errors.scope ["not_permitted"].
+func WithScopesAllowed(actions ...policy.Action) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if len(actions) == 0 {
+			return errors.New("WithScopesAllowed needs at least one action")
+		}
+		set := make(map[string]bool, len(actions))
+		for _, a := range actions {
+			if !validScope(string(a)) {
+				return fmt.Errorf("action %q cannot be a scope", a)
+			}
+			set[string(a)] = true
+		}
+		h.scopeAllowed = func(s string) bool { return set[s] }
+		return nil
+	}
+}
+
+// WithChannelPolicy sets which delivery channels an integration may use; a
+// policy may, for example, forbid the low-assurance email channel for some
+// integrations. Default: every channel of the service. A request for a
+// forbidden channel gets 400 with errors.channel ["not_permitted"].
+func WithChannelPolicy(allow func(integration string, ch otpcode.Channel) bool) HandlerOption {
+	return func(h *OTPHandlers) error {
+		if allow == nil {
+			return errors.New("nil channel policy")
+		}
+		h.allowChannel = allow
+		return nil
+	}
+}
+
+// NewOTPHandlers returns the request-otp and verify-otp handlers over svc.
+// It checks the whole configuration and returns every problem it finds
+// (a nil service, an invalid option), joined, each wrapping
+// ErrInvalidConfig.
+func NewOTPHandlers(svc *otpcode.Service, opts ...HandlerOption) (*OTPHandlers, error) {
+	var errs []error
+	if svc == nil {
+		errs = append(errs, errors.New("nil OTP service"))
+	}
+	h := &OTPHandlers{
+		svc:  svc,
+		base: DefaultProblemBase,
+		integration: func(r *http.Request) (string, bool) {
+			return IntegrationFrom(r.Context())
+		},
+		bodyLimit: DefaultBodyLimit,
+		log:       slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o == nil {
+			errs = append(errs, errors.New("nil option"))
+			continue
+		}
+		if err := o(h); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("middleware: otp handlers: %w: %w", ErrInvalidConfig, err)
+		}
+		return nil, errors.Join(errs...)
+	}
+	h.request = http.HandlerFunc(h.serveRequest)
+	h.verify = http.HandlerFunc(h.serveVerify)
+	return h, nil
+}
+
+// RequestOTP returns the request-otp handler: it validates the identifier,
+// applies the limits and sends a code.
+func (h *OTPHandlers) RequestOTP() http.Handler { return h.request }
+
+// VerifyOTP returns the verify-otp handler: it checks a code and returns an
+// otp_session token with the customer's profile.
+func (h *OTPHandlers) VerifyOTP() http.Handler { return h.verify }
+
+type requestBody struct {
+	Identifier string `json:"identifier"`
+	Channel    string `json:"channel"`
+	Purpose    string `json:"purpose"`
+	Locale     string `json:"locale"`
+}
+
+type verifyBody struct {
+	Identifier string `json:"identifier"`
+	OTPCode    string `json:"otp_code"`
+	Purpose    string `json:"purpose"`
+	Scope      string `json:"scope"`
+}
+
+type requestData struct {
+	Status    string `json:"status"`
+	Channel   string `json:"channel"`
+	ExpiresIn int64  `json:"expires_in"`
+}
+
+type envelope struct {
+	Data any      `json:"data"`
+	Meta struct{} `json:"meta"`
+}
+
+func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
+	integration, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	var body requestBody
+	if p, ok := h.decode(w, r, &body); !ok {
+		h.audit(r.Context(), "otp.request", integration, p)
+		return
+	}
+	if p, ok := h.checkOptional(body.Purpose, body.Locale); !ok {
+		h.problem(w, p)
+		h.audit(r.Context(), "otp.request", integration, p)
+		return
+	}
+	in := otpcode.RequestInput{
+		Integration: integration,
+		Identifier:  body.Identifier,
+		Channel:     otpcode.Channel(body.Channel),
+		Purpose:     body.Purpose,
+		Locale:      body.Locale,
+	}
+	if allow := h.allowChannel; allow != nil {
+		in.Allow = func(ch otpcode.Channel) bool { return allow(integration, ch) }
+	}
+	res, err := h.svc.Request(r.Context(), in)
+	if err != nil {
+		p := h.serviceProblem(err)
+		h.problem(w, p)
+		h.auditErr(r.Context(), "otp.request", integration, p, err)
+		return
+	}
+	h.writeData(w, requestData{Status: "sent", Channel: string(res.Channel), ExpiresIn: seconds(res.ExpiresIn)})
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "otp.request",
+		slog.String("integration", integration),
+		slog.String("outcome", "sent"),
+		slog.String("channel", string(res.Channel)),
+	)
+}
+
+func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
+	integration, ok := h.begin(w, r)
+	if !ok {
+		return
+	}
+	var body verifyBody
+	if p, ok := h.decode(w, r, &body); !ok {
+		h.audit(r.Context(), "otp.verify", integration, p)
+		return
+	}
+	p, ok := h.checkOptional(body.Purpose, "")
+	var scopes []string
+	if ok {
+		scopes, p, ok = h.parseScope(body.Scope)
+	}
+	if !ok {
+		h.problem(w, p)
+		h.audit(r.Context(), "otp.verify", integration, p)
+		return
+	}
+	res, err := h.svc.Verify(r.Context(), otpcode.VerifyInput{
+		Integration: integration,
+		Identifier:  body.Identifier,
+		Code:        body.OTPCode,
+		Purpose:     body.Purpose,
+		Scopes:      scopes,
+	})
+	if err != nil {
+		p := h.serviceProblem(err)
+		h.problem(w, p)
+		h.auditErr(r.Context(), "otp.verify", integration, p, err)
+		return
+	}
+	data := make(map[string]any, len(res.Customer.Profile)+len(reservedVerifyKeys))
+	for k, v := range res.Customer.Profile {
+		data[k] = v
+	}
+	for _, k := range reservedVerifyKeys {
+		delete(data, k)
+	}
+	data["customer_id"] = res.Customer.ID
+	data["is_new"] = res.Customer.IsNew
+	data["otp_session"] = res.Session
+	data["expires_in"] = seconds(res.ExpiresIn)
+	if len(res.Scopes) > 0 {
+		data["scope"] = strings.Join(res.Scopes, " ")
+	}
+	if err := h.writeDataChecked(w, data); err != nil {
+		// A Profile value that cannot be encoded is a host bug. The client
+		// gets a 503 and the session it never saw is revoked.
+		if _, rerr := h.svc.Revoke(context.WithoutCancel(r.Context()), res.Session); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		p := h.serviceProblem(err)
+		h.problem(w, p)
+		h.auditErr(r.Context(), "otp.verify", integration, p, err)
+		return
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "otp.verify",
+		slog.String("integration", integration),
+		slog.String("outcome", "verified"),
+		slog.String("customer_id", res.Customer.ID),
+		slog.Bool("is_new", res.Customer.IsNew),
+	)
+}
+
+// begin checks the method and the caller and returns the integration.
+func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.problem(w, Problem{
+			Type:   TypeMethodNotAllowed,
+			Title:  "Method Not Allowed",
+			Status: http.StatusMethodNotAllowed,
+			Detail: "use POST",
+		})
+		return "", false
+	}
+	integration, ok := h.integration(r)
+	if !ok || integration == "" {
+		h.problem(w, Problem{
+			Type:   TypeAuthenticationNeeded,
+			Title:  "Authentication Required",
+			Status: http.StatusUnauthorized,
+			Detail: "a valid API key is required",
+		})
+		return "", false
+	}
+	return integration, true
+}
+
+// decode reads exactly one JSON object into dst and writes the problem when
+// it cannot.
+func (h *OTPHandlers) decode(w http.ResponseWriter, r *http.Request, dst any) (Problem, bool) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		p := Problem{
+			Type:   TypeUnsupportedMediaType,
+			Title:  "Unsupported Media Type",
+			Status: http.StatusUnsupportedMediaType,
+			Detail: "the body must be application/json",
+		}
+		w.Header().Set("Accept-Post", "application/json")
+		h.problem(w, p)
+		return p, false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.bodyLimit))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(dst)
+	if err == nil {
+		// Anything but the end of the body after the object is an error.
+		var extra json.RawMessage
+		if terr := dec.Decode(&extra); !errors.Is(terr, io.EOF) {
+			err = errTrailingData
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			}
+		}
+	}
+	if err != nil {
+		p := h.decodeProblem(err)
+		h.problem(w, p)
+		return p, false
+	}
+	return Problem{}, true
+}
+
+var errTrailingData = errors.New("trailing data")
+
+func (h *OTPHandlers) decodeProblem(err error) Problem {
+	var (
+		mbe *http.MaxBytesError
+		ute *json.UnmarshalTypeError
+		se  *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return Problem{
+			Type:   TypePayloadTooLarge,
+			Title:  "Payload Too Large",
+			Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the body must be at most %d bytes", h.bodyLimit),
+		}
+	case errors.Is(err, io.EOF):
+		return fieldProblem("body", "required", "the body must be a JSON object")
+	case errors.Is(err, errTrailingData):
+		return fieldProblem("body", "invalid_format", "the body must hold exactly one JSON object")
+	case errors.As(err, &ute):
+		if ute.Field == "" || !validFieldName(ute.Field) {
+			return fieldProblem("body", "invalid_format", "the body must be a JSON object")
+		}
+		return fieldProblem(ute.Field, "invalid_type", ute.Field+" must be a string")
+	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldProblem("body", "invalid_format", "the body is not valid JSON")
+	}
+	// encoding/json reports unknown members only by message.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name, uerr := strconv.Unquote(name); uerr == nil && validFieldName(name) {
+			return fieldProblem(name, "unknown_field", name+" is not a known field")
+		}
+		return fieldProblem("body", "unknown_field", "the body has an unknown field")
+	}
+	// A body that could not be read (the client went away, a broken
+	// chunked encoding) is the client's problem, not ours.
+	return fieldProblem("body", "invalid_format", "the body could not be read")
+}
+
+func fieldProblem(field, code, msg string) Problem {
+	return Problem{
+		Type:     TypeValidation,
+		Title:    "Validation Error",
+		Status:   http.StatusBadRequest,
+		Detail:   msg,
+		Errors:   map[string][]string{field: {code}},
+		Messages: map[string]string{field: msg},
+	}
+}
+
+// checkOptional validates the optional purpose and locale.
+func (h *OTPHandlers) checkOptional(purpose, locale string) (Problem, bool) {
+	if len(purpose) > maxPurposeLen || !isToken(purpose, "_.:-") {
+		return fieldProblem("purpose", "invalid_format",
+			fmt.Sprintf("purpose must be at most %d letters, digits or _ . : -", maxPurposeLen)), false
+	}
+	if len(locale) > maxLocaleLen || !isToken(locale, "-_") {
+		return fieldProblem("locale", "invalid_format", "locale must be a language tag such as pt-BR"), false
+	}
+	return Problem{}, true
+}
+
+// parseScope splits a space-separated scope into distinct names.
+func (h *OTPHandlers) parseScope(scope string) ([]string, Problem, bool) {
+	fields := strings.Fields(scope)
+	if len(fields) == 0 {
+		return nil, Problem{}, true
+	}
+	if len(fields) > maxScopes {
+		return nil, fieldProblem("scope", "invalid_format", fmt.Sprintf("scope may name at most %d actions", maxScopes)), false
+	}
+	out := make([]string, 0, len(fields))
+	seen := make(map[string]bool, len(fields))
+	for _, s := range fields {
+		if !validScope(s) {
+			return nil, fieldProblem("scope", "invalid_format", "scope must be action names separated by spaces"), false
+		}
+		if h.scopeAllowed != nil && !h.scopeAllowed(s) {
+			return nil, fieldProblem("scope", "not_permitted", "scope names an action that cannot be scoped"), false
+		}
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out, Problem{}, true
+}
+
+// validScope reports whether s is an OAuth 2.0 scope token (RFC 6749,
+// section 3.3) of at most maxScopeLen bytes.
+func validScope(s string) bool {
+	if s == "" || len(s) > maxScopeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func validFieldName(s string) bool {
+	return s != "" && len(s) <= 64 && isToken(s, "_.")
+}
+
+// isToken reports whether s holds only ASCII letters, digits and the bytes
+// in extra.
+func isToken(s, extra string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte(extra, c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// serviceProblem maps an error of otpcode.Service to its problem. Any error
+// it does not recognise is a system failure: 503, with a fixed detail.
+func (h *OTPHandlers) serviceProblem(err error) Problem {
+	var (
+		le *otpcode.LimitError
+		fe *otpcode.FieldError
+	)
+	switch {
+	case errors.As(err, &le):
+		return limitProblem(le)
+	case errors.As(err, &fe):
+		return fieldProblem(fe.Field, fe.Code, fe.Message)
+	case errors.Is(err, otpcode.ErrChannelNotPermitted):
+		return fieldProblem("channel", "not_permitted", "no permitted channel reaches this customer")
+	case errors.Is(err, otpcode.ErrInvalidInput):
+		return fieldProblem("body", "invalid_format", "the request is not valid")
+	case errors.Is(err, otpcode.ErrInvalidCode):
+		return Problem{Type: TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
+			Detail: "invalid OTP code"}
+	case errors.Is(err, otpcode.ErrExpired):
+		return Problem{Type: TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
+			Detail: "the OTP code has expired; request a new one"}
+	case errors.Is(err, otpcode.ErrNotRequested):
+		return Problem{Type: TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
+			Detail: "OTP was not requested for this identifier"}
+	case errors.Is(err, otpcode.ErrUnknownCustomer):
+		return Problem{Type: TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
+			Detail: "no customer found for this identifier"}
+	case errors.Is(err, otpcode.ErrDelivery):
+		return Problem{Type: TypeDeliveryFailed, Title: "Delivery Failed", Status: http.StatusBadGateway,
+			Detail: "the code could not be delivered on any channel"}
+	}
+	return Problem{Type: TypeServiceUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+		Detail: "the service is temporarily unavailable; try again later"}
+}
+
+func limitProblem(le *otpcode.LimitError) Problem {
+	p := Problem{
+		Type:       TypeRateLimited,
+		Title:      "Rate Limit Exceeded",
+		Status:     http.StatusTooManyRequests,
+		RetryAfter: ceilSeconds(le.RetryAfter),
+	}
+	switch {
+	case errors.Is(le, otpcode.ErrLocked):
+		p.Detail = "too many wrong codes: this identifier is locked"
+		p.LockDuration = ceilSeconds(le.LockDuration)
+	case errors.Is(le, otpcode.ErrTooManyAttempts):
+		p.Detail = "maximum verification attempts reached; request a new code"
+	case errors.Is(le, otpcode.ErrCooldown):
+		p.Detail = "a code was sent recently; wait before requesting another"
+	case errors.Is(le, otpcode.ErrSendLimit):
+		p.Detail = "too many codes were sent to this identifier"
+	case errors.Is(le, otpcode.ErrRateLimited):
+		p.Detail = "too many requests from this integration"
+	default:
+		p.Detail = "rate limit exceeded"
+	}
+	return p
+}
+
+// ceilSeconds returns d in whole seconds rounded up, at least 1, so that a
+// client honouring Retry-After never retries too early.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= time.Second {
+		return 1
+	}
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
+}
+
+// seconds returns d in whole seconds rounded down: a lifetime is never
+// overstated.
+func seconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(math.Floor(d.Seconds()))
+}
+
+func (h *OTPHandlers) problem(w http.ResponseWriter, p Problem) {
+	p.Type = h.base + p.Type
+	WriteProblem(w, p)
+}
+
+func (h *OTPHandlers) writeData(w http.ResponseWriter, data any) {
+	if err := h.writeDataChecked(w, data); err != nil {
+		h.problem(w, h.serviceProblem(err))
+	}
+}
+
+// writeDataChecked encodes the envelope before writing anything, so that an
+// encoding failure can still be answered with a problem.
+func (h *OTPHandlers) writeDataChecked(w http.ResponseWriter, data any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(envelope{Data: data}); err != nil {
+		return fmt.Errorf("middleware: encode response: %w", err)
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "application/json")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// audit logs a refusal that needs no error text.
+func (h *OTPHandlers) audit(ctx context.Context, msg, integration string, p Problem) {
+	h.log.LogAttrs(ctx, slog.LevelWarn, msg,
+		slog.String("integration", integration),
+		slog.String("outcome", p.Type),
+		slog.Int("status", p.Status),
+	)
+}
+
+// auditErr logs a refusal by the service. Failures on our side (5xx) are
+// logged at level Error with their error, which never holds a code or a
+// token; client mistakes and limits at level Warn without it.
+func (h *OTPHandlers) auditErr(ctx context.Context, msg, integration string, p Problem, err error) {
+	if p.Status < http.StatusInternalServerError {
+		h.audit(ctx, msg, integration, p)
+		return
+	}
+	h.log.LogAttrs(ctx, slog.LevelError, msg,
+		slog.String("integration", integration),
+		slog.String("outcome", p.Type),
+		slog.Int("status", p.Status),
+		slog.Any("error", err),
+	)
+}
