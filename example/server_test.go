@@ -510,8 +510,8 @@ type failingStore struct{}
 var errDown = errors.New("dial tcp 10.0.0.9:6379: connection refused")
 
 func (failingStore) PutCode(context.Context, string, store.Code, time.Duration) error { return errDown }
-func (failingStore) AttemptCode(context.Context, string) (store.Code, bool, error) {
-	return store.Code{}, false, errDown
+func (failingStore) AttemptCode(context.Context, string, int, int, time.Duration) (store.Attempt, error) {
+	return store.Attempt{}, errDown
 }
 func (failingStore) ConsumeCode(context.Context, string, string) (bool, error) { return false, errDown }
 func (failingStore) CreateSession(context.Context, string, store.Session, time.Duration) error {
@@ -521,7 +521,7 @@ func (failingStore) GetSession(context.Context, string) (store.Session, bool, er
 	return store.Session{}, false, errDown
 }
 func (failingStore) RevokeSession(context.Context, string) (bool, error) { return false, errDown }
-func (failingStore) Fail(context.Context, string, int, time.Duration, time.Duration) (time.Duration, error) {
+func (failingStore) Fail(context.Context, string, int, time.Duration) (time.Duration, error) {
 	return 0, errDown
 }
 func (failingStore) Locked(context.Context, string) (time.Duration, bool, error) {

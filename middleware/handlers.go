@@ -11,6 +11,8 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -405,9 +407,15 @@ func (h *OTPHandlers) decode(w http.ResponseWriter, r *http.Request, dst any) (P
 		h.problem(w, p)
 		return p, false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.bodyLimit))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit))
+	if err == nil {
+		err = checkMembers(body, dst)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err = dec.Decode(dst)
+	if err == nil {
+		err = dec.Decode(dst)
+	}
 	if err == nil {
 		// Anything but the end of the body after the object is an error.
 		var extra json.RawMessage
@@ -429,11 +437,67 @@ func (h *OTPHandlers) decode(w http.ResponseWriter, r *http.Request, dst any) (P
 
 var errTrailingData = errors.New("trailing data")
 
+// memberError is a top-level member of a request body that encoding/json
+// would accept but the handlers refuse: a repeated name (encoding/json keeps
+// the last value), or a name that differs only in case from a field
+// (encoding/json matches names case-insensitively). Either would let a body
+// mean one thing to a gateway or WAF in front and another to us.
+type memberError struct {
+	name string
+	code string // "duplicate" or "unknown_field"
+}
+
+func (e *memberError) Error() string { return "member " + e.name + ": " + e.code }
+
+// checkMembers returns a *memberError for the first top-level member of
+// body that is repeated or not exactly the JSON name of a field of dst (a
+// pointer to a struct). A body that is not a JSON object is left for the
+// decoder to report.
+func checkMembers(body []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	names := jsonNames(dst)
+	seen := make(map[string]bool, len(names))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := tok.(string)
+		switch {
+		case seen[name]:
+			return &memberError{name: name, code: "duplicate"}
+		case !slices.Contains(names, name):
+			return &memberError{name: name, code: "unknown_field"}
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsonNames returns the JSON names of the fields of the struct dst points to.
+func jsonNames(dst any) []string {
+	t := reflect.TypeOf(dst).Elem()
+	names := make([]string, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return names
+}
+
 func (h *OTPHandlers) decodeProblem(err error) Problem {
 	var (
 		mbe *http.MaxBytesError
 		ute *json.UnmarshalTypeError
 		se  *json.SyntaxError
+		me  *memberError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -445,6 +509,14 @@ func (h *OTPHandlers) decodeProblem(err error) Problem {
 		}
 	case errors.Is(err, io.EOF):
 		return fieldProblem("body", "required", "the body must be a JSON object")
+	case errors.As(err, &me):
+		if !validFieldName(me.name) {
+			return fieldProblem("body", me.code, "the body has a repeated or unknown member")
+		}
+		if me.code == "duplicate" {
+			return fieldProblem(me.name, "duplicate", me.name+" appears more than once")
+		}
+		return fieldProblem(me.name, "unknown_field", me.name+" is not a known field (names are case-sensitive)")
 	case errors.Is(err, errTrailingData):
 		return fieldProblem("body", "invalid_format", "the body must hold exactly one JSON object")
 	case errors.As(err, &ute):

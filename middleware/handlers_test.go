@@ -380,6 +380,9 @@ func TestOTPHandlersErrors(t *testing.T) {
 		{name: "array", rq: hRequest{body: `["+5511987654321"]`}, status: 400, typ: "validation-error", field: "body", code: "invalid_format"},
 		{name: "unknown field", rq: hRequest{body: `{"identifier":"+5511987654321","phone":"1"}`}, status: 400, typ: "validation-error", field: "phone", code: "unknown_field"},
 		{name: "unknown odd field", rq: hRequest{body: `{"identifier":"+5511987654321","a b":"1"}`}, status: 400, typ: "validation-error", field: "body", code: "unknown_field"},
+		{name: "repeated member", rq: hRequest{body: `{"identifier":"+5511987654321","identifier":"+5521987654321"}`}, status: 400, typ: "validation-error", field: "identifier", code: "duplicate"},
+		{name: "member in another case", rq: hRequest{body: `{"IDENTIFIER":"+5511987654321","identifier":"+5521987654321"}`}, status: 400, typ: "validation-error", field: "IDENTIFIER", code: "unknown_field"},
+		{name: "verify member in another case", verify: true, rq: hRequest{body: `{"identifier":"+5511987654321","OTP_code":"123456"}`}, status: 400, typ: "validation-error", field: "OTP_code", code: "unknown_field"},
 		{name: "trailing object", rq: hRequest{body: `{"identifier":"+5511987654321"}{}`}, status: 400, typ: "validation-error", field: "body", code: "invalid_format"},
 		{name: "trailing garbage", verify: true, rq: hRequest{body: `{"identifier":"+5511987654321","otp_code":"123456"} x`}, status: 400, typ: "validation-error", field: "body", code: "invalid_format"},
 		{name: "number code", verify: true, rq: hRequest{body: `{"identifier":"+5511987654321","otp_code":123456}`}, status: 400, typ: "validation-error", field: "otp_code", code: "invalid_type"},
@@ -499,11 +502,13 @@ func TestOTPHandlersLimits(t *testing.T) {
 			}
 			e.clock.Advance(61 * time.Second)
 		}
-		// The tenth wrong guess locked the identifier for 15 minutes.
+		// The tenth wrong guess, 61 s after the first, locked the
+		// identifier until the hour that began with the first is over
+		// (longer than the 15 minutes of LockFor): 10 guesses an hour.
 		p := hAssertProblem(t, w, 429, "rate-limit-exceeded")
-		hAssertRetryAfter(t, w, p, 900)
+		hAssertRetryAfter(t, w, p, 3539)
 		if assert.NotNil(t, p.LockDuration) {
-			assert.Equal(t, int64(900), *p.LockDuration)
+			assert.Equal(t, int64(3539), *p.LockDuration)
 		}
 		// 61 s later, request and verify are both refused while locked.
 		for _, w := range []*httptest.ResponseRecorder{
@@ -511,13 +516,13 @@ func TestOTPHandlersLimits(t *testing.T) {
 			e.verify(hVerifyBody(hPhone, "123456")),
 		} {
 			p := hAssertProblem(t, w, 429, "rate-limit-exceeded")
-			hAssertRetryAfter(t, w, p, 839)
+			hAssertRetryAfter(t, w, p, 3478)
 			if assert.NotNil(t, p.LockDuration) {
-				assert.Equal(t, int64(839), *p.LockDuration, "got lock_duration %d, want 839", *p.LockDuration)
+				assert.Equal(t, int64(3478), *p.LockDuration, "got lock_duration %d, want 3478", *p.LockDuration)
 			}
 			assert.Contains(t, p.Detail, "locked")
 		}
-		e.clock.Advance(15 * time.Minute)
+		e.clock.Advance(3478 * time.Second)
 		assert.Equal(t, http.StatusOK, e.request(`{"identifier": "+5511987654321"}`).Code)
 	})
 }
@@ -545,8 +550,8 @@ var errHStoreDown = errors.New("dial tcp 10.0.0.1:6379: connection refused")
 func (hFailingStore) PutCode(context.Context, string, store.Code, time.Duration) error {
 	return errHStoreDown
 }
-func (hFailingStore) AttemptCode(context.Context, string) (store.Code, bool, error) {
-	return store.Code{}, false, errHStoreDown
+func (hFailingStore) AttemptCode(context.Context, string, int, int, time.Duration) (store.Attempt, error) {
+	return store.Attempt{}, errHStoreDown
 }
 func (hFailingStore) ConsumeCode(context.Context, string, string) (bool, error) {
 	return false, errHStoreDown
@@ -560,7 +565,7 @@ func (hFailingStore) GetSession(context.Context, string) (store.Session, bool, e
 func (hFailingStore) RevokeSession(context.Context, string) (bool, error) {
 	return false, errHStoreDown
 }
-func (hFailingStore) Fail(context.Context, string, int, time.Duration, time.Duration) (time.Duration, error) {
+func (hFailingStore) Fail(context.Context, string, int, time.Duration) (time.Duration, error) {
 	return 0, errHStoreDown
 }
 func (hFailingStore) Locked(context.Context, string) (time.Duration, bool, error) {
@@ -589,8 +594,11 @@ func TestOTPHandlersStoreDown(t *testing.T) {
 			assert.Equal(t, "the service is temporarily unavailable; try again later", p.Detail)
 		})
 	}
-	// Client mistakes are still 4xx: they are found before the store.
-	hAssertProblem(t, e.request(`{"identifier": "nope"}`), 400, "validation-error")
+	// Client mistakes found without the store are still 4xx. (A malformed
+	// identifier is parsed after the integration's rate limit, which needs
+	// the store.)
+	hAssertProblem(t, e.request(`{}`), 400, "validation-error")
+	hAssertProblem(t, e.verify(`{"identifier": "+5511987654321", "otp_code": "12"}`), 400, "validation-error")
 	// The operator's log has the cause.
 	assert.Contains(t, e.logs.String(), "connection refused")
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -41,18 +42,35 @@ type Message struct {
 	Purpose string
 }
 
-// String describes m without its code.
+// String describes m without its code, and with the recipient masked.
 func (m Message) String() string {
-	return fmt.Sprintf("otp message via %s to %s (code redacted)", m.Channel, m.To)
+	return fmt.Sprintf("otp message via %s to %s (code redacted)", m.Channel, MaskRecipient(m.To))
 }
 
-// LogValue implements slog.LogValuer without the code.
+// LogValue implements slog.LogValuer without the code, and with the
+// recipient masked.
 func (m Message) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("channel", string(m.Channel)),
-		slog.String("to", m.To),
+		slog.String("to", MaskRecipient(m.To)),
 		slog.Time("expires_at", m.ExpiresAt),
 	)
+}
+
+// MaskRecipient hides most of a phone number or email address, for logs:
+// "+5511987654321" becomes "+55*******4321" and "maria@example.com" becomes
+// "m****@example.com".
+func MaskRecipient(to string) string {
+	if at := strings.LastIndexByte(to, '@'); at >= 0 {
+		if at <= 1 {
+			return strings.Repeat("*", at) + to[at:]
+		}
+		return to[:1] + strings.Repeat("*", at-1) + to[at:]
+	}
+	if len(to) <= 7 {
+		return strings.Repeat("*", len(to))
+	}
+	return to[:3] + strings.Repeat("*", len(to)-7) + to[len(to)-4:]
 }
 
 // Sender delivers messages over one channel. Implementations must be safe

@@ -15,7 +15,7 @@ type Kind uint8
 const (
 	KindUnknown Kind = iota
 	KindPhone        // E.164 phone number, canonical "+5511987654321"
-	KindEmail        // email address, canonical with the domain lower-cased
+	KindEmail        // email address, canonical in lower case
 	KindCPF          // Brazilian CPF, canonical as 11 digits
 )
 
@@ -103,8 +103,8 @@ const (
 //     address (no display name, comment, quoting or angle brackets, no
 //     control characters) of at most 254 bytes with a local part of at most
 //     64 bytes and a domain that is a host name with at least one dot. The
-//     canonical form lower-cases the domain and keeps the local part as
-//     given ("Maria@Example.COM" becomes "Maria@example.com").
+//     canonical form is lower-case ("Maria@Example.COM" becomes
+//     "maria@example.com"), so one mailbox is one identity.
 //   - a CPF when, once '.', '-' and ' ' are removed, it is exactly 11
 //     digits and has no '+' or '(': both check digits must match and the
 //     digits must not all be the same. The canonical form is the 11 digits.
@@ -171,7 +171,11 @@ func parseEmail(s string) (Identifier, error) {
 	if !isHostName(domain) {
 		return emailError(reasonEmailDomain)
 	}
-	return Identifier{Kind: KindEmail, Value: local + "@" + strings.ToLower(domain)}, nil
+	// The whole address is lower-cased. RFC 5321 lets a server treat the
+	// local part as case-sensitive, but no mainstream mailbox does, and
+	// keeping its case would give one mailbox several identities, each with
+	// its own cooldown and failure budget.
+	return Identifier{Kind: KindEmail, Value: strings.ToLower(local) + "@" + strings.ToLower(domain)}, nil
 }
 
 func emailError(reason string) (Identifier, error) {

@@ -160,8 +160,8 @@ func NewService(st store.Store, keys *Keyring, chain *Chain, opts ...Option) (*S
 	if st == nil {
 		return nil, errors.New("otpcode: nil store")
 	}
-	if keys == nil {
-		return nil, errors.New("otpcode: nil keyring")
+	if keys == nil || len(keys.keys) == 0 {
+		return nil, errors.New("otpcode: keyring without keys (use NewKeyring)")
 	}
 	if chain == nil {
 		return nil, errors.New("otpcode: nil delivery chain")
@@ -249,23 +249,28 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if in.Integration == "" {
 		return RequestResult{}, errors.New("otpcode: request without integration")
 	}
-	id, err := parseField(in.Identifier)
-	if err != nil {
-		return RequestResult{}, err
+	if in.Identifier == "" {
+		return RequestResult{}, errIdentifierRequired()
 	}
 	if in.Channel != "" && !slices.Contains(s.chain.Channels(), in.Channel) {
 		return RequestResult{}, channelError(in.Channel)
 	}
+	// The integration's bucket comes before parsing the identifier (the
+	// expensive part), so that malformed identifiers are rate limited too.
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return RequestResult{}, err
 	}
-	subject := id.Subject()
-	if err := s.checkLock(ctx, subject); err != nil {
+	id, err := parseField(in.Identifier)
+	if err != nil {
 		return RequestResult{}, err
 	}
 	cust, found, err := s.dir.Lookup(ctx, id)
 	if err != nil {
 		return RequestResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
+	}
+	subject := subjectOf(id, cust, found)
+	if err := s.checkLock(ctx, subject); err != nil {
+		return RequestResult{}, err
 	}
 	to := cust.Contacts
 	if !found {
@@ -354,9 +359,8 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if in.Integration == "" {
 		return VerifyResult{}, errors.New("otpcode: verify without integration")
 	}
-	id, err := parseField(in.Identifier)
-	if err != nil {
-		return VerifyResult{}, err
+	if in.Identifier == "" {
+		return VerifyResult{}, errIdentifierRequired()
 	}
 	if err := s.checkCodeFormat(in.Code); err != nil {
 		return VerifyResult{}, err
@@ -364,26 +368,39 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return VerifyResult{}, err
 	}
-	subject := id.Subject()
-	if err := s.checkLock(ctx, subject); err != nil {
+	id, err := parseField(in.Identifier)
+	if err != nil {
 		return VerifyResult{}, err
 	}
-	rec, found, err := s.store.AttemptCode(ctx, subject)
+	known, found, err := s.dir.Lookup(ctx, id)
+	if err != nil {
+		return VerifyResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
+	}
+	subject := subjectOf(id, known, found)
+	// One atomic step refuses a locked subject or a spent failure budget,
+	// counts the attempt on the code and charges the budget, so that
+	// parallel guesses can exceed neither limit.
+	att, err := s.store.AttemptCode(ctx, subject, s.limits.MaxAttempts, s.limits.LockAfter, s.limits.LockWindow)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: count attempt: %w", err)
 	}
-	if !found {
+	if att.Locked > 0 {
+		return VerifyResult{}, &LimitError{Err: ErrLocked, RetryAfter: att.Locked, LockDuration: att.Locked}
+	}
+	if !att.Found {
 		return VerifyResult{}, ErrNotRequested
 	}
+	rec := att.Code
 	now := s.now()
 	if !now.Before(rec.ExpiresAt) {
+		// The attempt stays charged: an expired code is no free guess.
 		return VerifyResult{}, ErrExpired
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
 		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts}
 	}
 	if !s.keys.Verify(in.Integration, subject, in.Purpose, in.Code, rec.MAC) {
-		lock, err := s.store.Fail(ctx, subject, s.limits.LockAfter, s.limits.LockWindow, s.limits.LockFor)
+		lock, err := s.store.Fail(ctx, subject, s.limits.LockAfter, s.limits.LockFor)
 		if err != nil {
 			return VerifyResult{}, fmt.Errorf("otpcode: count failure: %w", err)
 		}
@@ -418,7 +435,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	sess := store.Session{
 		Integration: in.Integration,
 		CustomerID:  cust.ID,
-		Subject:     subject,
+		Subject:     id.Subject(),
 		Purpose:     in.Purpose,
 		Scopes:      scopes,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
@@ -481,10 +498,11 @@ func (s *Service) reachable(to Contacts, allow func(Channel) bool) bool {
 	return false
 }
 
+func errIdentifierRequired() error {
+	return &FieldError{Field: "identifier", Code: "required", Message: "identifier is required"}
+}
+
 func parseField(raw string) (Identifier, error) {
-	if raw == "" {
-		return Identifier{}, &FieldError{Field: "identifier", Code: "required", Message: "identifier is required"}
-	}
 	id, err := ParseIdentifier(raw)
 	if err != nil {
 		var ie *IdentifierError
@@ -499,6 +517,17 @@ func parseField(raw string) (Identifier, error) {
 
 func channelError(ch Channel) error {
 	return &FieldError{Field: "channel", Code: "not_permitted", Message: fmt.Sprintf("channel %q is not offered for this identifier", ch), Err: ErrChannelNotPermitted}
+}
+
+// subjectOf returns the key of an identifier's codes, cooldown, send window,
+// failure budget and lock: the customer, when the directory knows one, so
+// that a customer's phone, email and CPF share one set of limits rather
+// than giving an attacker one per identifier; else the identifier itself.
+func subjectOf(id Identifier, c Customer, found bool) string {
+	if found && c.ID != "" {
+		return "customer:" + c.ID
+	}
+	return id.Subject()
 }
 
 func selfContacts(id Identifier) Contacts {

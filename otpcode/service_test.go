@@ -399,8 +399,10 @@ func TestConcurrentCorrectSubmissions(t *testing.T) {
 func TestIdentityLock(t *testing.T) {
 	f := newFixture(t, manyRequests, nil)
 	ctx := context.Background()
+	start := f.clock.Now()
 	guesses := 0
 	var lockErr error
+	var lockedAt time.Time
 	// Ten wrong guesses spread over three codes, resent after the cooldown.
 	for _, n := range []int{4, 4, 2} {
 		f.request(t, maria)
@@ -411,7 +413,7 @@ func TestIdentityLock(t *testing.T) {
 			if guesses < 10 {
 				require.ErrorIs(t, err, otpcode.ErrInvalidCode, "guess %d", guesses)
 			} else {
-				lockErr = err
+				lockErr, lockedAt = err, f.clock.Now()
 			}
 		}
 		f.clock.Advance(61 * time.Second)
@@ -419,13 +421,17 @@ func TestIdentityLock(t *testing.T) {
 	require.ErrorIs(t, lockErr, otpcode.ErrLocked)
 	var le *otpcode.LimitError
 	require.ErrorAs(t, lockErr, &le)
-	assert.Equal(t, 15*time.Minute, le.LockDuration)
+	// The lock lasts 15 minutes or until the hour that began with the first
+	// failure is over, whichever is longer: 10 wrong guesses an hour, never
+	// more.
+	windowEnd := start.Add(time.Hour)
+	assert.Equal(t, windowEnd.Sub(lockedAt), le.LockDuration)
 
 	// The clock moved 61 s after the tenth guess.
 	_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: maria})
 	require.ErrorIs(t, err, otpcode.ErrLocked)
 	require.ErrorAs(t, err, &le)
-	assert.Equal(t, 15*time.Minute-61*time.Second, le.LockDuration)
+	assert.Equal(t, windowEnd.Sub(lockedAt)-61*time.Second, le.LockDuration)
 	assert.Equal(t, le.LockDuration, le.RetryAfter)
 
 	_, err = f.verify("123456")
@@ -435,6 +441,130 @@ func TestIdentityLock(t *testing.T) {
 	f.request(t, maria)
 	_, err = f.verify(f.whatsapp.last(t).Code)
 	assert.NoError(t, err, "the lock ends when the clock passes it")
+}
+
+func TestLockIsAtLeastLockFor(t *testing.T) {
+	f := newFixture(t, func(l *otpcode.Limits) {
+		manyRequests(l)
+		l.LockWindow = 10 * time.Minute
+	}, nil)
+	f.request(t, maria)
+	code := f.whatsapp.last(t).Code
+	for i := 0; i < 5; i++ {
+		_, err := f.verify(wrong(code))
+		require.ErrorIs(t, err, otpcode.ErrInvalidCode)
+	}
+	f.clock.Advance(8 * time.Minute)
+	f.request(t, maria)
+	code = f.whatsapp.last(t).Code
+	var err error
+	for i := 0; i < 5; i++ {
+		_, err = f.verify(wrong(code))
+	}
+	var le *otpcode.LimitError
+	require.ErrorAs(t, err, &le)
+	require.ErrorIs(t, err, otpcode.ErrLocked)
+	assert.Equal(t, 15*time.Minute, le.LockDuration, "2 minutes were left in the window; the lock lasts LockFor")
+}
+
+// failCounter counts the wrong codes the service actually compared: each
+// one is followed by exactly one call to Fail.
+type failCounter struct {
+	store.Store
+	mu    sync.Mutex
+	fails int
+}
+
+func (c *failCounter) Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
+	c.mu.Lock()
+	c.fails++
+	c.mu.Unlock()
+	return c.Store.Fail(ctx, subject, limit, lockFor)
+}
+
+func (c *failCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fails
+}
+
+func TestNoMoreThanTenWrongGuessesAnHour(t *testing.T) {
+	// The attacker of the security review: a new code every minute, as many
+	// guesses as the service will judge, for an hour.
+	fc := &failCounter{}
+	f := newFixture(t, manyRequests, func(s store.Store) store.Store { fc.Store = s; return fc })
+	ctx := context.Background()
+	end := f.clock.Now().Add(time.Hour)
+	for f.clock.Now().Before(end) {
+		if _, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: maria}); err == nil {
+			code := f.whatsapp.last(t).Code
+			for i := 0; i < 10; i++ {
+				if _, err := f.verify(wrong(code)); !errors.Is(err, otpcode.ErrInvalidCode) {
+					break
+				}
+			}
+		}
+		f.clock.Advance(time.Minute)
+	}
+	assert.Equal(t, 10, fc.count(), "wrong guesses judged in one hour")
+}
+
+func TestGuessesInFlightAtTheLockAreNotJudged(t *testing.T) {
+	fc := &failCounter{}
+	f := newFixture(t, manyRequests, func(s store.Store) store.Store { fc.Store = s; return fc })
+	// Eight failures: five on a first code, three on a second.
+	for _, n := range []int{5, 3} {
+		f.request(t, maria)
+		code := f.whatsapp.last(t).Code
+		for i := 0; i < n; i++ {
+			_, err := f.verify(wrong(code))
+			require.ErrorIs(t, err, otpcode.ErrInvalidCode)
+		}
+		f.clock.Advance(61 * time.Second)
+	}
+	f.request(t, maria)
+	code := f.whatsapp.last(t).Code
+
+	const n = 20
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := f.verify(wrong(code))
+			errs <- err
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	var locked int
+	for err := range errs {
+		if errors.Is(err, otpcode.ErrLocked) {
+			locked++
+		} else {
+			assert.ErrorIs(t, err, otpcode.ErrInvalidCode)
+		}
+	}
+	assert.GreaterOrEqual(t, locked, n-2)
+	assert.Equal(t, 10, fc.count(), "only the two guesses left in the budget are judged")
+	_, err := f.verify(code)
+	assert.ErrorIs(t, err, otpcode.ErrLocked, "even the right code waits for the lock")
+}
+
+func TestOneCustomerOneBudget(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	ctx := context.Background()
+	f.request(t, maria)
+	// Maria's email is the same customer: the same cooldown, the same code.
+	_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "MARIA@example.com"})
+	require.ErrorIs(t, err, otpcode.ErrCooldown)
+	v, err := f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: mariaEmail, Code: f.whatsapp.last(t).Code})
+	require.NoError(t, err)
+	assert.Equal(t, "cust-maria", v.Customer.ID)
 }
 
 func TestRequestLimits(t *testing.T) {
@@ -662,6 +792,8 @@ func TestNewServiceValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = otpcode.NewService(st, nil, chain)
 	assert.Error(t, err)
+	_, err = otpcode.NewService(st, &otpcode.Keyring{}, chain)
+	assert.Error(t, err, "a keyring without keys must be refused, not panic later")
 	_, err = otpcode.NewService(st, keys, nil)
 	assert.Error(t, err)
 	for name, mutate := range map[string]func(*otpcode.Limits){
@@ -753,4 +885,19 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+func TestMalformedIdentifiersAreRateLimited(t *testing.T) {
+	f := newFixture(t, func(l *otpcode.Limits) {
+		l.IntegrationRate = 1
+		l.IntegrationBurst = 2
+	}, nil)
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "+99 not a phone"})
+		require.ErrorIs(t, err, otpcode.ErrInvalidIdentifier)
+	}
+	// Parsing is the expensive part: the bucket is spent before it.
+	_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "+99 not a phone"})
+	assert.ErrorIs(t, err, otpcode.ErrRateLimited)
 }

@@ -89,15 +89,45 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// Attempt is what AttemptCode did.
+type Attempt struct {
+	// Code is subject's code with its new attempt count, when Found.
+	Code Code
+	// Found reports that subject has a code and the attempt was counted.
+	Found bool
+	// Locked, when positive, says the attempt was refused, and nothing
+	// counted, because subject is locked or its failure budget is spent;
+	// it is the time until that ends.
+	Locked time.Duration
+}
+
 // Codes keeps at most one outstanding code per subject.
 type Codes interface {
 	// PutCode stores c as subject's code, replacing any earlier one, with
 	// expiry ttl.
 	PutCode(ctx context.Context, subject string, c Code, ttl time.Duration) error
-	// AttemptCode atomically adds one to the attempt count of subject's code
-	// and returns the record with the new count. Concurrent calls each see a
-	// distinct count. found is false when subject has no code.
-	AttemptCode(ctx context.Context, subject string) (c Code, found bool, err error)
+	// AttemptCode counts one verification attempt on subject's code, in one
+	// atomic step that also charges subject's failure budget, so that
+	// concurrent guesses can never be evaluated beyond either limit:
+	//
+	//  1. if subject is locked, it counts nothing and returns Locked, the
+	//     lock's remaining time;
+	//  2. if subject's failure count in its current window has reached
+	//     budget, it counts nothing and returns Locked, the time until that
+	//     window ends;
+	//  3. if subject has no code, it counts nothing and returns Found false;
+	//  4. it adds one to the code's Attempts; when that makes Attempts
+	//     greater than maxAttempts the code is burned, and it returns the
+	//     record without charging the budget;
+	//  5. otherwise it adds one to subject's failure count (a window of
+	//     length window starts with the first count) and returns the record.
+	//
+	// The caller compares the code next, unless Attempts is greater than
+	// maxAttempts: a burned code is refused without comparing (its
+	// attempts are not charged, so comparing them would give free guesses).
+	// A right code clears the failure count with ResetFailures, a wrong one
+	// calls Fail. A budget below 1 refuses every attempt.
+	AttemptCode(ctx context.Context, subject string, maxAttempts, budget int, window time.Duration) (Attempt, error)
 	// ConsumeCode deletes subject's code only if its ID equals id, and
 	// reports whether it deleted it. Of concurrent calls with the same id at
 	// most one reports true.
@@ -120,16 +150,19 @@ type Sessions interface {
 // atomic check-and-change. A returned duration is rounded up to the store's
 // precision, never down.
 type Limits interface {
-	// Fail records one failed verification for subject. When the failures
-	// counted within window reach limit, subject is locked for lockFor and
-	// its count starts again from zero. It returns the remaining lock, zero
-	// when subject is not locked. While subject is locked, Fail counts
-	// nothing and returns the remaining lock.
-	Fail(ctx context.Context, subject string, limit int, window, lockFor time.Duration) (lock time.Duration, err error)
+	// Fail is called after a wrong code that AttemptCode counted. When
+	// subject's failure count in its window has reached limit, it locks
+	// subject for lockFor or until the window ends, whichever is longer,
+	// clears the count, and returns the lock's duration; so no more than
+	// limit wrong codes are ever evaluated per window. Otherwise it changes
+	// nothing and returns zero. While subject is locked it returns the
+	// remaining lock. A limit below 1 is always reached.
+	Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (lock time.Duration, err error)
 	// Locked returns the remaining lock of subject; locked is false when
 	// there is none.
 	Locked(ctx context.Context, subject string) (remaining time.Duration, locked bool, err error)
-	// ResetFailures forgets subject's failure count. It does not lift a lock.
+	// ResetFailures forgets subject's failure count, after a right code. It
+	// does not lift a lock.
 	ResetFailures(ctx context.Context, subject string) error
 	// Cooldown starts a cooldown of d for subject unless one is running.
 	// allowed is true when it started one; otherwise retryAfter is the

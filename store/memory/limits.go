@@ -31,13 +31,15 @@ const bucketIdle = time.Minute
 // after its last use.
 const neverRefills = 24 * time.Hour
 
-// Fail records one failed verification for subject. Failures are counted in
-// a fixed window that starts with the first failure and lasts
-// store.ClampTTL(window). The failure that brings the count to limit (limit
-// < 1 counts as 1) locks subject for store.ClampTTL(lockFor), resets the
-// count and returns that lock. While subject is locked, Fail counts nothing
-// and returns the remaining lock. Otherwise it returns 0.
-func (s *Store) Fail(_ context.Context, subject string, limit int, window, lockFor time.Duration) (time.Duration, error) {
+// Fail is called after a wrong code that AttemptCode counted; it counts
+// nothing itself. While subject is locked it returns the remaining lock.
+// Otherwise, when the failure count of the current window has reached limit
+// (limit < 1 is always reached), it locks subject until
+// store.ClampTTL(lockFor) from now or the end of the window, whichever is
+// later, deletes the count, and returns the lock's duration. Otherwise it
+// changes nothing and returns 0. It is one critical section under the
+// subject's shard mutex.
+func (s *Store) Fail(_ context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -45,17 +47,19 @@ func (s *Store) Fail(_ context.Context, subject string, limit int, window, lockF
 	if l, ok := lookup[*deadline](sh.locks, subject, now); ok {
 		return l.remaining(now), nil
 	}
-	c, ok := lookup[*counter](sh.failures, subject, now)
-	if !ok {
-		c = &counter{deadline: deadline{until: expiry(now, window)}}
-		sh.failures.Set(subject, c, cache.NoExpiration)
+	var n int
+	until := expiry(now, lockFor)
+	if c, ok := lookup[*counter](sh.failures, subject, now); ok {
+		n = c.n
+		if c.until.After(until) {
+			until = c.until
+		}
 	}
-	c.n++
-	if c.n < limit {
+	if n < limit {
 		return 0, nil
 	}
 	sh.failures.Delete(subject)
-	lock := &deadline{until: expiry(now, lockFor)}
+	lock := &deadline{until: until}
 	sh.locks.Set(subject, lock, cache.NoExpiration)
 	return lock.remaining(now), nil
 }

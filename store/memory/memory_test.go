@@ -203,8 +203,14 @@ func TestExpiryFollowsClock(t *testing.T) {
 	const ttl = 10 * time.Minute
 	require.NoError(t, s.PutCode(ctx, "subj", store.Code{ID: "c"}, ttl))
 	require.NoError(t, s.CreateSession(ctx, "hash", store.Session{CustomerID: "c"}, ttl))
-	_, err := s.Fail(ctx, "subj", 1, ttl, ttl)
+	// A budget of 1 spent on "spent" and a lock on "locked", both for ttl.
+	require.NoError(t, s.PutCode(ctx, "spent", store.Code{ID: "c"}, 2*ttl))
+	a, err := s.AttemptCode(ctx, "spent", 10, 1, ttl)
 	require.NoError(t, err)
+	require.True(t, a.Found, "AttemptCode: got found=false, want true")
+	lock, err := s.Fail(ctx, "locked", 0, ttl)
+	require.NoError(t, err)
+	require.Equal(t, ttl, lock, "Fail lock: got %v, want %v", lock, ttl)
 
 	// One nanosecond before the deadline everything is alive, at the
 	// deadline everything is gone: the decision is the clock's, to the
@@ -213,25 +219,35 @@ func TestExpiryFollowsClock(t *testing.T) {
 	_, found, err := s.GetSession(ctx, "hash")
 	require.NoError(t, err)
 	assert.True(t, found, "GetSession 1ns before expiry: got found=false, want true")
-	remaining, locked, err := s.Locked(ctx, "subj")
+	remaining, locked, err := s.Locked(ctx, "locked")
 	require.NoError(t, err)
 	assert.True(t, locked, "Locked 1ns before expiry: got false, want true")
 	assert.Equal(t, time.Nanosecond, remaining, "Locked remaining: got %v, want 1ns", remaining)
-	c, found, err := s.AttemptCode(ctx, "subj")
+	a, err = s.AttemptCode(ctx, "locked", 10, 10, ttl)
 	require.NoError(t, err)
-	require.True(t, found, "AttemptCode 1ns before expiry: got found=false, want true")
-	assert.Equal(t, 1, c.Attempts)
+	assert.Equal(t, store.Attempt{Locked: time.Nanosecond}, a, "AttemptCode 1ns before the lock ends")
+	a, err = s.AttemptCode(ctx, "spent", 10, 1, ttl)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Locked: time.Nanosecond}, a, "AttemptCode 1ns before the window ends")
+	a, err = s.AttemptCode(ctx, "subj", 10, 10, ttl)
+	require.NoError(t, err)
+	require.True(t, a.Found, "AttemptCode 1ns before expiry: got found=false, want true")
+	assert.Equal(t, 1, a.Code.Attempts)
 
 	clk.Advance(time.Nanosecond)
 	_, found, err = s.GetSession(ctx, "hash")
 	require.NoError(t, err)
 	assert.False(t, found, "GetSession at expiry: got found=true, want false")
-	_, locked, err = s.Locked(ctx, "subj")
+	_, locked, err = s.Locked(ctx, "locked")
 	require.NoError(t, err)
 	assert.False(t, locked, "Locked at expiry: got true, want false")
-	_, found, err = s.AttemptCode(ctx, "subj")
+	a, err = s.AttemptCode(ctx, "subj", 10, 10, ttl)
 	require.NoError(t, err)
-	assert.False(t, found, "AttemptCode at expiry: got found=true, want false")
+	assert.Equal(t, store.Attempt{}, a, "AttemptCode at expiry: got %+v, want nothing found", a)
+	a, err = s.AttemptCode(ctx, "spent", 10, 1, ttl)
+	require.NoError(t, err)
+	assert.True(t, a.Found, "AttemptCode once the window ended: got %+v, want a counted attempt", a)
+	assert.Equal(t, 2, a.Code.Attempts)
 }
 
 func TestClockBehindRealTime(t *testing.T) {
@@ -258,16 +274,16 @@ func TestClampTTL(t *testing.T) {
 			_, found, err := s.GetSession(ctx, "hash")
 			require.NoError(t, err)
 			assert.True(t, found, "GetSession 1ns before MinTTL: got found=false, want true")
-			_, found, err = s.AttemptCode(ctx, "subj")
+			a, err := s.AttemptCode(ctx, "subj", 10, 10, time.Hour)
 			require.NoError(t, err)
-			assert.True(t, found, "AttemptCode 1ns before MinTTL: got found=false, want true")
+			assert.True(t, a.Found, "AttemptCode 1ns before MinTTL: got found=false, want true")
 			clk.Advance(time.Nanosecond)
 			_, found, err = s.GetSession(ctx, "hash")
 			require.NoError(t, err)
 			assert.False(t, found, "GetSession at MinTTL: got found=true, want false")
-			_, found, err = s.AttemptCode(ctx, "subj")
+			a, err = s.AttemptCode(ctx, "subj", 10, 10, time.Hour)
 			require.NoError(t, err)
-			assert.False(t, found, "AttemptCode at MinTTL: got found=true, want false")
+			assert.False(t, a.Found, "AttemptCode at MinTTL: got found=true, want false")
 		})
 	}
 }
@@ -374,14 +390,91 @@ func TestTake(t *testing.T) {
 func TestLimitsEdges(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	lock, err := s.Fail(ctx, "zero-limit", 0, time.Minute, time.Minute)
+	lock, err := s.Fail(ctx, "zero-limit", 0, time.Minute)
 	require.NoError(t, err)
 	assert.Equal(t, time.Minute, lock, "Fail with limit 0: got lock %v, want 1m", lock)
+
+	// A budget of 0 refuses at once, and starts an empty window that runs
+	// down.
+	require.NoError(t, s.PutCode(ctx, "zero-budget", store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(ctx, "zero-budget", 10, 0, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Locked: time.Minute}, a, "AttemptCode with budget 0")
 
 	ok, retry, err := s.Hit(ctx, "zero-limit", 0, time.Minute)
 	require.NoError(t, err)
 	assert.False(t, ok, "Hit with limit 0: got allowed, want refused")
 	assert.Equal(t, time.Minute, retry, "Hit retryAfter: got %v, want 1m", retry)
+}
+
+func TestAttemptAndFailExact(t *testing.T) {
+	// On an injected clock every duration is exact.
+	ctx := context.Background()
+	const window, lockFor = 10 * time.Minute, 15 * time.Minute
+	tests := []struct {
+		name     string
+		lockFor  time.Duration
+		wantLock time.Duration // after 4 minutes of a 10-minute window
+	}{
+		{"lockFor outlasts the window", lockFor, lockFor},
+		{"window outlasts lockFor", time.Minute, window - 4*time.Minute},
+		{"lockFor zero", 0, window - 4*time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clk := newStore(t)
+			require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "c"}, time.Hour))
+			for n := 1; n <= 2; n++ {
+				a, err := s.AttemptCode(ctx, "s", 5, 3, window)
+				require.NoError(t, err)
+				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "attempt %d", n)
+			}
+			clk.Advance(4 * time.Minute)
+			lock, err := s.Fail(ctx, "s", 3, tt.lockFor)
+			require.NoError(t, err)
+			assert.Zero(t, lock, "Fail below the limit: got %v, want 0", lock)
+			a, err := s.AttemptCode(ctx, "s", 5, 3, window)
+			require.NoError(t, err)
+			require.True(t, a.Found, "third attempt: got %+v, want counted", a)
+			require.Contains(t, s.Items(), "failures/s")
+
+			lock, err = s.Fail(ctx, "s", 3, tt.lockFor)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantLock, lock, "Fail at the limit: got %v, want %v", lock, tt.wantLock)
+			assert.NotContains(t, s.Items(), "failures/s", "failure count after the lock: got kept, want deleted")
+
+			clk.Advance(time.Second)
+			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			require.NoError(t, err)
+			assert.Equal(t, store.Attempt{Locked: tt.wantLock - time.Second}, a, "AttemptCode while locked")
+			lock, err = s.Fail(ctx, "s", 3, time.Hour)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantLock-time.Second, lock, "Fail while locked: got %v, want the remaining lock", lock)
+
+			// Once the lock is over the whole budget is back, and the
+			// refused attempts counted nothing on the code.
+			clk.Advance(tt.wantLock - time.Second)
+			for n := 4; n <= 5; n++ {
+				a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+				require.NoError(t, err)
+				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "attempt %d after the lock", n)
+			}
+			// Burned: counted on the code, not on the budget.
+			for n := 6; n <= 8; n++ {
+				a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+				require.NoError(t, err)
+				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "burned attempt %d", n)
+			}
+			require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "d"}, time.Hour))
+			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			require.NoError(t, err)
+			require.True(t, a.Found, "third charge: got %+v, want counted", a)
+			clk.Advance(time.Minute)
+			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			require.NoError(t, err)
+			assert.Equal(t, store.Attempt{Locked: window - time.Minute}, a, "AttemptCode with the budget spent")
+		})
+	}
 }
 
 func TestSweep(t *testing.T) {
@@ -392,9 +485,10 @@ func TestSweep(t *testing.T) {
 		k := ttl.String()
 		require.NoError(t, s.PutCode(ctx, k, store.Code{ID: "c"}, ttl))
 		require.NoError(t, s.CreateSession(ctx, k, store.Session{}, ttl))
-		_, err := s.Fail(ctx, k, 2, ttl, ttl)
+		a, err := s.AttemptCode(ctx, k, 10, 10, ttl) // a failure counter
 		require.NoError(t, err)
-		_, err = s.Fail(ctx, k+"-locked", 1, ttl, ttl)
+		require.True(t, a.Found)
+		_, err = s.Fail(ctx, k+"-locked", 0, ttl) // a lock
 		require.NoError(t, err)
 		_, _, err = s.Cooldown(ctx, k, ttl)
 		require.NoError(t, err)
@@ -488,7 +582,9 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 		Integration: "integration-1", CustomerID: "cust-1", Subject: subject,
 		Purpose: "redeem", Scopes: []string{"rewards:redeem"}, ExpiresAt: time.Now().Add(30 * time.Minute),
 	}, 30*time.Minute))
-	_, err = s.Fail(ctx, subject, 10, time.Hour, 15*time.Minute)
+	_, err = s.AttemptCode(ctx, subject, 5, 10, time.Hour)
+	require.NoError(t, err)
+	_, err = s.Fail(ctx, subject, 1, 15*time.Minute)
 	require.NoError(t, err)
 	_, _, err = s.Cooldown(ctx, subject, time.Minute)
 	require.NoError(t, err)

@@ -42,21 +42,58 @@ func (s *Store) PutCode(_ context.Context, subject string, c store.Code, ttl tim
 	return nil
 }
 
-// AttemptCode adds one to the attempt count of subject's code and returns a
-// copy of the record with the new count. It does not change the code's
-// expiry. found is false when subject has no live code.
-func (s *Store) AttemptCode(_ context.Context, subject string) (store.Code, bool, error) {
+// AttemptCode counts one verification attempt on subject's code and charges
+// subject's failure budget, in one critical section under the subject's
+// shard mutex, which guards the code, the failure counter and the lock of
+// subject alike (they share the shard chosen by subject). In order:
+//
+//  1. while subject is locked it counts nothing and returns Locked, the
+//     lock's remaining time;
+//  2. when the failure count of the current window has reached budget
+//     (budget < 1 refuses every attempt), it counts nothing and returns
+//     Locked, the time until the window ends; a refusal with no window
+//     running starts an empty one of store.ClampTTL(window), as Hit does;
+//  3. when subject has no live code it returns Found false;
+//  4. it adds one to the code's Attempts; a code whose Attempts now exceed
+//     maxAttempts is burned and returned without charging the budget;
+//  5. otherwise it adds one to the failure count, whose fixed window of
+//     store.ClampTTL(window) starts with its first count, and returns a copy
+//     of the record.
+//
+// It never changes the code's expiry.
+func (s *Store) AttemptCode(_ context.Context, subject string, maxAttempts, budget int, window time.Duration) (store.Attempt, error) {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := lookup[*codeRecord](sh.codes, subject, s.now())
+	now := s.now()
+	if l, ok := lookup[*deadline](sh.locks, subject, now); ok {
+		return store.Attempt{Locked: l.remaining(now)}, nil
+	}
+	fails, counting := lookup[*counter](sh.failures, subject, now)
+	if counting && fails.n >= budget {
+		return store.Attempt{Locked: fails.remaining(now)}, nil
+	}
+	if !counting && budget < 1 {
+		fails = &counter{deadline: deadline{until: expiry(now, window)}}
+		sh.failures.Set(subject, fails, cache.NoExpiration)
+		return store.Attempt{Locked: fails.remaining(now)}, nil
+	}
+	r, ok := lookup[*codeRecord](sh.codes, subject, now)
 	if !ok {
-		return store.Code{}, false, nil
+		return store.Attempt{}, nil
 	}
 	r.code.Attempts++
 	c := r.code
 	c.MAC = bytes.Clone(c.MAC)
-	return c, true, nil
+	if c.Attempts > maxAttempts {
+		return store.Attempt{Code: c, Found: true}, nil
+	}
+	if !counting {
+		fails = &counter{deadline: deadline{until: expiry(now, window)}}
+		sh.failures.Set(subject, fails, cache.NoExpiration)
+	}
+	fails.n++
+	return store.Attempt{Code: c, Found: true}, nil
 }
 
 // ConsumeCode deletes subject's code if it is live and its ID equals id, and

@@ -32,8 +32,8 @@
 //
 //	key                          type    TTL                        written by
 //	otpguard:{S}:code            hash    the code's ttl             PutCode (AttemptCode increments; ConsumeCode deletes)
-//	otpguard:{S}:fails           string  window, from 1st failure   Fail (ResetFailures and reaching the limit delete it)
-//	otpguard:{S}:lock            string  lockFor                    Fail, when the limit is reached
+//	otpguard:{S}:fails           string  window, from 1st count     AttemptCode (ResetFailures and Fail's lock delete it)
+//	otpguard:{S}:lock            string  max(lockFor, window rest)  Fail, when the count has reached the limit
 //	otpguard:{S}:cool            string  d                          Cooldown
 //	otpguard:{S}:sends           string  window, from 1st event     Hit
 //	otpguard:session:{H}         string  the session's ttl          CreateSession (RevokeSession deletes)
@@ -53,10 +53,11 @@
 // # Redis Cluster
 //
 // Every key of one subject carries the hash tag {S}, so all of them live in
-// one slot and the multi-key script behind Fail runs on Redis Cluster. Inside
-// a hash tag the characters '{', '}' and '%' are written as %7B, %7D and %25,
-// and an empty subject or key as a lone '%', so that any subject makes a
-// valid, distinct tag. The prefix may not contain '{' or '}'.
+// one slot and the multi-key scripts behind AttemptCode (code, fails, lock)
+// and Fail (fails, lock) run on Redis Cluster. Inside a hash tag the
+// characters '{', '}' and '%' are written as %7B, %7D and %25, and an empty
+// subject or key as a lone '%', so that any subject makes a valid, distinct
+// tag. The prefix may not contain '{' or '}'.
 //
 // # Timeouts
 //
@@ -285,29 +286,68 @@ func (s *Store) PutCode(ctx context.Context, subject string, c store.Code, ttl t
 	return nil
 }
 
+// attemptCodeScript: KEYS code, fails, lock; ARGV maxAttempts, budget,
+// window ms. Returns the ms until subject may try again (a positive integer)
+// when it is locked or its budget is spent, 0 when it has no code, else the
+// code's fields as HMGET returns them, after the attempt was counted.
 var attemptCodeScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-redis.call('HINCRBY', KEYS[1], 'at', 1)
+local p = redis.call('PTTL', KEYS[3])
+if p ~= -2 then
+  if p < 1 then p = 1 end
+  return p
+end
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= tonumber(ARGV[2]) then
+  local w = redis.call('PTTL', KEYS[2])
+  if w == -2 then
+    redis.call('SET', KEYS[2], '0', 'PX', ARGV[3])
+    return tonumber(ARGV[3])
+  end
+  if w == -1 then
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+    return tonumber(ARGV[3])
+  end
+  if w < 1 then w = 1 end
+  return w
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'at', 1) <= tonumber(ARGV[1]) then
+  redis.call('INCR', KEYS[2])
+  if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+end
 return redis.call('HMGET', KEYS[1], 'id', 'mac', 'in', 'pu', 'ch', 'at', 'ex')
 `)
 
-// AttemptCode adds one to the attempt count of subject's code and returns the
-// record with the new count, in one script (HINCRBY, HMGET).
-func (s *Store) AttemptCode(ctx context.Context, subject string) (store.Code, bool, error) {
+// AttemptCode counts one verification attempt on subject's code and charges
+// subject's failure budget in one script, so that no number of concurrent
+// calls on any number of instances gets past either limit. The script
+// reads the lock's PTTL (locked: it returns the remaining lock), then the
+// failure count (at budget: it returns the fails key's PTTL; with no window
+// running, as when budget < 1, it starts an empty one of window), then
+// checks that the code exists, HINCRBYs its attempt count and, unless that
+// exceeds maxAttempts (a burned code), INCRs the failure count, whose key
+// gets the expiry window when it has none (the window starts with its first
+// count). It returns the record with its new count; it never changes the
+// code's expiry.
+func (s *Store) AttemptCode(ctx context.Context, subject string, maxAttempts, budget int, window time.Duration) (store.Attempt, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	vals, err := attemptCodeScript.Run(ctx, s.client, []string{s.subjectKey(subject, kindCode)}).Slice()
-	if errors.Is(err, redis.Nil) {
-		return store.Code{}, false, nil
-	}
+	keys := []string{s.subjectKey(subject, kindCode), s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)}
+	res, err := attemptCodeScript.Run(ctx, s.client, keys, maxAttempts, budget, ms(window)).Result()
 	if err != nil {
-		return store.Code{}, false, fmt.Errorf("redisstore: attempt code: %w", err)
+		return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
 	}
-	c, err := decodeCode(vals)
-	if err != nil {
-		return store.Code{}, false, fmt.Errorf("redisstore: attempt code: %w", err)
+	switch v := res.(type) {
+	case int64:
+		return store.Attempt{Locked: msDuration(v)}, nil
+	case []any:
+		c, err := decodeCode(v)
+		if err != nil {
+			return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
+		}
+		return store.Attempt{Code: c, Found: true}, nil
 	}
-	return c, true, nil
+	return store.Attempt{}, fmt.Errorf("redisstore: attempt code: unexpected reply %T", res)
 }
 
 // decodeCode builds a Code from the HMGET reply of attemptCodeScript.
@@ -407,34 +447,36 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash string) (bool, erro
 	return n > 0, nil
 }
 
-// failScript: KEYS fails, lock; ARGV limit, window ms, lockFor ms. Returns
-// the remaining lock in ms, 0 when not locked.
+// failScript: KEYS fails, lock; ARGV limit, lockFor ms. Returns the
+// remaining lock in ms, 0 when subject is not locked.
 var failScript = redis.NewScript(`
 local p = redis.call('PTTL', KEYS[2])
 if p ~= -2 then
   if p < 1 then p = 1 end
   return p
 end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if n >= tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-  return tonumber(ARGV[3])
-end
-return 0
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n < tonumber(ARGV[1]) then return 0 end
+local ttl = tonumber(ARGV[2])
+local w = redis.call('PTTL', KEYS[1])
+if w > ttl then ttl = w end
+redis.call('SET', KEYS[2], '1', 'PX', ttl)
+redis.call('DEL', KEYS[1])
+return ttl
 `)
 
-// Fail records one failed verification for subject in one script. The
-// failure window starts with its first failure and lasts window. A failure
-// that reaches limit locks subject for lockFor (clamped to store.MinTTL) and
-// deletes the count; a failure while subject is locked is not counted and
-// returns the remaining lock.
-func (s *Store) Fail(ctx context.Context, subject string, limit int, window, lockFor time.Duration) (time.Duration, error) {
+// Fail is called after a wrong code that AttemptCode counted; it counts
+// nothing itself. In one script: while subject is locked it returns the
+// remaining lock; otherwise, when the failure count has reached limit
+// (limit < 1 is always reached), it locks subject for lockFor (clamped to
+// store.MinTTL) or the rest of the failure window, whichever is longer,
+// deletes the count, and returns the lock; otherwise it changes nothing and
+// returns 0.
+func (s *Store) Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	keys := []string{s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)}
-	n, err := failScript.Run(ctx, s.client, keys, limit, ms(window), ms(lockFor)).Int64()
+	n, err := failScript.Run(ctx, s.client, keys, limit, ms(lockFor)).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: fail: %w", err)
 	}

@@ -263,9 +263,17 @@ func TestClusterSlots(t *testing.T) {
 		subjects := []string{"phone:+5511987654321", "email:maria@example.com", "cpf:12345678909", "", "}", "{", "{}", "a}b", "}{x", "%7D", "email:\"{weird}\"@x"}
 		for _, subject := range subjects {
 			t.Run(fmt.Sprintf("%q/%q", prefix, subject), func(t *testing.T) {
-				// Fail's script uses fails and lock.
-				failKeys := []string{s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)}
-				assert.Equal(t, keySlot(failKeys[0]), keySlot(failKeys[1]), "Fail keys %q: got different slots, want one", failKeys)
+				// AttemptCode's script uses code, fails and lock; Fail's
+				// fails and lock.
+				scripts := map[string][]string{
+					"AttemptCode": {s.subjectKey(subject, kindCode), s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)},
+					"Fail":        {s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)},
+				}
+				for name, keys := range scripts {
+					for _, k := range keys[1:] {
+						assert.Equal(t, keySlot(keys[0]), keySlot(k), "%s keys %q: got different slots, want one", name, keys)
+					}
+				}
 				want := keySlot(s.subjectKey(subject, kindCode))
 				for _, kind := range []string{kindFails, kindLock, kindCool, kindSends} {
 					k := s.subjectKey(subject, kind)
@@ -288,9 +296,11 @@ func TestCodes(t *testing.T) {
 	ttl := client.PTTL(ctx, key).Val()
 	assert.True(t, ttl > 59*time.Second && ttl <= time.Minute, "PTTL: got %v, want about 1m", ttl)
 
-	got, found, err := s.AttemptCode(ctx, "phone:+5511987654321")
+	a, err := s.AttemptCode(ctx, "phone:+5511987654321", 5, 5, time.Minute)
 	require.NoError(t, err)
-	require.True(t, found)
+	require.True(t, a.Found)
+	assert.Zero(t, a.Locked)
+	got := a.Code
 	want.Attempts = 3
 	assert.True(t, got.ExpiresAt.Equal(exp), "ExpiresAt: got %v, want %v", got.ExpiresAt, exp)
 	_, offset := got.ExpiresAt.Zone()
@@ -310,9 +320,10 @@ func TestCodes(t *testing.T) {
 
 	// A nil MAC and empty fields come back as such.
 	require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "x"}, time.Minute))
-	got, found, err = s.AttemptCode(ctx, "s")
+	a, err = s.AttemptCode(ctx, "s", 5, 5, time.Minute)
 	require.NoError(t, err)
-	require.True(t, found)
+	require.True(t, a.Found)
+	got = a.Code
 	assert.Nil(t, got.MAC)
 	assert.True(t, got.ExpiresAt.IsZero(), "ExpiresAt: got %v, want zero", got.ExpiresAt)
 	assert.Equal(t, 1, got.Attempts)
@@ -383,81 +394,137 @@ func TestCorruptRecords(t *testing.T) {
 			key := prefix + "{" + tt.name + "}:code"
 			require.NoError(t, client.HSet(ctx, key, tt.fields...).Err())
 			require.NoError(t, client.PExpire(ctx, key, time.Minute).Err())
-			_, found, err := s.AttemptCode(ctx, tt.name)
+			a, err := s.AttemptCode(ctx, tt.name, 5, 5, time.Minute)
 			require.Error(t, err)
-			assert.False(t, found)
+			assert.Equal(t, store.Attempt{}, a)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
 
 	// A wrong type is a system error, wrapped.
 	require.NoError(t, client.Set(ctx, prefix+"{wrongtype}:code", "x", time.Minute).Err())
-	_, _, err = s.AttemptCode(ctx, "wrongtype")
+	_, err = s.AttemptCode(ctx, "wrongtype", 5, 5, time.Minute)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WRONGTYPE")
+	assert.Contains(t, err.Error(), "redisstore: attempt code: ")
 }
 
-func TestFailLockReset(t *testing.T) {
+// TestAttemptAndFailKeys checks what AttemptCode and Fail leave in Redis.
+func TestAttemptAndFailKeys(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
 	const subject = "phone:+5511987654321"
-
-	for i := 1; i <= 2; i++ {
-		lock, err := s.Fail(ctx, subject, 3, time.Minute, time.Minute)
+	codeKey := prefix + "{" + subject + "}:code"
+	failsKey := prefix + "{" + subject + "}:fails"
+	lockKey := prefix + "{" + subject + "}:lock"
+	attempt := func(maxAttempts, budget int, window time.Duration) store.Attempt {
+		t.Helper()
+		a, err := s.AttemptCode(ctx, subject, maxAttempts, budget, window)
 		require.NoError(t, err)
-		assert.Zero(t, lock, "failure %d", i)
+		return a
 	}
-	assert.Equal(t, "2", client.Get(ctx, prefix+"{"+subject+"}:fails").Val(), "failure count")
-	_, locked, err := s.Locked(ctx, subject)
-	require.NoError(t, err)
-	assert.False(t, locked, "locked before the limit")
+	requireKey := func(key, val string, lo, hi time.Duration) {
+		t.Helper()
+		got, err := client.Get(ctx, key).Result()
+		require.NoError(t, err, "GET %s", key)
+		assert.Equal(t, val, got, "GET %s: got %q, want %q", key, got, val)
+		ttl := client.PTTL(ctx, key).Val()
+		assert.True(t, ttl > lo && ttl <= hi, "PTTL %s: got %v, want in (%v, %v]", key, ttl, lo, hi)
+	}
 
-	lock, err := s.Fail(ctx, subject, 3, time.Minute, 40*time.Second)
+	require.NoError(t, s.PutCode(ctx, subject, store.Code{ID: "c"}, time.Hour))
+	// The first count starts the window; the next ones keep it.
+	for n := 1; n <= 2; n++ {
+		a := attempt(2, 3, time.Minute)
+		require.True(t, a.Found, "attempt %d", n)
+		assert.Equal(t, n, a.Code.Attempts)
+	}
+	requireKey(failsKey, "2", 59*time.Second, time.Minute)
+	// A burned code counts on the code, not on the budget.
+	a := attempt(2, 3, time.Hour)
+	require.True(t, a.Found)
+	assert.Equal(t, 3, a.Code.Attempts)
+	requireKey(failsKey, "2", 59*time.Second, time.Minute)
+	// Fail below the limit changes nothing.
+	lock, err := s.Fail(ctx, subject, 3, time.Hour)
 	require.NoError(t, err)
-	assert.Equal(t, 40*time.Second, lock, "the failure that reaches the limit")
-	assert.Zero(t, client.Exists(ctx, prefix+"{"+subject+"}:fails").Val(), "count after locking")
+	assert.Zero(t, lock, "Fail below the limit")
+	requireKey(failsKey, "2", 59*time.Second, time.Minute)
+	assert.Zero(t, client.Exists(ctx, lockKey).Val(), "lock key below the limit")
 
-	lock, err = s.Fail(ctx, subject, 3, time.Minute, time.Hour)
-	require.NoError(t, err)
-	assert.True(t, lock > 39*time.Second && lock <= 40*time.Second, "Fail while locked: got %v, want the remaining lock", lock)
-	assert.Zero(t, client.Exists(ctx, prefix+"{"+subject+"}:fails").Val(), "a failure while locked must not count")
+	// The budget spent: refused, nothing counted anywhere.
+	a = attempt(10, 3, time.Hour)
+	require.True(t, a.Found)
+	a = attempt(10, 3, time.Hour)
+	assert.False(t, a.Found, "attempt with the budget spent")
+	assert.True(t, a.Locked > 59*time.Second && a.Locked <= time.Minute, "Locked with the budget spent: got %v, want the rest of the 1m window", a.Locked)
+	requireKey(failsKey, "3", 59*time.Second, time.Minute)
+	assert.Equal(t, "4", client.HGet(ctx, codeKey, "at").Val(), "attempts on the code after a refusal")
 
-	remaining, locked, err := s.Locked(ctx, subject)
+	// At the limit: locked for the rest of the window (longer than
+	// lockFor), the count deleted.
+	lock, err = s.Fail(ctx, subject, 3, 40*time.Second)
 	require.NoError(t, err)
-	assert.True(t, locked)
-	assert.True(t, remaining > 39*time.Second && remaining <= 40*time.Second, "Locked: got %v", remaining)
+	assert.True(t, lock > 59*time.Second && lock <= time.Minute, "Fail at the limit: got %v, want the rest of the 1m window", lock)
+	requireKey(lockKey, "1", 59*time.Second, time.Minute)
+	assert.Zero(t, client.Exists(ctx, failsKey).Val(), "count after locking")
+
+	// While locked: Fail and AttemptCode report the lock and change
+	// nothing.
+	lock2, err := s.Fail(ctx, subject, 3, time.Hour)
+	require.NoError(t, err)
+	assert.True(t, lock2 > 0 && lock2 <= lock, "Fail while locked: got %v, want at most %v", lock2, lock)
+	a = attempt(10, 10, time.Hour)
+	assert.False(t, a.Found)
+	assert.True(t, a.Locked > 0 && a.Locked <= lock, "AttemptCode while locked: got Locked %v, want at most %v", a.Locked, lock)
+	requireKey(lockKey, "1", 59*time.Second, time.Minute)
+	assert.Zero(t, client.Exists(ctx, failsKey).Val(), "count while locked")
+	assert.Equal(t, "4", client.HGet(ctx, codeKey, "at").Val(), "attempts on the code while locked")
 
 	// ResetFailures forgets the count, not the lock.
-	_, err = s.Fail(ctx, "other", 3, time.Minute, time.Minute)
+	require.NoError(t, s.PutCode(ctx, "other", store.Code{ID: "o"}, time.Minute))
+	a, err = s.AttemptCode(ctx, "other", 5, 5, time.Minute)
 	require.NoError(t, err)
+	require.True(t, a.Found)
 	require.NoError(t, s.ResetFailures(ctx, "other"))
 	assert.Zero(t, client.Exists(ctx, prefix+"{other}:fails").Val(), "count after ResetFailures")
 	require.NoError(t, s.ResetFailures(ctx, subject))
-	_, locked, err = s.Locked(ctx, subject)
+	_, locked, err := s.Locked(ctx, subject)
 	require.NoError(t, err)
 	assert.True(t, locked, "ResetFailures must not lift a lock")
 
-	// The window starts with the first failure and expires.
-	_, err = s.Fail(ctx, "w", 2, 30*time.Millisecond, time.Minute)
+	// lockFor longer than the rest of the window: the lock is lockFor,
+	// rounded up to the millisecond.
+	require.NoError(t, s.PutCode(ctx, "l", store.Code{ID: "l"}, time.Minute))
+	_, err = s.AttemptCode(ctx, "l", 5, 5, time.Second)
 	require.NoError(t, err)
-	time.Sleep(45 * time.Millisecond)
-	lock, err = s.Fail(ctx, "w", 2, 30*time.Millisecond, time.Minute)
+	lock, err = s.Fail(ctx, "l", 1, 40*time.Second+1500*time.Microsecond)
 	require.NoError(t, err)
-	assert.Zero(t, lock, "failure in a new window")
-
-	// A lock expires.
-	lock, err = s.Fail(ctx, "l", 1, time.Minute, 20*time.Millisecond)
-	require.NoError(t, err)
-	assert.Equal(t, 20*time.Millisecond, lock)
-	time.Sleep(35 * time.Millisecond)
-	_, locked, err = s.Locked(ctx, "l")
-	require.NoError(t, err)
-	assert.False(t, locked, "locked after the lock expired")
+	assert.Equal(t, 40*time.Second+2*time.Millisecond, lock)
 
 	// A tiny lock is clamped, never zero or forever.
-	lock, err = s.Fail(ctx, "tiny", 1, 0, 0)
+	lock, err = s.Fail(ctx, "tiny", 0, 0)
 	require.NoError(t, err)
 	assert.Equal(t, store.MinTTL, lock)
+
+	// A budget of 0 refuses and starts an empty window.
+	a, err = s.AttemptCode(ctx, "zero", 5, 0, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Locked: time.Minute}, a)
+	requireKey(prefix+"{zero}:fails", "0", 59*time.Second, time.Minute)
+
+	// A count that somehow lost its expiry gets one again.
+	require.NoError(t, client.Set(ctx, prefix+"{forever}:fails", "1", 0).Err())
+	require.NoError(t, s.PutCode(ctx, "forever", store.Code{ID: "f"}, time.Minute))
+	a, err = s.AttemptCode(ctx, "forever", 5, 5, time.Minute)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	requireKey(prefix+"{forever}:fails", "2", 59*time.Second, time.Minute)
+	require.NoError(t, client.Set(ctx, prefix+"{forever2}:fails", "5", 0).Err())
+	a, err = s.AttemptCode(ctx, "forever2", 5, 5, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Locked: time.Minute}, a, "a spent budget without expiry")
+	requireKey(prefix+"{forever2}:fails", "5", 59*time.Second, time.Minute)
 }
 
 func TestCooldown(t *testing.T) {
@@ -607,8 +674,9 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	h := store.HashToken("tok")
 
 	require.NoError(t, s.PutCode(ctx, subject, store.Code{ID: "a", MAC: []byte("m")}, time.Minute))
-	_, _, err := s.AttemptCode(ctx, subject)
+	a, err := s.AttemptCode(ctx, subject, 5, 10, time.Minute)
 	require.NoError(t, err)
+	require.True(t, a.Found)
 	require.NoError(t, s.PutCode(ctx, "gone", store.Code{ID: "b"}, time.Minute))
 	_, err = s.ConsumeCode(ctx, "gone", "b")
 	require.NoError(t, err)
@@ -616,12 +684,20 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{Subject: subject}, time.Minute))
 	_, _, err = s.GetSession(ctx, store.HashToken("keep"))
 	require.NoError(t, err)
-	for i := 0; i < 3; i++ {
-		_, err = s.Fail(ctx, subject, 3, time.Minute, time.Minute)
-		require.NoError(t, err)
-	}
-	_, err = s.Fail(ctx, "other", 3, time.Minute, time.Minute)
+	lock, err := s.Fail(ctx, subject, 1, time.Minute)
 	require.NoError(t, err)
+	require.NotZero(t, lock, "Fail at the limit")
+	_, err = s.Fail(ctx, subject, 1, time.Minute)
+	require.NoError(t, err)
+	// A counted attempt writes the failure count; a refusal at a budget of
+	// 0 writes an empty window.
+	require.NoError(t, s.PutCode(ctx, "other", store.Code{ID: "o"}, time.Minute))
+	a, err = s.AttemptCode(ctx, "other", 5, 10, time.Minute)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	a, err = s.AttemptCode(ctx, "zero-budget", 5, 0, time.Minute)
+	require.NoError(t, err)
+	require.NotZero(t, a.Locked)
 	_, _, err = s.Locked(ctx, subject)
 	require.NoError(t, err)
 	for i := 0; i < 2; i++ {
@@ -645,7 +721,9 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		prefix + "{bucket:integration-1}",
 		prefix + "{bucket:integration-2}:fixed",
 		prefix + "{nothing}:sends",
+		prefix + "{other}:code",
 		prefix + "{other}:fails",
+		prefix + "{zero-budget}:fails",
 		prefix + "{" + subject + "}:code",
 		prefix + "{" + subject + "}:cool",
 		prefix + "{" + subject + "}:lock",
@@ -682,11 +760,11 @@ func TestConcurrentCodes(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			c, found, err := s.AttemptCode(ctx, "s")
-			if err == nil && !found {
+			a, err := s.AttemptCode(ctx, "s", 1000, 1000, time.Minute)
+			if err == nil && !a.Found {
 				err = errors.New("not found")
 			}
-			counts[i], errs[i] = c.Attempts, err
+			counts[i], errs[i] = a.Code.Attempts, err
 		}(i)
 	}
 	wg.Wait()
@@ -727,7 +805,9 @@ func TestContextCanceled(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "redisstore: get session: ")
-	_, err = s.Fail(ctx, "s", 1, time.Minute, time.Minute)
+	_, err = s.Fail(ctx, "s", 1, time.Minute)
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.AttemptCode(ctx, "s", 1, 1, time.Minute)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
 }
@@ -742,7 +822,9 @@ func TestClosedClient(t *testing.T) {
 	ctx := context.Background()
 	_, _, err = s.GetSession(ctx, "h")
 	assert.ErrorIs(t, err, redis.ErrClosed)
-	_, _, err = s.AttemptCode(ctx, "s")
+	_, err = s.AttemptCode(ctx, "s", 5, 5, time.Minute)
+	assert.ErrorIs(t, err, redis.ErrClosed)
+	_, err = s.Fail(ctx, "s", 5, time.Minute)
 	assert.ErrorIs(t, err, redis.ErrClosed)
 	assert.ErrorIs(t, s.PutCode(ctx, "s", store.Code{}, time.Minute), redis.ErrClosed)
 	_, _, err = s.Take(ctx, "k", 1, 1)
@@ -898,7 +980,7 @@ func TestUnreachableRedis(t *testing.T) {
 				assert.Less(t, elapsed, timeout+250*time.Millisecond, "GetSession %d took %v, want under the timeout %v + 250ms", i, elapsed, timeout)
 			}
 			start := time.Now()
-			_, err = s.Fail(ctx, "s", 3, time.Minute, time.Minute)
+			_, err = s.Fail(ctx, "s", 3, time.Minute)
 			require.Error(t, err, "Fail with Redis cut off")
 			assert.Less(t, time.Since(start), timeout+250*time.Millisecond)
 

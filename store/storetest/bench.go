@@ -137,8 +137,11 @@ func Bench(b *testing.B, h Harness) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, found, err := s.AttemptCode(ctx, ks.subjects[i%benchKeys]); err != nil || !found {
-				b.Fatalf("AttemptCode: got found=%v err=%v, want found", found, err)
+			// Limits no run reaches: every call counts on the code and the
+			// budget.
+			a, err := s.AttemptCode(ctx, ks.subjects[i%benchKeys], 1<<30, 1<<30, time.Hour)
+			if err != nil || !a.Found {
+				b.Fatalf("AttemptCode: got found=%v err=%v, want found", a.Found, err)
 			}
 		}
 	})
@@ -159,21 +162,38 @@ func Bench(b *testing.B, h Harness) {
 		}
 	})
 	b.Run("Fail", func(b *testing.B) {
-		// A limit no subject reaches: every call counts.
+		// Every subject has one failure counted, below the limit: every
+		// call checks the lock and the count and changes nothing.
 		s := h.New(b)
+		for _, subject := range ks.subjects {
+			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := s.Fail(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour, time.Hour); err != nil {
-				b.Fatal(err)
+			if lock, err := s.Fail(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour); err != nil || lock != 0 {
+				b.Fatalf("Fail: got lock=%v err=%v, want no lock", lock, err)
 			}
 		}
 	})
 	b.Run("Locked", func(b *testing.B) {
 		s := h.New(b)
+		// Half the subjects locked: one counted failure each, at a limit
+		// of one.
 		for _, subject := range ks.subjects[:benchKeys/2] {
-			if _, err := s.Fail(ctx, subject, 1, time.Hour, time.Hour); err != nil {
+			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
 				b.Fatal(err)
+			}
+			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			if lock, err := s.Fail(ctx, subject, 1, time.Hour); err != nil || lock == 0 {
+				b.Fatalf("Fail: got lock=%v err=%v, want a lock", lock, err)
 			}
 		}
 		b.ReportAllocs()

@@ -56,16 +56,62 @@ func requireCode(e *env, got, want store.Code, attempts int) {
 	}
 }
 
-// attempt calls AttemptCode and fails the test on an error or when found is
-// not wantFound.
+// noLimit is a maxAttempts and a budget no case reaches.
+const noLimit = 1 << 30
+
+// attemptWith calls AttemptCode and fails the test on an error or on an
+// Attempt that contradicts itself (refused yet found, a negative Locked, or
+// a Code without Found).
+func attemptWith(e *env, subject string, maxAttempts, budget int, window time.Duration) store.Attempt {
+	e.t.Helper()
+	a, err := e.s.AttemptCode(e.ctx, subject, maxAttempts, budget, window)
+	require.NoError(e.t, err, "AttemptCode(%q)", subject)
+	switch {
+	case a.Locked < 0:
+		e.t.Fatalf("AttemptCode(%q) Locked: got %v, want >= 0", subject, a.Locked)
+	case a.Locked > 0 && a.Found:
+		e.t.Fatalf("AttemptCode(%q): got Found with Locked %v, want a refusal to find nothing", subject, a.Locked)
+	case !a.Found && (a.Code.ID != "" || a.Code.Attempts != 0 || a.Code.MAC != nil):
+		e.t.Fatalf("AttemptCode(%q) Code when not found: got %+v, want the zero Code", subject, a.Code)
+	}
+	return a
+}
+
+// attempt calls AttemptCode with limits no case reaches, and fails the test
+// on an error, on a refusal, or when Found is not wantFound.
 func attempt(e *env, subject string, wantFound bool) store.Code {
 	e.t.Helper()
-	c, found, err := e.s.AttemptCode(e.ctx, subject)
-	require.NoError(e.t, err, "AttemptCode(%q)", subject)
-	if found != wantFound {
-		e.t.Fatalf("AttemptCode(%q) found: got %v, want %v", subject, found, wantFound)
+	a := attemptWith(e, subject, noLimit, noLimit, long)
+	if a.Locked != 0 {
+		e.t.Fatalf("AttemptCode(%q) Locked: got %v, want 0", subject, a.Locked)
 	}
-	return c
+	if a.Found != wantFound {
+		e.t.Fatalf("AttemptCode(%q) found: got %v, want %v", subject, a.Found, wantFound)
+	}
+	return a.Code
+}
+
+// counted calls AttemptCode and fails the test unless the attempt was
+// counted (Found, not refused); it returns the code.
+func counted(e *env, subject string, maxAttempts, budget int, window time.Duration) store.Code {
+	e.t.Helper()
+	a := attemptWith(e, subject, maxAttempts, budget, window)
+	if a.Locked != 0 || !a.Found {
+		e.t.Fatalf("AttemptCode(%q, max %d, budget %d): got Found %v, Locked %v, want a counted attempt", subject, maxAttempts, budget, a.Found, a.Locked)
+	}
+	return a.Code
+}
+
+// refusedAttempt calls AttemptCode and fails the test unless it refuses
+// with Locked in (0, max]; it returns Locked.
+func refusedAttempt(e *env, subject string, maxAttempts, budget int, window, max time.Duration) time.Duration {
+	e.t.Helper()
+	a := attemptWith(e, subject, maxAttempts, budget, window)
+	if a.Found {
+		e.t.Fatalf("AttemptCode(%q, max %d, budget %d): got Found with Attempts %d, want a refusal", subject, maxAttempts, budget, a.Code.Attempts)
+	}
+	within(e.t, "AttemptCode Locked", a.Locked, 0, max)
+	return a.Locked
 }
 
 // putCode calls PutCode and fails the test on an error.
@@ -95,10 +141,8 @@ var codeCases = []testCase{
 		}
 	}},
 	{"AttemptMissing", func(e *env) {
-		got := attempt(e, "phone:+5511900000000", false)
-		if got.ID != "" || got.Attempts != 0 || got.MAC != nil {
-			e.t.Fatalf("AttemptCode on missing: got %+v, want the zero Code", got)
-		}
+		// attempt checks that a miss returns the zero Code.
+		attempt(e, "phone:+5511900000000", false)
 		// A miss must not create a record.
 		attempt(e, "phone:+5511900000000", false)
 	}},

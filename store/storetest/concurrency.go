@@ -45,18 +45,19 @@ func countTrue(bs []bool) int {
 
 var concurrencyCases = []testCase{
 	{"AttemptCode", func(e *env) {
+		// Concurrent attempts each see a distinct count.
 		const n = 200
 		putCode(e, "s", newCode("c"), long)
 		counts := make([]int, n)
 		err := parallel(n, func(i int) error {
-			c, found, err := e.s.AttemptCode(e.ctx, "s")
+			a, err := e.s.AttemptCode(e.ctx, "s", 1000, 1000, long)
 			if err != nil {
 				return err
 			}
-			if !found {
-				return fmt.Errorf("attempt %d: found: got false, want true", i)
+			if !a.Found || a.Locked != 0 {
+				return fmt.Errorf("attempt %d: got Found %v, Locked %v, want a counted attempt", i, a.Found, a.Locked)
 			}
-			counts[i] = c.Attempts
+			counts[i] = a.Code.Attempts
 			return nil
 		})
 		if err != nil {
@@ -69,6 +70,121 @@ var concurrencyCases = []testCase{
 			}
 		}
 		requireCode(e, attempt(e, "s", true), newCode("c"), n+1)
+	}},
+	{"AttemptBurnsCode", func(e *env) {
+		// Of concurrent attempts on a code, exactly maxAttempts are within
+		// it, and only those charge the budget.
+		const n, maxAttempts = 100, 5
+		putCode(e, "s", newCode("c"), long)
+		counts := make([]int, n)
+		err := parallel(n, func(i int) error {
+			a, err := e.s.AttemptCode(e.ctx, "s", maxAttempts, 1000, long)
+			if err != nil {
+				return err
+			}
+			if !a.Found || a.Locked != 0 {
+				return fmt.Errorf("attempt %d: got Found %v, Locked %v, want a counted attempt", i, a.Found, a.Locked)
+			}
+			counts[i] = a.Code.Attempts
+			return nil
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		inLimit := 0
+		for _, c := range counts {
+			if c <= maxAttempts {
+				inLimit++
+			}
+		}
+		if inLimit != maxAttempts {
+			e.t.Fatalf("attempts within maxAttempts: got %d, want %d", inLimit, maxAttempts)
+		}
+		slices.Sort(counts)
+		for i, c := range counts {
+			if c != i+1 {
+				e.t.Fatalf("sorted attempt counts[%d]: got %d, want %d", i, c, i+1)
+			}
+		}
+		// maxAttempts charged: with a budget of maxAttempts+1, one more.
+		putCode(e, "s", newCode("d"), long)
+		requireCode(e, counted(e, "s", noLimit, maxAttempts+1, long), newCode("d"), 1)
+		refusedAttempt(e, "s", noLimit, maxAttempts+1, long, long)
+	}},
+	{"AttemptBudget", func(e *env) {
+		// With 2 of a budget of 10 left, of 50 concurrent attempts exactly
+		// 2 are counted; the others are refused and count nothing.
+		const n, budget, spent = 50, 10, 8
+		putCode(e, "s", newCode("old"), long)
+		for range spent {
+			counted(e, "s", 1000, budget, long)
+		}
+		putCode(e, "s", newCode("c"), long)
+		found := make([]bool, n)
+		counts := make([]int, n)
+		err := parallel(n, func(i int) error {
+			a, err := e.s.AttemptCode(e.ctx, "s", 1000, budget, long)
+			if err != nil {
+				return err
+			}
+			switch {
+			case a.Found && a.Locked == 0:
+				found[i], counts[i] = true, a.Code.Attempts
+			case !a.Found && a.Locked > 0 && a.Locked <= long:
+			default:
+				return fmt.Errorf("attempt %d: got Found %v, Locked %v, want counted or refused with Locked in (0, %v]", i, a.Found, a.Locked, long)
+			}
+			return nil
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if got, want := countTrue(found), budget-spent; got != want {
+			e.t.Fatalf("attempts counted: got %d, want %d", got, want)
+		}
+		var seen []int
+		for i, f := range found {
+			if f {
+				seen = append(seen, counts[i])
+			}
+		}
+		slices.Sort(seen)
+		if !slices.Equal(seen, []int{1, 2}) {
+			e.t.Fatalf("Attempts of the counted attempts: got %v, want [1 2]", seen)
+		}
+		refusedAttempt(e, "s", 1000, budget, long, long)
+		resetFailures(e, "s")
+		requireCode(e, counted(e, "s", 1000, budget, long), newCode("c"), 3)
+	}},
+	{"GuessBurst", func(e *env) {
+		// Concurrent guesses, each doing what a service does with a wrong
+		// code (AttemptCode, then Fail): no more than limit are evaluated,
+		// and the subject ends locked.
+		const n, limit = 100, 10
+		putCode(e, "s", newCode("c"), long)
+		found := make([]bool, n)
+		err := parallel(n, func(i int) error {
+			a, err := e.s.AttemptCode(e.ctx, "s", noLimit, limit, long)
+			if err != nil {
+				return err
+			}
+			if !a.Found {
+				if a.Locked <= 0 {
+					return fmt.Errorf("guess %d: got neither Found nor Locked, want one", i)
+				}
+				return nil
+			}
+			found[i] = true
+			_, err = e.s.Fail(e.ctx, "s", limit, long)
+			return err
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if got := countTrue(found); got != limit {
+			e.t.Fatalf("guesses evaluated: got %d, want %d", got, limit)
+		}
+		locked(e, "s", true, long)
 	}},
 	{"ConsumeCode", func(e *env) {
 		const n = 50
@@ -99,9 +215,9 @@ var concurrencyCases = []testCase{
 				deleted[i] = d
 				return err
 			}
-			c, found, err := e.s.AttemptCode(e.ctx, "s")
-			if err == nil && found && c.ID != "c" {
-				return fmt.Errorf("attempt %d: ID: got %q, want %q", i, c.ID, "c")
+			a, err := e.s.AttemptCode(e.ctx, "s", noLimit, noLimit, long)
+			if err == nil && a.Found && a.Code.ID != "c" {
+				return fmt.Errorf("attempt %d: ID: got %q, want %q", i, a.Code.ID, "c")
 			}
 			return err
 		})
@@ -145,29 +261,41 @@ var concurrencyCases = []testCase{
 		}
 	}},
 	{"Fail", func(e *env) {
-		// The 10th counted failure locks; the other 90 calls find the lock
-		// and are not counted.
-		const n, limit = 100, 10
+		// Below the limit concurrent Fail calls change nothing; at the
+		// limit one locks and every other finds the lock.
+		const n, limit = 50, 10
+		putCode(e, "s", newCode("c"), long)
+		for range limit - 1 {
+			counted(e, "s", noLimit, limit, long)
+		}
 		locks := make([]time.Duration, n)
 		err := parallel(n, func(i int) error {
-			l, err := e.s.Fail(e.ctx, "s", limit, long, long)
+			l, err := e.s.Fail(e.ctx, "s", limit, long)
 			locks[i] = l
 			return err
 		})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		open := 0
-		for _, l := range locks {
-			switch {
-			case l == 0:
-				open++
-			case l < 0 || l > long:
-				e.t.Fatalf("Fail lock: got %v, want 0 or in (0, %v]", l, long)
+		for i, l := range locks {
+			if l != 0 {
+				e.t.Fatalf("Fail %d below the limit: got lock %v, want 0", i, l)
 			}
 		}
-		if open != limit-1 {
-			e.t.Fatalf("Fail calls that returned no lock: got %d, want %d", open, limit-1)
+		locked(e, "s", false, 0)
+		counted(e, "s", noLimit, limit, long)
+		err = parallel(n, func(i int) error {
+			l, err := e.s.Fail(e.ctx, "s", limit, long)
+			locks[i] = l
+			return err
+		})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for i, l := range locks {
+			if l <= 0 || l > long {
+				e.t.Fatalf("Fail %d at the limit: got lock %v, want in (0, %v]", i, l, long)
+			}
 		}
 		locked(e, "s", true, long)
 	}},
@@ -224,9 +352,9 @@ var concurrencyCases = []testCase{
 			subject := fmt.Sprintf("subject-%d", i%8)
 			ops := []func() error{
 				func() error { return e.s.PutCode(e.ctx, subject, newCode("c"), long) },
-				func() error { _, _, err := e.s.AttemptCode(e.ctx, subject); return err },
+				func() error { _, err := e.s.AttemptCode(e.ctx, subject, 5, 3, long); return err },
 				func() error { _, err := e.s.ConsumeCode(e.ctx, subject, "c"); return err },
-				func() error { _, err := e.s.Fail(e.ctx, subject, 3, long, long); return err },
+				func() error { _, err := e.s.Fail(e.ctx, subject, 3, long); return err },
 				func() error { _, _, err := e.s.Locked(e.ctx, subject); return err },
 				func() error { return e.s.ResetFailures(e.ctx, subject) },
 				func() error { _, _, err := e.s.Cooldown(e.ctx, subject, long); return err },

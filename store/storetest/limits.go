@@ -10,26 +10,28 @@ import (
 
 // fail calls Fail and returns the lock it reports, failing the test on an
 // error.
-func fail(e *env, subject string, limit int, window, lockFor time.Duration) time.Duration {
+func fail(e *env, subject string, limit int, lockFor time.Duration) time.Duration {
 	e.t.Helper()
-	lock, err := e.s.Fail(e.ctx, subject, limit, window, lockFor)
+	lock, err := e.s.Fail(e.ctx, subject, limit, lockFor)
 	require.NoError(e.t, err, "Fail(%q)", subject)
 	return lock
 }
 
 // failOpen calls Fail and fails the test unless it reports no lock.
-func failOpen(e *env, subject string, limit int, window, lockFor time.Duration) {
+func failOpen(e *env, subject string, limit int, lockFor time.Duration) {
 	e.t.Helper()
-	if lock := fail(e, subject, limit, window, lockFor); lock != 0 {
+	if lock := fail(e, subject, limit, lockFor); lock != 0 {
 		e.t.Fatalf("Fail(%q) lock: got %v, want 0", subject, lock)
 	}
 }
 
 // failLocks calls Fail and fails the test unless it reports a lock in
-// (0, lockFor].
-func failLocks(e *env, subject string, limit int, window, lockFor time.Duration) {
+// (0, max]; it returns the lock.
+func failLocks(e *env, subject string, limit int, lockFor, max time.Duration) time.Duration {
 	e.t.Helper()
-	within(e.t, "Fail lock", fail(e, subject, limit, window, lockFor), 0, lockFor)
+	lock := fail(e, subject, limit, lockFor)
+	within(e.t, "Fail lock", lock, 0, max)
+	return lock
 }
 
 // locked calls Locked and fails the test unless locked is want; when it is,
@@ -107,71 +109,174 @@ const takeRate = rate.Limit(5)
 const takePeriod = 200 * time.Millisecond
 
 var limitCases = []testCase{
-	{"FailLocksAtLimit", func(e *env) {
-		failOpen(e, "s", 3, long, short)
-		failOpen(e, "s", 3, long, short)
+	{"AttemptChargesBudget", func(e *env) {
+		// Every counted attempt charges the failure budget. Once it is
+		// spent AttemptCode refuses until the window ends and counts
+		// nothing; ResetFailures restores the whole budget.
+		want := newCode("c")
+		putCode(e, "s", want, long)
+		for n := 1; n <= 3; n++ {
+			requireCode(e, counted(e, "s", noLimit, 3, long), want, n)
+		}
+		refusedAttempt(e, "s", noLimit, 3, long, long)
+		refusedAttempt(e, "s", noLimit, 3, long, long)
+		locked(e, "s", false, 0) // a spent budget is not a lock
+		resetFailures(e, "s")
+		for n := 4; n <= 6; n++ {
+			requireCode(e, counted(e, "s", noLimit, 3, long), want, n)
+		}
+		refusedAttempt(e, "s", noLimit, 3, long, long)
+	}},
+	{"BudgetWindowIsFixed", func(e *env) {
+		// The window starts with the first count; later counts do not
+		// extend it. A refusal reports the rest of the window.
+		want := newCode("c")
+		putCode(e, "s", want, long)
+		counted(e, "s", noLimit, 2, short)
+		e.advance(step)
+		counted(e, "s", noLimit, 2, short)
+		refusedAttempt(e, "s", noLimit, 2, short, short-step)
+		e.advance(short - step + slack)
+		requireCode(e, counted(e, "s", noLimit, 2, short), want, 3)
+		counted(e, "s", noLimit, 2, short)
+		refusedAttempt(e, "s", noLimit, 2, short, short)
+	}},
+	{"BudgetSpentBeforeMissingCode", func(e *env) {
+		// A spent budget refuses before the code is looked up.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, long)
+		consume(e, "s", "c", true)
+		refusedAttempt(e, "s", noLimit, 1, long, long)
+	}},
+	{"MissingCodeCountsNothing", func(e *env) {
+		for range 3 {
+			a := attemptWith(e, "s", noLimit, 1, long)
+			if a.Found || a.Locked != 0 {
+				e.t.Fatalf("AttemptCode without a code: got Found %v, Locked %v, want neither", a.Found, a.Locked)
+			}
+		}
+		putCode(e, "s", newCode("c"), long)
+		requireCode(e, counted(e, "s", noLimit, 1, long), newCode("c"), 1)
+		refusedAttempt(e, "s", noLimit, 1, long, long)
+	}},
+	{"BurnedCodeDoesNotCharge", func(e *env) {
+		// Attempts past maxAttempts are counted on the code, and returned,
+		// but do not charge the budget.
+		burned := newCode("burned")
+		putCode(e, "s", burned, long)
+		for n := 1; n <= 6; n++ {
+			requireCode(e, counted(e, "s", 2, 3, long), burned, n)
+		}
+		// Two of three charged: the next code gets one attempt.
+		fresh := newCode("fresh")
+		putCode(e, "s", fresh, long)
+		requireCode(e, counted(e, "s", 2, 3, long), fresh, 1)
+		refusedAttempt(e, "s", 2, 3, long, long)
+	}},
+	{"ZeroBudget", func(e *env) {
+		// A budget below 1 refuses every attempt, for at most a window.
+		putCode(e, "s", newCode("c"), long)
+		refusedAttempt(e, "s", noLimit, 0, short, short)
+		refusedAttempt(e, "s", noLimit, -1, short, short)
+		requireCode(e, attempt(e, "s", true), newCode("c"), 1)
+	}},
+	{"LockedSubjectCountsNothing", func(e *env) {
+		// While subject is locked AttemptCode refuses, whatever the
+		// budget, and counts nothing on the code or the budget.
+		want := newCode("c")
+		putCode(e, "s", want, long)
+		counted(e, "s", noLimit, 1, short)
+		failLocks(e, "s", 1, short, short)
+		for range 3 {
+			refusedAttempt(e, "s", noLimit, noLimit, short, short)
+		}
+		e.advance(short + slack)
 		locked(e, "s", false, 0)
-		failLocks(e, "s", 3, long, short)
-		locked(e, "s", true, short)
+		requireCode(e, counted(e, "s", noLimit, 1, short), want, 2)
+		refusedAttempt(e, "s", noLimit, 1, short, short)
+	}},
+	{"LockBeforeMissingCode", func(e *env) {
+		// A lock refuses before the code is looked up.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, long)
+		failLocks(e, "s", 1, long, long)
+		consume(e, "s", "c", true)
+		refusedAttempt(e, "s", noLimit, noLimit, long, long)
+	}},
+	{"FailBelowLimitChangesNothing", func(e *env) {
+		// Fail does not count: only AttemptCode does.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 10, long)
+		counted(e, "s", noLimit, 10, long)
+		for range 5 {
+			failOpen(e, "s", 3, long)
+		}
+		locked(e, "s", false, 0)
+		requireCode(e, counted(e, "s", noLimit, 10, long), newCode("c"), 3)
+		failLocks(e, "s", 3, long, long)
+		locked(e, "s", true, long)
+	}},
+	{"FailLockForOutlastsWindow", func(e *env) {
+		// lockFor is longer than the rest of the window: the lock is
+		// lockFor.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, short)
+		within(e.t, "Fail lock", fail(e, "s", 1, long), long-time.Second, long)
+		remaining, _, err := e.s.Locked(e.ctx, "s")
+		require.NoError(e.t, err)
+		within(e.t, "Locked remaining", remaining, long-time.Second, long)
+	}},
+	{"FailWindowOutlastsLockFor", func(e *env) {
+		// The rest of the window is longer than lockFor: the lock lasts
+		// until the window ends, so no more than limit wrong codes are
+		// evaluated in one window.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, long)
+		within(e.t, "Fail lock", fail(e, "s", 1, short), long-time.Second, long)
+		remaining, _, err := e.s.Locked(e.ctx, "s")
+		require.NoError(e.t, err)
+		within(e.t, "Locked remaining", remaining, long-time.Second, long)
+	}},
+	{"FailLockClearsCount", func(e *env) {
+		// The lock (here until the window ends, later than lockFor) clears
+		// the count and counts nothing: once it is over, the whole budget
+		// is back. (The window has ended by then too; the stores' own
+		// tests check that the count is deleted.)
+		want := newCode("c")
+		putCode(e, "s", want, long)
+		for range 3 {
+			counted(e, "s", noLimit, 3, short)
+		}
+		within(e.t, "Fail lock", fail(e, "s", 3, step), step, short)
+		refusedAttempt(e, "s", noLimit, 3, short, short)
+		e.advance(short + slack)
+		locked(e, "s", false, 0)
+		for n := 4; n <= 6; n++ {
+			requireCode(e, counted(e, "s", noLimit, 3, short), want, n)
+		}
+		refusedAttempt(e, "s", noLimit, 3, short, short)
 	}},
 	{"FailWhileLocked", func(e *env) {
-		// A Fail during a lock reports the remaining lock and is not
-		// counted: after the lock, the count starts from zero.
-		failOpen(e, "s", 3, long, short)
-		failOpen(e, "s", 3, long, short)
-		failLocks(e, "s", 3, long, short)
-		failLocks(e, "s", 3, long, short)
-		failLocks(e, "s", 3, long, short)
-		e.advance(short + slack)
-		locked(e, "s", false, 0)
-		failOpen(e, "s", 3, long, short)
-		failOpen(e, "s", 3, long, short)
-		failLocks(e, "s", 3, long, short)
-	}},
-	{"FailLockRemaining", func(e *env) {
-		failLocks(e, "s", 1, long, short)
+		// During a lock Fail and AttemptCode report the remaining lock; a
+		// Fail with a longer lockFor does not extend it.
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, short)
+		failLocks(e, "s", 1, short, short)
 		e.advance(step)
 		locked(e, "s", true, short-step)
-		within(e.t, "Fail lock while locked", fail(e, "s", 1, long, short), 0, short-step)
+		within(e.t, "Fail while locked", fail(e, "s", 1, long), 0, short-step)
+		refusedAttempt(e, "s", noLimit, 1, short, short-step)
 		e.advance(short - step + slack)
 		locked(e, "s", false, 0)
-	}},
-	{"FailLimitOne", func(e *env) {
-		failLocks(e, "s", 1, long, long)
-		locked(e, "s", true, long)
-	}},
-	{"FailWindowExpires", func(e *env) {
-		failOpen(e, "s", 3, short, long)
-		failOpen(e, "s", 3, short, long)
-		e.advance(short + slack)
-		failOpen(e, "s", 3, short, long)
-		failOpen(e, "s", 3, short, long)
-		locked(e, "s", false, 0)
-		failLocks(e, "s", 3, short, long)
-	}},
-	{"FailWindowIsFixed", func(e *env) {
-		// The window starts at the first failure; later failures do not
-		// extend it.
-		failOpen(e, "s", 3, short, long)
-		e.advance(step)
-		failOpen(e, "s", 3, short, long)
-		e.advance(short - step + slack)
-		failOpen(e, "s", 3, short, long)
-		failOpen(e, "s", 3, short, long)
-		failLocks(e, "s", 3, short, long)
-	}},
-	{"ResetFailures", func(e *env) {
-		failOpen(e, "s", 3, long, long)
-		failOpen(e, "s", 3, long, long)
-		resetFailures(e, "s")
-		failOpen(e, "s", 3, long, long)
-		failOpen(e, "s", 3, long, long)
-		failLocks(e, "s", 3, long, long)
+		failOpen(e, "s", 1, long)
 	}},
 	{"ResetFailuresKeepsLock", func(e *env) {
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, long)
 		failLocks(e, "s", 1, long, long)
 		resetFailures(e, "s")
 		locked(e, "s", true, long)
+		refusedAttempt(e, "s", noLimit, 1, long, long)
 	}},
 	{"ResetFailuresMissing", func(e *env) {
 		resetFailures(e, "nobody")
@@ -181,11 +286,16 @@ var limitCases = []testCase{
 		locked(e, "nobody", false, 0)
 	}},
 	{"FailSubjectsIndependent", func(e *env) {
-		failOpen(e, "a", 2, long, long)
-		failOpen(e, "b", 2, long, long)
+		putCode(e, "a", newCode("a"), long)
+		putCode(e, "b", newCode("b"), long)
+		counted(e, "a", noLimit, 2, long)
+		counted(e, "b", noLimit, 2, long)
+		counted(e, "a", noLimit, 2, long)
 		failLocks(e, "a", 2, long, long)
+		failOpen(e, "b", 2, long)
 		locked(e, "b", false, 0)
-		failLocks(e, "b", 2, long, long)
+		requireCode(e, counted(e, "b", noLimit, 2, long), newCode("b"), 2)
+		refusedAttempt(e, "a", noLimit, 2, long, long)
 		locked(e, "c", false, 0)
 	}},
 	{"Cooldown", func(e *env) {
@@ -278,13 +388,18 @@ var ttlCases = []testCase{
 		getSession(e, zero, false)
 		getSession(e, negative, false)
 	}},
-	{"FailWindow", func(e *env) {
-		failOpen(e, "s", 2, 0, long)
+	{"AttemptWindow", func(e *env) {
+		putCode(e, "s", newCode("c"), long)
+		counted(e, "s", noLimit, 1, 0)
 		e.advance(clampWait)
-		failOpen(e, "s", 2, 0, long)
+		counted(e, "s", noLimit, 1, -time.Hour)
+		e.advance(clampWait)
+		counted(e, "s", noLimit, 1, 0)
 	}},
 	{"FailLock", func(e *env) {
-		fail(e, "s", 1, long, 0)
+		// A limit below 1 is reached with no count; the lock is then
+		// lockFor alone, clamped.
+		failLocks(e, "s", 0, 0, clampWait)
 		e.advance(clampWait)
 		locked(e, "s", false, 0)
 	}},

@@ -14,12 +14,14 @@ var namespaceCases = []testCase{
 		hour := rate.Every(time.Hour)
 		putCode(e, k, newCode("c"), long)
 		createSession(e, k, newSession("cust-1"), long)
-		failLocks(e, k, 1, long, long)
+		// The attempt spends the budget of 1; the send window is another
+		// counter.
+		requireCode(e, counted(e, k, noLimit, 1, long), newCode("c"), 1)
 		allowed(e, "Cooldown", cooldownOf(e, k, long))
 		allowed(e, "Hit", hitOf(e, k, 1, long))
 		allowed(e, "Take", takeOf(e, k, hour, 1))
+		failLocks(e, k, 1, long, long)
 
-		requireCode(e, attempt(e, k, true), newCode("c"), 1)
 		requireSession(e, getSession(e, k, true), newSession("cust-1"))
 		locked(e, k, true, long)
 		refused(e, "Cooldown", long, cooldownOf(e, k, long))

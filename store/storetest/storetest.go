@@ -11,10 +11,17 @@
 //   - AttemptCode, ConsumeCode and GetSession report found=false once the
 //     TTL given at write time has run out; TTLs below store.MinTTL are
 //     clamped up, so no record lives forever.
-//   - Fail counts failures in a fixed window that starts with the first
-//     failure. The failure that reaches the limit locks the subject, resets
-//     the count and returns the lock. A Fail while the subject is locked is
-//     not counted and returns the remaining lock.
+//   - AttemptCode follows the five steps of store.Codes in order: a locked
+//     subject is refused (Locked = the remaining lock) before a spent budget
+//     (Locked = the rest of the failure window), which is refused before a
+//     missing code is reported; refusals and misses count nothing. Only an
+//     attempt within maxAttempts charges the budget, in a fixed window that
+//     starts with the first charge. A budget below 1 refuses every attempt.
+//   - Fail counts nothing. At the limit (a limit below 1 is always reached)
+//     it locks for lockFor or the rest of the window, whichever is longer,
+//     clears the count and returns the lock; while locked it returns the
+//     remaining lock and changes nothing; below the limit it changes
+//     nothing.
 //   - Cooldown with d <= 0 is always allowed.
 //   - Hit counts in a fixed window that starts with the window's first event.
 //   - Take is a token bucket that starts full; one token comes back every
