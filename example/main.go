@@ -1,19 +1,56 @@
-// Command example serves a small loyalty API guarded by otpguard, the API of
-// the Zupy documentation: partners call it with their API key, and for each
-// action the partner's OTP policy decides whether the request must also
-// carry a customer's X-OTP-Session.
+// Command example serves the loyalty API of package
+// github.com/otpguard/otpguard/example/loyalty, the API of the Zupy
+// documentation guarded by otpguard: partners call it with their API key,
+// and for each action the partner's OTP policy decides whether the request
+// must also carry a customer's X-OTP-Session.
 //
-//	go run ./example              # listens on :8080
+//	go run ./example              # listens on :8080, everything in memory
 //	go run ./example -h           # lists every flag with its default
 //
-// Standard error shows the partners with their trust level and test API key
-// (and, with -log, the audit log). Standard output carries only the
-// development sender's deliveries, one JSON line each:
+// Standard error shows the partners with their trust level and test API key,
+// their policy matrix, the store and the senders (and, with -log, the audit
+// log). GET /healthz answers {"status":"ok"} without an API key while the
+// process serves (liveness only: it does not check Redis).
+//
+// # Policies
+//
+// -policies names a policy file; without it the example uses its own
+// example/loyalty/policies.json, compiled in.
+//
+// # Store
+//
+// By default codes, sessions and counters are kept in memory and lost when
+// the server stops. With -store redis they are kept on Redis, so that
+// several instances behind a load balancer share them:
+//
+//	OTPGUARD_PEPPER=$(openssl rand -hex 32) go run ./example -store redis -redis-addr 127.0.0.1:6379
+//
+// -redis-prefix (default "otpguard:") prefixes every key and -redis-timeout
+// (default 500ms) bounds every Redis call. The server pings Redis at start
+// and refuses to start when it cannot reach it. When Redis goes down later,
+// requests that need OTP fail closed with 503 within the timeout, requests
+// that need none are still served, and the server recovers on its own when
+// Redis returns. Instances sharing Redis must share the code-signing key:
+// set the same OTPGUARD_PEPPER (or -pepper-file) on every one, or a code
+// sent by one instance cannot be verified by another.
+//
+// # Senders
+//
+// Each channel uses a real sender when it is configured, and otherwise the
+// development sender, which writes each delivery as one JSON line on
+// standard output:
 //
 //	{"channel":"whatsapp","to":"+5511987654321","code":"493021","expires_at":"2025-03-01T12:05:00Z"}
 //
-// so a person, or a script reading stdout, can find the code to verify.
-// Everything is kept in memory and lost when the server stops.
+// so a person, or a script reading stdout, can find the code. WhatsApp (Cloud
+// API) is configured by WHATSAPP_TOKEN and WHATSAPP_PHONE_NUMBER_ID, with
+// WHATSAPP_BASE_URL and WHATSAPP_TEMPLATE optional; email (SMTP) by
+// SMTP_HOST and SMTP_FROM, with SMTP_PORT, SMTP_USER, SMTP_PASSWORD and
+// SMTP_TLS (mandatory, opportunistic, none or implicit) optional. Every one
+// but the two secrets has a flag (-whatsapp-phone-number-id, -smtp-host,
+// ...) that overrides its variable. WHATSAPP_TOKEN and SMTP_PASSWORD are read
+// only from the environment, never from flags, so that they do not show in
+// the process list.
 package main
 
 import (
@@ -24,6 +61,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -33,29 +71,33 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/otpguard/otpguard/example/loyalty"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/policy"
 )
 
-const defaultPolicies = "example/policies.json"
-
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(1)
 	}
 }
 
-// run parses the flags, builds the server and serves until SIGINT or
-// SIGTERM, then shuts down gracefully.
-func run(args []string, stdout, stderr io.Writer) error {
+// run parses the flags (and reads the environment with getenv), builds the
+// server and serves until ctx is done (SIGINT or SIGTERM in main), then
+// shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	d := otpcode.DefaultLimits()
 	fs := flag.NewFlagSet("example", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
 		addr        = fs.String("addr", ":8080", "listen address")
-		policyFile  = fs.String("policies", defaultPolicies, "policy file (falls back to the built-in copy when the default is missing)")
+		policyFile  = fs.String("policies", "", "policy file; default the built-in example/loyalty/policies.json")
 		problemBase = fs.String("problem-base", "https://api.zupy.com/errors/", "base URI of problem types")
-		pepperFile  = fs.String("pepper-file", "", "file holding the code-signing key(s) in hex, comma-separated, first signs (or set OTPGUARD_PEPPER); default a random key")
+		pepperFile  = fs.String("pepper-file", "", "file holding the code-signing key(s) in hex, comma-separated, first signs (or set OTPGUARD_PEPPER); default a random key. Instances sharing Redis must share it")
 		auditLog    = fs.Bool("log", false, "write the audit log (JSON) to stderr")
 		codeTTL     = fs.Duration("code-ttl", d.CodeTTL, "code lifetime")
 		sessionTTL  = fs.Duration("session-ttl", d.SessionTTL, "OTP session lifetime")
@@ -69,48 +111,72 @@ func run(args []string, stdout, stderr io.Writer) error {
 		perSecond   = fs.Float64("rate", float64(d.IntegrationRate), "request-otp and verify-otp calls per second per integration")
 		burst       = fs.Int("burst", d.IntegrationBurst, "burst of calls per integration")
 	)
+	var sf storeFlags
+	sf.register(fs)
+	var snd senderFlags
+	snd.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
 
-	pol, source, err := loadPolicies(*policyFile, defaultPolicies)
+	pol, source, err := loadPolicies(*policyFile)
 	if err != nil {
 		return err
 	}
-	peppers, err := readPeppers(*pepperFile, os.Getenv("OTPGUARD_PEPPER"))
+	peppers, err := readPeppers(*pepperFile, getenv("OTPGUARD_PEPPER"))
 	if err != nil {
 		return err
 	}
-	cfg := config{
-		policies:    pol,
-		problemBase: *problemBase,
-		peppers:     peppers,
-		limits: otpcode.Limits{
-			CodeLength:       d.CodeLength,
-			CodeTTL:          *codeTTL,
-			SessionTTL:       *sessionTTL,
-			MaxAttempts:      *maxAttempts,
-			LockAfter:        *lockAfter,
-			LockWindow:       *lockWindow,
-			LockFor:          *lockFor,
-			ResendCooldown:   *cooldown,
-			SendLimit:        *sendLimit,
-			SendWindow:       *sendWindow,
-			IntegrationRate:  rate.Limit(*perSecond),
-			IntegrationBurst: *burst,
-		},
+	senders, delivery, err := buildSenders(snd, getenv)
+	if err != nil {
+		return err
+	}
+	limits := otpcode.Limits{
+		CodeLength:       d.CodeLength,
+		CodeTTL:          *codeTTL,
+		SessionTTL:       *sessionTTL,
+		MaxAttempts:      *maxAttempts,
+		LockAfter:        *lockAfter,
+		LockWindow:       *lockWindow,
+		LockFor:          *lockFor,
+		ResendCooldown:   *cooldown,
+		SendLimit:        *sendLimit,
+		SendWindow:       *sendWindow,
+		IntegrationRate:  rate.Limit(*perSecond),
+		IntegrationBurst: *burst,
+	}
+	if err := limits.Validate(); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+
+	st, storeInfo, closeStore, err := openStore(ctx, sf)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	cfg := loyalty.Config{
+		Policies:    pol,
+		ProblemBase: *problemBase,
+		Limits:      limits,
+		Peppers:     peppers,
+		Store:       st,
+		Senders:     senders,
 	}
 	if *auditLog {
-		cfg.audit = slog.New(slog.NewJSONHandler(stderr, nil))
+		cfg.Audit = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
-	handler, cleanup, err := newServer(cfg, stdout)
+	handler, err := loyalty.New(cfg, stdout)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer handler.Close()
 
 	srv := &http.Server{
 		Addr:              *addr,
@@ -121,12 +187,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
-	printBanner(stderr, *addr, source, pol)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	loyalty.PrintBanner(stderr, ln.Addr().String(), source, pol)
+	fmt.Fprintf(stderr, "store: %s\n", storeInfo)
+	for _, line := range delivery {
+		fmt.Fprintf(stderr, "%s\n", line)
+	}
+	if peppers == nil && sf.kind == "redis" {
+		fmt.Fprintln(stderr, "warning: no OTPGUARD_PEPPER or -pepper-file: other instances on this Redis cannot verify this one's codes")
+	}
+	fmt.Fprintln(stderr)
+
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
 		return err
@@ -138,9 +215,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
+// loadPolicies reads the policy file at path, or returns the example's
+// built-in policies when path is "".
+func loadPolicies(path string) (*policy.Static, string, error) {
+	if path == "" {
+		s, err := loyalty.DefaultPolicies()
+		return s, "built-in example/loyalty/policies.json", err
+	}
+	s, err := policy.LoadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("policies: %w", err)
+	}
+	return s, path, nil
+}
+
 // readPeppers returns the keys in the file, or else in env: hex, several
 // separated by commas, the first signing new codes. Neither means none, and
-// newServer picks a random key.
+// loyalty.New picks a random key.
 func readPeppers(file, env string) ([][]byte, error) {
 	text := env
 	if file != "" {

@@ -62,7 +62,7 @@ func BenchmarkRuleDecide(b *testing.B) {
 var sinkPolicy policy.Policy
 
 func BenchmarkStaticPolicy(b *testing.B) {
-	s, err := policy.LoadFile("../example/policies.json")
+	s, err := policy.LoadFile("../example/loyalty/policies.json")
 	if err != nil {
 		b.Fatal(err)
 	}

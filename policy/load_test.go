@@ -215,9 +215,9 @@ func TestLoadDefaultsToStrict(t *testing.T) {
 	}
 }
 
-// TestExamplePolicyFile pins example/policies.json to the seed's partners.
+// TestExamplePolicyFile pins example/loyalty/policies.json to the seed's partners.
 func TestExamplePolicyFile(t *testing.T) {
-	s, err := policy.LoadFile(filepath.Join("..", "example", "policies.json"))
+	s, err := policy.LoadFile(filepath.Join("..", "example", "loyalty", "policies.json"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"goomer", "repediu", "saipos"}, s.Integrations())
 	assert.Equal(t, policy.Strict, s.Default().Level)

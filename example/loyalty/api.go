@@ -1,4 +1,4 @@
-package main
+package loyalty
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ const maxBody = 4 << 10
 
 // api serves the loyalty endpoints.
 type api struct {
-	l    *loyalty
+	l    *club
 	base string // problem type base URI
 	log  *slog.Logger
 }

@@ -1,34 +1,32 @@
-package main
+package loyalty
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
 
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/store/redisstore"
 )
 
 const (
-	mariaID    = "2awTHloSJX7kGGprFerOOsvABcd"
-	mariaPhone = "+5511987654321"
+	mariaID    = MariaID
+	mariaPhone = MariaPhone
 	joaoID     = "2awTHmQ4kLx9GGprJoaoPe7XYzw"
 	joaoPhone  = "+5521998765432"
 	problems   = "https://api.zupy.com/errors/"
@@ -37,7 +35,7 @@ const (
 // Partner keys by integration ID.
 var key = func() map[string]string {
 	m := map[string]string{}
-	for _, p := range partners {
+	for _, p := range Partners {
 		m[p.ID] = p.Key
 	}
 	return m
@@ -89,32 +87,32 @@ type env struct {
 
 func testPolicies(t testing.TB) *policy.Static {
 	t.Helper()
-	pol, err := policy.Load(bytes.NewReader(embeddedPolicies), "policies.json")
+	pol, err := DefaultPolicies()
 	require.NoError(t, err)
 	return pol
 }
 
-func newEnv(t *testing.T, mods ...func(*config)) *env {
+func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{
 		clock: &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
 		out:   &syncBuffer{},
 		logs:  &syncBuffer{},
 	}
-	cfg := config{
-		policies:    testPolicies(t),
-		problemBase: problems,
-		limits:      otpcode.DefaultLimits(),
-		audit:       slog.New(slog.NewJSONHandler(e.logs, nil)),
-		now:         e.clock.Now,
+	cfg := Config{
+		Policies:    testPolicies(t),
+		ProblemBase: problems,
+		Limits:      otpcode.DefaultLimits(),
+		Audit:       slog.New(slog.NewJSONHandler(e.logs, nil)),
+		Now:         e.clock.Now,
 	}
 	for _, m := range mods {
 		m(&cfg)
 	}
-	h, cleanup, err := newServer(cfg, e.out)
+	srv, err := New(cfg, e.out)
 	require.NoError(t, err)
-	t.Cleanup(cleanup)
-	e.h = h
+	t.Cleanup(srv.Close)
+	e.h = srv
 	return e
 }
 
@@ -138,8 +136,15 @@ func (e *env) call(method, path, apiKey, session, body string) *httptest.Respons
 // lastCode returns the code of the last delivery to to on stdout.
 func (e *env) lastCode(t *testing.T, to string) string {
 	t.Helper()
+	return devCode(t, e.out, to)
+}
+
+// devCode returns the code of the last delivery to to that the development
+// sender wrote to out.
+func devCode(t *testing.T, out *syncBuffer, to string) string {
+	t.Helper()
 	code := ""
-	sc := bufio.NewScanner(strings.NewReader(e.out.String()))
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {
 		var d struct{ Channel, To, Code string }
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &d), "stdout line %q is not JSON", sc.Text())
@@ -147,7 +152,7 @@ func (e *env) lastCode(t *testing.T, to string) string {
 			code = d.Code
 		}
 	}
-	require.NotEmpty(t, code, "no delivery to %s on stdout %q", to, e.out.String())
+	require.NotEmpty(t, code, "no delivery to %s on stdout %q", to, out.String())
 	return code
 }
 
@@ -287,7 +292,7 @@ func TestPolicyMatrix(t *testing.T) {
 		"balcao":  {policy.RedeemReward: true, policy.ValidateCoupon: true, policy.UseCoupon: true, policy.EnrollCustomer: true},
 	}
 	require.Len(t, endpoints, len(policy.NewCatalog().Actions()), "every action of the catalogue has an endpoint")
-	for _, p := range partners {
+	for _, p := range Partners {
 		for _, ep := range endpoints {
 			t.Run(p.ID+"/"+string(ep.action)+"/no session", func(t *testing.T) {
 				e := newEnv(t)
@@ -504,42 +509,24 @@ func TestEndpointErrors(t *testing.T) {
 	assert.Equal(t, 150, balanceOf(t, e, mariaID))
 }
 
-// failingStore is a store that is down.
-type failingStore struct{}
-
-var errDown = errors.New("dial tcp 10.0.0.9:6379: connection refused")
-
-func (failingStore) PutCode(context.Context, string, store.Code, time.Duration) error { return errDown }
-func (failingStore) AttemptCode(context.Context, string, int, int, time.Duration) (store.Attempt, error) {
-	return store.Attempt{}, errDown
-}
-func (failingStore) ConsumeCode(context.Context, string, string) (bool, error) { return false, errDown }
-func (failingStore) CreateSession(context.Context, string, store.Session, time.Duration) error {
-	return errDown
-}
-func (failingStore) GetSession(context.Context, string) (store.Session, bool, error) {
-	return store.Session{}, false, errDown
-}
-func (failingStore) RevokeSession(context.Context, string) (bool, error) { return false, errDown }
-func (failingStore) Fail(context.Context, string, int, time.Duration) (time.Duration, error) {
-	return 0, errDown
-}
-func (failingStore) Locked(context.Context, string) (time.Duration, bool, error) {
-	return 0, false, errDown
-}
-func (failingStore) ResetFailures(context.Context, string) error { return errDown }
-func (failingStore) Cooldown(context.Context, string, time.Duration) (bool, time.Duration, error) {
-	return false, 0, errDown
-}
-func (failingStore) Hit(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
-	return false, 0, errDown
-}
-func (failingStore) Take(context.Context, string, rate.Limit, int) (bool, time.Duration, error) {
-	return false, 0, errDown
+// downStore returns a Redis store whose server is down: its client dials a
+// loopback port nobody listens on, so every call fails with "connection
+// refused" within the operation timeout. It needs no Redis.
+func downStore(t *testing.T) store.Store {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	st, err := redisstore.New(client, redisstore.WithTimeout(200*time.Millisecond))
+	require.NoError(t, err)
+	return st
 }
 
 func TestStoreDown(t *testing.T) {
-	e := newEnv(t, func(c *config) { c.store = failingStore{} })
+	e := newEnv(t, func(c *Config) { c.Store = downStore(t) })
 	token := strings.Repeat("A", 43)
 
 	// Guarded actions that need OTP fail closed.
@@ -554,91 +541,4 @@ func TestStoreDown(t *testing.T) {
 	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
 	w = e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["repediu"], "", `{"use_z_tokens": false}`)
 	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
-}
-
-func TestLoadPolicies(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "policies.json")
-	t.Run("default path missing falls back to the embedded copy", func(t *testing.T) {
-		pol, source, err := loadPolicies(missing, missing)
-		require.NoError(t, err)
-		assert.Equal(t, "embedded policies.json", source)
-		in, ok := pol.Integration("repediu")
-		require.True(t, ok)
-		assert.Equal(t, policy.Trusted, in.Level)
-		assert.Equal(t, policy.Strict, pol.Default().Level)
-	})
-	t.Run("explicit path missing is an error", func(t *testing.T) {
-		_, _, err := loadPolicies(missing, "example/policies.json")
-		assert.ErrorIs(t, err, os.ErrNotExist)
-	})
-	t.Run("the file in this directory", func(t *testing.T) {
-		pol, source, err := loadPolicies("policies.json", "example/policies.json")
-		require.NoError(t, err)
-		assert.Equal(t, "policies.json", source)
-		for id, want := range map[string]policy.TrustLevel{"repediu": policy.Trusted, "goomer": policy.Relaxed, "saipos": policy.Relaxed} {
-			in, ok := pol.Integration(id)
-			require.True(t, ok, "got no policy for %s", id)
-			assert.Equal(t, want, in.Level, "got level %v for %s, want %v", in.Level, id, want)
-		}
-		_, ok := pol.Integration("balcao")
-		assert.False(t, ok, "balcao must have no entry, so that it is strict by default")
-	})
-}
-
-func TestReadPeppers(t *testing.T) {
-	k1, k2 := strings.Repeat("ab", 32), strings.Repeat("cd", 32)
-	file := filepath.Join(t.TempDir(), "pepper")
-	require.NoError(t, os.WriteFile(file, []byte(k2+"\n"), 0o600))
-	tests := []struct {
-		name, file, env string
-		want            int
-		wantErr         bool
-	}{
-		{"none", "", "", 0, false},
-		{"env", "", k1, 1, false},
-		{"env rotation", "", k1 + "," + k2, 2, false},
-		{"file wins", file, "zz", 1, false},
-		{"not hex", "", "xyz", 0, true},
-		{"missing file", file + ".nope", "", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := readPeppers(tt.file, tt.env)
-			if tt.wantErr {
-				assert.Error(t, err)
-				return
-			}
-			require.NoError(t, err)
-			assert.Len(t, got, tt.want, "got %d keys, want %d", len(got), tt.want)
-		})
-	}
-}
-
-func TestRunFlags(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	require.NoError(t, run([]string{"-h"}, &stdout, &stderr))
-	for _, f := range []string{"-addr", "-policies", "-code-ttl", "-session-ttl", "-max-attempts", "-resend-cooldown",
-		"-send-limit", "-send-window", "-lock-after", "-lock-window", "-lock-for", "-rate", "-burst", "-problem-base", "-log", "-pepper-file"} {
-		assert.Regexp(t, `(?m)^  `+f+`( |$)`, stderr.String(), "-h does not list %s", f)
-	}
-	assert.Contains(t, stderr.String(), `(default ":8080")`)
-	assert.Empty(t, stdout.String(), "stdout is for deliveries only")
-
-	err := run([]string{"-max-attempts", "0", "-addr", "127.0.0.1:0"}, &stdout, &stderr)
-	assert.Error(t, err, "got no error for -max-attempts 0")
-	err = run([]string{"-no-such-flag"}, &stdout, &stderr)
-	assert.Error(t, err)
-}
-
-func TestBanner(t *testing.T) {
-	var b bytes.Buffer
-	printBanner(&b, ":8080", "policies.json", testPolicies(t))
-	out := b.String()
-	for _, p := range partners {
-		assert.Contains(t, out, p.Key)
-		assert.Contains(t, out, p.Name)
-	}
-	assert.Regexp(t, `Repediu\s+CRM\s+trusted\s+zupy_pk_test_repediu_`, out)
-	assert.Regexp(t, `Goomer\s+tablet\s+relaxed\s+zupy_pk_test_goomer_`, out)
-	assert.Regexp(t, `Balcão Local\s+counter\s+strict\s+zupy_pk_test_balcao_`, out)
 }

@@ -1,4 +1,4 @@
-package main
+package loyalty
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package main
+package loyalty
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 // This file is the example's loyalty programme: customers, rewards and
 // coupons, all in memory. It is the host's own business logic; otpguard only
-// sees it through the otpcode.Directory interface that loyalty implements.
+// sees it through the otpcode.Directory interface that club implements.
 
 // customer is one member of the loyalty programme.
 type customer struct {
@@ -79,9 +79,9 @@ var (
 	errNotOwner           = errors.New("loyalty: coupon belongs to another customer")
 )
 
-// loyalty holds the programme's data. It is safe for concurrent use: one
+// club holds the programme's data. It is safe for concurrent use: one
 // mutex guards everything, which is plenty for an example.
-type loyalty struct {
+type club struct {
 	mu        sync.Mutex
 	now       func() time.Time
 	customers map[string]*customer // by ID
@@ -92,12 +92,12 @@ type loyalty struct {
 	programs  []program
 }
 
-var _ otpcode.Directory = (*loyalty)(nil)
+var _ otpcode.Directory = (*club)(nil)
 
-// newLoyalty returns the programme with its sample data: Maria Santos of the
+// newClub returns the programme with its sample data: Maria Santos of the
 // Zupy documentation and two more customers, three rewards, three coupons.
-func newLoyalty(now func() time.Time) (*loyalty, error) {
-	l := &loyalty{
+func newClub(now func() time.Time) (*club, error) {
+	l := &club{
 		now:       now,
 		customers: map[string]*customer{},
 		bySubject: map[string]string{},
@@ -112,7 +112,7 @@ func newLoyalty(now func() time.Time) (*loyalty, error) {
 		},
 	}
 	for _, c := range []*customer{
-		{ID: "2awTHloSJX7kGGprFerOOsvABcd", Name: "Maria Santos", Phone: "+5511987654321", Email: "maria@example.com",
+		{ID: MariaID, Name: "Maria Santos", Phone: MariaPhone, Email: "maria@example.com",
 			CPF: "529.982.247-25", Points: 150, Tier: "silver", Enrolled: true},
 		{ID: "2awTHmQ4kLx9GGprJoaoPe7XYzw", Name: "João Pereira", Phone: "+5521998765432", Email: "joao@example.com",
 			CPF: "123.456.789-09", Points: 420, Tier: "gold", Enrolled: true},
@@ -125,7 +125,7 @@ func newLoyalty(now func() time.Time) (*loyalty, error) {
 		}
 	}
 	for _, c := range []coupon{
-		{Code: "MARIA10", CustomerID: "2awTHloSJX7kGGprFerOOsvABcd", Description: "10% off your next order"},
+		{Code: "MARIA10", CustomerID: MariaID, Description: "10% off your next order"},
 		{Code: "JOAO-FRETE", CustomerID: "2awTHmQ4kLx9GGprJoaoPe7XYzw", Description: "Free delivery"},
 		{Code: "ANA5", CustomerID: "2awTHnB7cRt2GGprAnaCo5tAqWe", Description: "R$ 5 off"},
 	} {
@@ -135,7 +135,7 @@ func newLoyalty(now func() time.Time) (*loyalty, error) {
 }
 
 // add files c under its ID and every identifier it has, in canonical form.
-func (l *loyalty) add(c *customer) error {
+func (l *club) add(c *customer) error {
 	for _, raw := range []string{c.Phone, c.Email, c.CPF} {
 		if raw == "" {
 			continue
@@ -154,7 +154,7 @@ func (l *loyalty) add(c *customer) error {
 }
 
 // Lookup finds the customer an identifier names (otpcode.Directory).
-func (l *loyalty) Lookup(_ context.Context, id otpcode.Identifier) (otpcode.Customer, bool, error) {
+func (l *club) Lookup(_ context.Context, id otpcode.Identifier) (otpcode.Customer, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.customers[l.bySubject[id.Subject()]]
@@ -167,7 +167,7 @@ func (l *loyalty) Lookup(_ context.Context, id otpcode.Identifier) (otpcode.Cust
 // Resolve returns the customer of a verified identifier (otpcode.Directory).
 // A phone number or email address nobody has yet becomes a new customer with
 // no points; an unknown CPF has no way to be reached and is never resolved.
-func (l *loyalty) Resolve(_ context.Context, id otpcode.Identifier) (otpcode.Customer, bool, error) {
+func (l *club) Resolve(_ context.Context, id otpcode.Identifier) (otpcode.Customer, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.customers[l.bySubject[id.Subject()]]; ok {
@@ -222,7 +222,7 @@ func (c *customer) view() customerView {
 }
 
 // search returns the customers whose name, phone, email or CPF contains q.
-func (l *loyalty) search(q string) []customerView {
+func (l *club) search(q string) []customerView {
 	q = strings.ToLower(strings.TrimSpace(q))
 	digits := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
@@ -243,7 +243,7 @@ func (l *loyalty) search(q string) []customerView {
 	return out
 }
 
-func (l *loyalty) customer(id string) (customerView, []entry, error) {
+func (l *club) customer(id string) (customerView, []entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.customers[id]
@@ -254,7 +254,7 @@ func (l *loyalty) customer(id string) (customerView, []entry, error) {
 }
 
 // award credits points to a customer and returns the new balance.
-func (l *loyalty) award(id string, points int, description string) (int, error) {
+func (l *club) award(id string, points int, description string) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.customers[id]
@@ -268,7 +268,7 @@ func (l *loyalty) award(id string, points int, description string) (int, error) 
 
 // redeem spends a customer's points on a reward and issues the coupon that
 // delivers it.
-func (l *loyalty) redeem(customerID, rewardID string) (coupon, int, error) {
+func (l *club) redeem(customerID, rewardID string) (coupon, int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.customers[customerID]
@@ -295,7 +295,7 @@ func (l *loyalty) redeem(customerID, rewardID string) (coupon, int, error) {
 }
 
 // listCoupons returns the coupons, of one customer when customerID is set.
-func (l *loyalty) listCoupons(customerID string) []coupon {
+func (l *club) listCoupons(customerID string) []coupon {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := []coupon{}
@@ -309,7 +309,7 @@ func (l *loyalty) listCoupons(customerID string) []coupon {
 }
 
 // coupon returns the coupon with the given code.
-func (l *loyalty) coupon(code string) (coupon, error) {
+func (l *club) coupon(code string) (coupon, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp, ok := l.coupons[code]
@@ -321,7 +321,7 @@ func (l *loyalty) coupon(code string) (coupon, error) {
 
 // useCoupon marks a coupon used, once. When owner is not empty the coupon
 // must belong to that customer.
-func (l *loyalty) useCoupon(code, owner string) (coupon, error) {
+func (l *club) useCoupon(code, owner string) (coupon, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp, ok := l.coupons[code]
@@ -341,7 +341,7 @@ func (l *loyalty) useCoupon(code, owner string) (coupon, error) {
 
 // enroll enrolls the customer an identifier names, creating the customer
 // when there is none. created reports a new customer.
-func (l *loyalty) enroll(id otpcode.Identifier, name string) (view customerView, created bool, err error) {
+func (l *club) enroll(id otpcode.Identifier, name string) (view customerView, created bool, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.customers[l.bySubject[id.Subject()]]
@@ -369,19 +369,19 @@ func (l *loyalty) enroll(id otpcode.Identifier, name string) (view customerView,
 	return c.view(), created, nil
 }
 
-func (l *loyalty) listRewards() []reward {
+func (l *club) listRewards() []reward {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.rewards)
 }
 
-func (l *loyalty) listPrograms() []program {
+func (l *club) listPrograms() []program {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.programs)
 }
 
-func (l *loyalty) addWebhook(url string, events []string) (webhook, error) {
+func (l *club) addWebhook(url string, events []string) (webhook, error) {
 	id, err := newID()
 	if err != nil {
 		return webhook{}, err

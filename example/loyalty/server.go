@@ -1,0 +1,326 @@
+// Package loyalty is the example loyalty API of otpguard, the API of the Zupy
+// documentation, as an http.Handler that other programs can build and serve:
+// the command in the parent directory (go run ./example) serves it, and the
+// benchmarks and tests drive it directly.
+//
+// Partners call it with their API key (see Partners), and for each action the
+// partner's OTP policy decides whether the request must also carry a
+// customer's X-OTP-Session, obtained from
+//
+//	POST /api/v2/auth/request-otp/   {"identifier": "+5511987654321"}
+//	POST /api/v2/auth/verify-otp/    {"identifier": "+5511987654321", "otp_code": "493021"}
+//
+// Every endpoint of the seed's action table is served under /api/v2/, and
+// GET /healthz answers {"status":"ok"} without an API key. The customers,
+// rewards and coupons live in the server's memory (Maria Santos, MariaID, is
+// one of them); codes, sessions and counters live in the configured store,
+// which may be shared by several servers (store/redisstore).
+package loyalty
+
+import (
+	"bytes"
+	"crypto/rand"
+	_ "embed" // the example's policy file
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/otpguard/otpguard/middleware"
+	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/policy"
+	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/store/memory"
+)
+
+// MariaPhone is the phone number of Maria Santos, the customer of the Zupy
+// documentation's examples (150 points, tier silver).
+const MariaPhone = "+5511987654321"
+
+// MariaID is Maria Santos's customer ID.
+const MariaID = "2awTHloSJX7kGGprFerOOsvABcd"
+
+// defaultProblemBase is the base URI of problem types when Config leaves
+// ProblemBase empty: Zupy's.
+const defaultProblemBase = "https://api.zupy.com/errors/"
+
+// policiesJSON is policies.json, compiled in so that the example runs from
+// any directory.
+//
+//go:embed policies.json
+var policiesJSON []byte
+
+// DefaultPolicies returns the example's policies, from the policies.json
+// file beside this package compiled into the binary: Repediu trusted, Goomer
+// and Saipos relaxed, every other integration strict. Each call returns a
+// new, independent Static.
+func DefaultPolicies() (*policy.Static, error) {
+	s, err := policy.Load(bytes.NewReader(policiesJSON), "example/loyalty/policies.json (embedded)")
+	if err != nil {
+		return nil, fmt.Errorf("loyalty: embedded policies: %w", err)
+	}
+	return s, nil
+}
+
+// Partner is one integration of the example with its fixed test API key.
+type Partner struct {
+	// ID is the integration ID the policy file uses.
+	ID string
+	// Name is the partner's display name.
+	Name string
+	// Kind is what the partner is: CRM, tablet, POS, counter.
+	Kind string
+	// Key is the partner's X-API-Key.
+	Key string
+}
+
+// Partners are the example's integrations. Their keys are fixed so that the
+// documentation can use them; a real deployment loads keys from a secret
+// store. Balcão Local has no entry in policies.json, so it gets the default
+// policy, strict. The slice is read when New builds a server; changing it
+// afterwards changes nothing.
+var Partners = []Partner{
+	{ID: "repediu", Name: "Repediu", Kind: "CRM", Key: "zupy_pk_test_repediu_4f9c2a7e1b"},
+	{ID: "goomer", Name: "Goomer", Kind: "tablet", Key: "zupy_pk_test_goomer_8d3e6b0c5a"},
+	{ID: "saipos", Name: "Saipos", Kind: "POS", Key: "zupy_pk_test_saipos_2b7f9e4d6c"},
+	{ID: "balcao", Name: "Balcão Local", Kind: "counter", Key: "zupy_pk_test_balcao_6a1d8c3f9e"},
+}
+
+// Senders are the senders of the two channels, WhatsApp tried first and
+// email second. A nil sender is replaced by the development sender, which
+// writes each delivery as one JSON line to the server's stdout.
+type Senders struct {
+	WhatsApp, Email otpcode.Sender
+}
+
+// Config is everything New needs. Every field is optional.
+type Config struct {
+	// Policies are the integrations' OTP policies; nil means
+	// DefaultPolicies.
+	Policies *policy.Static
+	// ProblemBase prefixes problem types; "" means "https://api.zupy.com/errors/".
+	ProblemBase string
+	// Limits are the OTP service's limits; the zero value means
+	// otpcode.DefaultLimits(). Any other value must be complete: a zero
+	// field is an error.
+	Limits otpcode.Limits
+	// Peppers are the keys codes are signed with, the first signing (at
+	// least 32 bytes each). nil means one random key: codes do not survive
+	// a restart, and servers sharing a store cannot verify each other's
+	// codes. Servers that share a store must share the peppers.
+	Peppers [][]byte
+	// Audit, when set, receives the guard's and the OTP handlers' audit
+	// events (never a code or a token); nil discards them.
+	Audit *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Store keeps codes, sessions and counters; nil means a new memory
+	// store, which Close closes. A store passed here stays the caller's:
+	// Close does not close it.
+	Store store.Store
+	// Senders deliver the codes; nil ones fall back to the development
+	// sender.
+	Senders Senders
+}
+
+// Server is the loyalty API. It is safe for concurrent use. Close releases
+// what New opened.
+type Server struct {
+	mux       *http.ServeMux
+	closeOnce sync.Once
+	close     func()
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close releases what New opened: the memory store, when Config.Store was
+// nil. It does not close a store or senders the caller passed. Close may be
+// called more than once; the server must not serve after it.
+func (s *Server) Close() {
+	s.closeOnce.Do(s.close)
+}
+
+// New builds the loyalty API: the OTP service on the store, with the
+// senders in a WhatsApp-then-email chain, the request-otp and verify-otp
+// handlers, the API-key middleware of Partners, the guard around every
+// endpoint, and GET /healthz. Development senders write to stdout (nil
+// means io.Discard). New checks the whole configuration and returns an
+// error when part of it is invalid.
+func New(cfg Config, stdout io.Writer) (*Server, error) {
+	if cfg.Policies == nil {
+		pol, err := DefaultPolicies()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Policies = pol
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ProblemBase == "" {
+		cfg.ProblemBase = defaultProblemBase
+	}
+	if cfg.Limits == (otpcode.Limits{}) {
+		cfg.Limits = otpcode.DefaultLimits()
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	srv := &Server{close: func() {}}
+	st := cfg.Store
+	if st == nil {
+		ms := memory.New(memory.WithClock(cfg.Now))
+		st, srv.close = ms, ms.Close
+	}
+	fail := func(err error) (*Server, error) {
+		srv.Close()
+		return nil, err
+	}
+
+	peppers := cfg.Peppers
+	if len(peppers) == 0 {
+		p := make([]byte, 32)
+		if _, err := rand.Read(p); err != nil {
+			return fail(fmt.Errorf("loyalty: random pepper: %w", err))
+		}
+		peppers = [][]byte{p}
+	}
+	keys, err := otpcode.NewKeyring(peppers...)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: keyring: %w", err))
+	}
+
+	// WhatsApp first, email as the fallback; in development both print the
+	// code to stdout.
+	wa, em := cfg.Senders.WhatsApp, cfg.Senders.Email
+	if wa == nil || em == nil {
+		dev := otpcode.NewDevSender(stdout)
+		if wa == nil {
+			wa = dev
+		}
+		if em == nil {
+			em = dev
+		}
+	}
+	chain, err := otpcode.NewChain(
+		otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: wa},
+		otpcode.Route{Channel: otpcode.ChannelEmail, Sender: em},
+	)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: delivery chain: %w", err))
+	}
+
+	shop, err := newClub(cfg.Now)
+	if err != nil {
+		return fail(err)
+	}
+	svc, err := otpcode.NewService(st, keys, chain,
+		otpcode.WithLimits(cfg.Limits),
+		otpcode.WithDirectory(shop),
+		otpcode.WithClock(cfg.Now),
+	)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: otp service: %w", err))
+	}
+
+	audit := cfg.Audit
+	if audit == nil {
+		audit = slog.New(slog.DiscardHandler)
+	}
+	otp, err := middleware.NewOTPHandlers(svc,
+		middleware.WithHandlerProblemBase(cfg.ProblemBase),
+		middleware.WithHandlerLogger(audit),
+		middleware.WithScopesAllowed(policy.NewCatalog().Actions()...),
+	)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: otp handlers: %w", err))
+	}
+
+	keyMap := make(map[string]string, len(Partners))
+	for _, p := range Partners {
+		keyMap[p.Key] = p.ID
+	}
+	auth, err := middleware.APIKeys(keyMap, middleware.WithAPIKeyProblemBase(cfg.ProblemBase))
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: api keys: %w", err))
+	}
+
+	guardOpts := []middleware.Option{
+		middleware.WithPolicies(cfg.Policies),
+		middleware.WithSessions(st),
+		middleware.WithProblemBase(cfg.ProblemBase),
+		middleware.WithClock(cfg.Now),
+	}
+	if cfg.Audit != nil {
+		guardOpts = append(guardOpts, middleware.WithLogger(cfg.Audit))
+	}
+	// Routes under /customers/{id}/ act on one customer, and a session
+	// counts only for that customer. Coupon and enrollment routes name no
+	// customer in the path; their endpoints check the session themselves.
+	customerGuard, err := middleware.NewGuard(append(guardOpts,
+		middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }))...)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: guard: %w", err))
+	}
+	plainGuard, err := middleware.NewGuard(guardOpts...)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: guard: %w", err))
+	}
+
+	a := &api{l: shop, base: cfg.ProblemBase, log: audit}
+	routes := []struct {
+		pattern  string
+		action   policy.Action
+		customer bool // the path names the customer: {id}
+		handler  http.HandlerFunc
+	}{
+		{"GET /api/v2/customers/search", policy.SearchCustomers, false, a.searchCustomers},
+		{"GET /api/v2/customers/{id}/balance", policy.ViewBalance, true, a.balance},
+		{"GET /api/v2/customers/{id}/history", policy.ViewHistory, true, a.history},
+		{"POST /api/v2/customers/{id}/points/{$}", policy.AwardPoints, true, a.awardPoints},
+		{"GET /api/v2/rewards/{$}", policy.ListRewards, false, a.listRewards},
+		{"GET /api/v2/coupons/{$}", policy.ListCoupons, false, a.listCoupons},
+		{"GET /api/v2/programs/{$}", policy.ViewPrograms, false, a.listPrograms},
+		{"POST /api/v2/webhooks/{$}", policy.SendWebhook, false, a.addWebhook},
+		{"POST /api/v2/customers/{id}/rewards/{rid}/redeem/{$}", policy.RedeemReward, true, a.redeem},
+		{"POST /api/v2/coupons/{code}/validate/{$}", policy.ValidateCoupon, false, a.validateCoupon},
+		{"POST /api/v2/coupons/{code}/use/{$}", policy.UseCoupon, false, a.useCoupon},
+		{"POST /api/v2/customers/enroll/{$}", policy.EnrollCustomer, false, a.enroll},
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	// The OTP handlers answer other methods with a 405 problem themselves.
+	mux.Handle("/api/v2/auth/request-otp/{$}", auth(otp.RequestOTP()))
+	mux.Handle("/api/v2/auth/verify-otp/{$}", auth(otp.VerifyOTP()))
+	for _, rt := range routes {
+		g := plainGuard
+		if rt.customer {
+			g = customerGuard
+		}
+		guard, err := g.Middleware(rt.action)
+		if err != nil {
+			return fail(fmt.Errorf("loyalty: route %s: %w", rt.pattern, err))
+		}
+		mux.Handle(rt.pattern, auth(guard(rt.handler)))
+	}
+	srv.mux = mux
+	return srv, nil
+}
+
+// healthz is the liveness check: it answers 200 {"status":"ok"} as long as
+// the process serves HTTP. It needs no API key and touches no store, so a
+// load balancer keeps routing to an instance whose Redis is down; that
+// instance then answers guarded requests with 503 on its own.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
+}
