@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpguard/otpguard/example/loyalty"
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/policy"
 )
 
@@ -254,53 +251,18 @@ func TestRunServes(t *testing.T) {
 // TestRunRedis starts the command on the test Redis with a fresh prefix and
 // checks that its codes and sessions land there.
 func TestRunRedis(t *testing.T) {
-	addr := os.Getenv("OTPGUARD_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
-	t.Cleanup(func() { _ = client.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		msg := fmt.Sprintf("Redis at %s is unreachable (set OTPGUARD_REDIS_ADDR to use another): %v", addr, err)
-		if os.Getenv("OTPGUARD_REDIS_REQUIRED") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	prefix := "otpguard-test:" + hex.EncodeToString(rnd[:]) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var keys []string
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Errorf("clean-up: scan: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := client.Unlink(ctx, keys...).Err(); err != nil {
-				t.Errorf("clean-up: unlink: %v", err)
-			}
-		}
-	})
+	client := redistest.Client(t)
+	addr := redistest.Addr()
+	prefix := redistest.Prefix(t, client)
 
 	base, stdout := startRun(t, []string{"-store", "redis", "-redis-addr", addr, "-redis-prefix", prefix, "-redis-timeout", "300ms"},
 		map[string]string{"OTPGUARD_PEPPER": strings.Repeat("5a", 32)})
 	session := loginThrough(t, base, stdout)
 
-	var keys []string
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	require.NoError(t, iter.Err())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := redistest.Keys(ctx, client, prefix)
+	require.NoError(t, err)
 	assert.Contains(t, strings.Join(keys, "\n"), prefix+"session:", "got keys %v, want a session under the prefix", keys)
 	for _, k := range keys {
 		assert.NotContains(t, k, session, "a key holds the session token")

@@ -2,16 +2,12 @@ package middleware_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -33,36 +29,11 @@ import (
 //
 // It uses the Redis at OTPGUARD_REDIS_ADDR (default 127.0.0.1:6379) under a
 // fresh key prefix, whose keys it deletes, and skips when Redis is
-// unreachable.
+// unreachable (fails when OTPGUARD_REDIS_REQUIRED=1), through redistest.
 func BenchmarkGuardRedis(b *testing.B) {
-	addr := os.Getenv("OTPGUARD_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	b.Cleanup(func() { _ = client.Close() })
+	client := redistest.Client(b)
+	prefix := redistest.Prefix(b, client)
 	ctx := context.Background()
-	pingCtx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if err := client.Ping(pingCtx).Err(); err != nil {
-		b.Skipf("Redis at %s is unreachable (set OTPGUARD_REDIS_ADDR to use another): %v", addr, err)
-	}
-
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	prefix := "otpguard-bench:" + hex.EncodeToString(rnd[:]) + ":"
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		var keys []string
-		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if len(keys) > 0 {
-			_ = client.Unlink(ctx, keys...).Err()
-		}
-	})
 
 	st, err := redisstore.New(client, redisstore.WithPrefix(prefix))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
+	"github.com/otpguard/otpguard/store/storetest"
 )
 
 const gTestBase = "https://api.zupy.com/errors/"
@@ -44,28 +45,6 @@ const (
 	gCustomerX   = "cust-x"
 	gCustomerY   = "cust-y"
 )
-
-// gTestClock is a clock the tests move by hand.
-type gTestClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func gNewTestClock() *gTestClock {
-	return &gTestClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *gTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *gTestClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // gCountingSessions counts GetSession calls and can fail them all.
 type gCountingSessions struct {
@@ -102,14 +81,14 @@ func gTestPolicies(t testing.TB) *policy.Static {
 
 // gFixture is a memory store holding the tests' sessions, behind a counter.
 type gFixture struct {
-	clock    *gTestClock
+	clock    *storetest.Clock
 	mem      *memory.Store
 	sessions *gCountingSessions
 }
 
 func gNewFixture(t testing.TB) *gFixture {
 	t.Helper()
-	clk := gNewTestClock()
+	clk := storetest.NewClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	mem := memory.New(memory.WithClock(clk.Now))
 	t.Cleanup(func() { mem.Close() })
 	f := &gFixture{clock: clk, mem: mem, sessions: &gCountingSessions{Sessions: mem}}

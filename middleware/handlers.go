@@ -262,18 +262,14 @@ type envelope struct {
 }
 
 func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
-	integration, ok := h.begin(w, r)
+	const event = "otp.request"
+	var body requestBody
+	integration, ok := h.begin(w, r, event, &body)
 	if !ok {
 		return
 	}
-	var body requestBody
-	if p, ok := h.decode(w, r, &body); !ok {
-		h.audit(r.Context(), "otp.request", integration, p)
-		return
-	}
 	if p, ok := h.checkOptional(body.Purpose, body.Locale); !ok {
-		h.problem(w, p)
-		h.audit(r.Context(), "otp.request", integration, p)
+		h.refuse(w, r, event, integration, p)
 		return
 	}
 	in := otpcode.RequestInput{
@@ -288,13 +284,11 @@ func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.svc.Request(r.Context(), in)
 	if err != nil {
-		p := h.serviceProblem(err)
-		h.problem(w, p)
-		h.auditErr(r.Context(), "otp.request", integration, p, err)
+		h.fail(w, r, event, integration, err)
 		return
 	}
 	h.writeData(w, requestData{Status: "sent", Channel: string(res.Channel), ExpiresIn: seconds(res.ExpiresIn)})
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "otp.request",
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, event,
 		slog.String("integration", integration),
 		slog.String("outcome", "sent"),
 		slog.String("channel", string(res.Channel)),
@@ -302,13 +296,10 @@ func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
-	integration, ok := h.begin(w, r)
-	if !ok {
-		return
-	}
+	const event = "otp.verify"
 	var body verifyBody
-	if p, ok := h.decode(w, r, &body); !ok {
-		h.audit(r.Context(), "otp.verify", integration, p)
+	integration, ok := h.begin(w, r, event, &body)
+	if !ok {
 		return
 	}
 	p, ok := h.checkOptional(body.Purpose, "")
@@ -317,8 +308,7 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 		scopes, p, ok = h.parseScope(body.Scope)
 	}
 	if !ok {
-		h.problem(w, p)
-		h.audit(r.Context(), "otp.verify", integration, p)
+		h.refuse(w, r, event, integration, p)
 		return
 	}
 	res, err := h.svc.Verify(r.Context(), otpcode.VerifyInput{
@@ -329,9 +319,7 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 		Scopes:      scopes,
 	})
 	if err != nil {
-		p := h.serviceProblem(err)
-		h.problem(w, p)
-		h.auditErr(r.Context(), "otp.verify", integration, p, err)
+		h.fail(w, r, event, integration, err)
 		return
 	}
 	data := make(map[string]any, len(res.Customer.Profile)+len(reservedVerifyKeys))
@@ -354,12 +342,10 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 		if _, rerr := h.svc.Revoke(context.WithoutCancel(r.Context()), res.Session); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		p := h.serviceProblem(err)
-		h.problem(w, p)
-		h.auditErr(r.Context(), "otp.verify", integration, p, err)
+		h.fail(w, r, event, integration, err)
 		return
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "otp.verify",
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, event,
 		slog.String("integration", integration),
 		slog.String("outcome", "verified"),
 		slog.String("customer_id", res.Customer.ID),
@@ -367,8 +353,10 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 	)
 }
 
-// begin checks the method and the caller and returns the integration.
-func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request) (string, bool) {
+// begin checks the method and the caller, decodes the body into dst, and
+// returns the integration. When it refuses the request it has written the
+// problem, and audited a refused body under event; the caller just returns.
+func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request, event string, dst any) (string, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.problem(w, Problem{
@@ -389,7 +377,26 @@ func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request) (string, boo
 		})
 		return "", false
 	}
+	if p, ok := h.decode(w, r, dst); !ok {
+		h.audit(r.Context(), event, integration, p)
+		return "", false
+	}
 	return integration, true
+}
+
+// refuse writes p, a refusal of the request's content, and audits it under
+// event.
+func (h *OTPHandlers) refuse(w http.ResponseWriter, r *http.Request, event, integration string, p Problem) {
+	h.problem(w, p)
+	h.audit(r.Context(), event, integration, p)
+}
+
+// fail writes the problem for err, an error of the service, and audits it
+// under event (see auditErr).
+func (h *OTPHandlers) fail(w http.ResponseWriter, r *http.Request, event, integration string, err error) {
+	p := h.serviceProblem(err)
+	h.problem(w, p)
+	h.auditErr(r.Context(), event, integration, p, err)
 }
 
 // decode reads exactly one JSON object into dst and writes the problem when

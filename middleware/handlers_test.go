@@ -25,6 +25,7 @@ import (
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
+	"github.com/otpguard/otpguard/store/storetest"
 )
 
 const (
@@ -32,28 +33,6 @@ const (
 	hIntegration = "goomer"
 	hPhone       = "+5511987654321"
 )
-
-// hClock is a manual clock shared by the store and the service.
-type hClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newHClock() *hClock {
-	return &hClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *hClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *hClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // hBuffer is a bytes.Buffer safe for the dev sender and the logger.
 type hBuffer struct {
@@ -123,7 +102,7 @@ func hMariaDirectory() hDirectory {
 // hEnv is one set of handlers over a real service and memory store.
 type hEnv struct {
 	h     *middleware.OTPHandlers
-	clock *hClock
+	clock *storetest.Clock
 	out   *hBuffer // dev sender output
 	logs  *hBuffer
 }
@@ -137,7 +116,7 @@ type hConfig struct {
 
 func newHEnv(t *testing.T, mods ...func(*hConfig)) *hEnv {
 	t.Helper()
-	e := &hEnv{clock: newHClock(), out: &hBuffer{}, logs: &hBuffer{}}
+	e := &hEnv{clock: storetest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)), out: &hBuffer{}, logs: &hBuffer{}}
 	cfg := hConfig{limits: otpcode.DefaultLimits()}
 	for _, m := range mods {
 		m(&cfg)

@@ -19,6 +19,7 @@ import (
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
+	"github.com/otpguard/otpguard/store/storetest"
 )
 
 const (
@@ -26,26 +27,6 @@ const (
 	mariaEmail = "maria@example.com"
 	goomer     = "goomer"
 )
-
-// clock is a manual clock for tests: time moves only when a test moves it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // outbox is a Sender that keeps every message, so a test can read codes.
 type outbox struct {
@@ -96,10 +77,30 @@ func (d directory) Resolve(ctx context.Context, id otpcode.Identifier) (otpcode.
 	return c, ok, err
 }
 
+// together runs f(i) for i in [0, n) on n goroutines released at once, so
+// that their calls race, and returns the error of each, by i. f must not
+// call t.Fatal or require.
+func together(n int, f func(i int) error) []error {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			errs[i] = f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
 type fixture struct {
 	svc      *otpcode.Service
 	store    *memory.Store
-	clock    *clock
+	clock    *storetest.Clock
 	whatsapp *outbox
 	email    *outbox
 	keys     *otpcode.Keyring
@@ -109,7 +110,7 @@ func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func newFixture(t *testing.T, mutate func(*otpcode.Limits), wrap func(store.Store) store.Store) *fixture {
 	t.Helper()
-	f := &fixture{clock: newClock(), whatsapp: &outbox{}, email: &outbox{}}
+	f := &fixture{clock: storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), whatsapp: &outbox{}, email: &outbox{}}
 	f.store = memory.New(memory.WithClock(f.clock.Now))
 	t.Cleanup(f.store.Close)
 	var st store.Store = f.store
@@ -333,23 +334,12 @@ func TestConcurrentWrongGuesses(t *testing.T) {
 	code := f.whatsapp.last(t).Code
 
 	const n = 200
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := f.verify(wrong(code))
-			errs <- err
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
+	errs := together(n, func(int) error {
+		_, err := f.verify(wrong(code))
+		return err
+	})
 	var invalid, tooMany, other int
-	for err := range errs {
+	for _, err := range errs {
 		switch {
 		case errors.Is(err, otpcode.ErrInvalidCode):
 			invalid++
@@ -373,25 +363,17 @@ func TestConcurrentCorrectSubmissions(t *testing.T) {
 	code := f.whatsapp.last(t).Code
 
 	const n = 50
-	sessions := make(chan string, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			if v, err := f.verify(code); err == nil {
-				sessions <- v.Session
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(sessions)
+	sessions := make([]string, n)
+	errs := together(n, func(i int) error {
+		v, err := f.verify(code)
+		sessions[i] = v.Session
+		return err
+	})
 	var got []string
-	for s := range sessions {
-		got = append(got, s)
+	for i, err := range errs {
+		if err == nil {
+			got = append(got, sessions[i])
+		}
 	}
 	assert.Len(t, got, 1, "exactly one session")
 }
@@ -526,23 +508,12 @@ func TestGuessesInFlightAtTheLockAreNotJudged(t *testing.T) {
 	code := f.whatsapp.last(t).Code
 
 	const n = 20
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	errs := make(chan error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := f.verify(wrong(code))
-			errs <- err
-		}()
-	}
-	close(start)
-	wg.Wait()
-	close(errs)
+	errs := together(n, func(int) error {
+		_, err := f.verify(wrong(code))
+		return err
+	})
 	var locked int
-	for err := range errs {
+	for _, err := range errs {
 		if errors.Is(err, otpcode.ErrLocked) {
 			locked++
 		} else {

@@ -61,15 +61,7 @@ func (l *live) request(ctx context.Context, method, path, apiKey, session, body 
 	l.t.Helper()
 	r, err := http.NewRequestWithContext(ctx, method, l.url+path, strings.NewReader(body))
 	require.NoError(l.t, err)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	if apiKey != "" {
-		r.Header.Set("X-API-Key", apiKey)
-	}
-	if session != "" {
-		r.Header.Set("X-OTP-Session", session)
-	}
+	setHeaders(r, apiKey, session, body)
 	return r
 }
 

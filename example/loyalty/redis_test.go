@@ -3,13 +3,9 @@ package loyalty
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -18,89 +14,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/redisstore"
 )
 
-// These tests run the example on a real Redis: OTPGUARD_REDIS_ADDR, or
-// 127.0.0.1:6379. They skip when it cannot be reached, and fail instead
-// when OTPGUARD_REDIS_REQUIRED=1. Each test works under its own random key
-// prefix and deletes every key under it when it ends; none flushes the
-// database.
-
-// redisAddr is the test Redis.
-func redisAddr() string {
-	if a := os.Getenv("OTPGUARD_REDIS_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}
-
-// probeRedis pings the test Redis once for the whole package.
-var probeRedis = sync.OnceValue(func() error {
-	c := redis.NewClient(&redis.Options{Addr: redisAddr(), ContextTimeoutEnabled: true, MaxRetries: -1})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
-})
-
-// needRedis skips the test when the test Redis is unreachable, or fails it
-// when OTPGUARD_REDIS_REQUIRED=1.
-func needRedis(tb testing.TB) {
-	tb.Helper()
-	if err := probeRedis(); err != nil {
-		msg := fmt.Sprintf("Redis at %s is unreachable (set OTPGUARD_REDIS_ADDR to use another): %v", redisAddr(), err)
-		if os.Getenv("OTPGUARD_REDIS_REQUIRED") == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-}
-
-// newRedisClient returns a client of addr built as the example builds its
-// own, closed when the test ends.
-func newRedisClient(tb testing.TB, addr string) *redis.Client {
-	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// freshPrefix returns a random key prefix and registers the deletion of
-// every key under it (SCAN and UNLINK) when the test ends.
-func freshPrefix(tb testing.TB, client *redis.Client) string {
-	tb.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "otpguard-test:example:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		keys, err := keysUnder(ctx, client, prefix)
-		if err != nil {
-			tb.Errorf("clean-up: scan %s*: %v", prefix, err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := client.Unlink(ctx, keys...).Err(); err != nil {
-				tb.Errorf("clean-up: unlink: %v", err)
-			}
-		}
-	})
-	return prefix
-}
-
-// keysUnder returns every key under prefix, sorted.
-func keysUnder(ctx context.Context, client *redis.Client, prefix string) ([]string, error) {
-	var keys []string
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	sort.Strings(keys)
-	return keys, iter.Err()
-}
+// These tests run the example on a real Redis, through redistest:
+// OTPGUARD_REDIS_ADDR, or 127.0.0.1:6379. They skip when it cannot be
+// reached, and fail instead when OTPGUARD_REDIS_REQUIRED=1. Each test works
+// under its own random key prefix and deletes every key under it when it
+// ends; none flushes the database.
 
 // randomPepper returns a fresh code-signing key.
 func randomPepper(t *testing.T) [][]byte {
@@ -115,7 +38,7 @@ func randomPepper(t *testing.T) [][]byte {
 // with a Redis store under prefix, as `go run ./example -store redis` does.
 func startRedisInstance(t *testing.T, addr, prefix string, peppers [][]byte, timeout time.Duration) *live {
 	t.Helper()
-	st, err := redisstore.New(newRedisClient(t, addr), redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
+	st, err := redisstore.New(redistest.NewClient(t, addr), redisstore.WithPrefix(prefix), redisstore.WithTimeout(timeout))
 	require.NoError(t, err)
 	return startLive(t, Config{Store: st, Peppers: peppers})
 }
@@ -125,10 +48,10 @@ func startRedisInstance(t *testing.T, addr, prefix string, peppers [][]byte, tim
 // returns the session and the prefix.
 func twoInstanceFlow(t *testing.T, client *redis.Client) (sess, prefix string) {
 	t.Helper()
-	prefix = freshPrefix(t, client)
+	prefix = redistest.Prefix(t, client)
 	pepper := randomPepper(t)
-	a := startRedisInstance(t, redisAddr(), prefix, pepper, redisstore.DefaultTimeout)
-	b := startRedisInstance(t, redisAddr(), prefix, pepper, redisstore.DefaultTimeout)
+	a := startRedisInstance(t, redistest.Addr(), prefix, pepper, redisstore.DefaultTimeout)
+	b := startRedisInstance(t, redistest.Addr(), prefix, pepper, redisstore.DefaultTimeout)
 
 	status, body := a.requestOTP("goomer", MariaPhone)
 	require.Equal(t, http.StatusOK, status, "request-otp on A: got %d, want 200; body %s", status, body)
@@ -142,11 +65,7 @@ func twoInstanceFlow(t *testing.T, client *redis.Client) (sess, prefix string) {
 	assert.NotEmpty(t, h.Get("Retry-After"))
 
 	// A wrong guess on B, then the code A sent.
-	wrong := "000000"
-	if code == wrong {
-		wrong = "000001"
-	}
-	status, body = b.verifyOTP("goomer", MariaPhone, wrong)
+	status, body = b.verifyOTP("goomer", MariaPhone, wrongCode(code))
 	assert.Equal(t, http.StatusUnauthorized, status, "wrong code on B: got %d, want 401; body %s", status, body)
 	status, body = b.verifyOTP("goomer", MariaPhone, code)
 	require.Equal(t, http.StatusOK, status, "verify-otp on B of A's code: got %d, want 200; body %s", status, body)
@@ -160,8 +79,7 @@ func twoInstanceFlow(t *testing.T, client *redis.Client) (sess, prefix string) {
 }
 
 func TestRedisTwoInstances(t *testing.T) {
-	needRedis(t)
-	client := newRedisClient(t, redisAddr())
+	client := redistest.Client(t)
 	sess, _ := twoInstanceFlow(t, client)
 	assert.NotEmpty(t, sess)
 }
@@ -169,13 +87,12 @@ func TestRedisTwoInstances(t *testing.T) {
 // TestRedisKeysExpire: after the whole flow, every key under the prefix has
 // an expiry, and the session is among them.
 func TestRedisKeysExpire(t *testing.T) {
-	needRedis(t)
-	client := newRedisClient(t, redisAddr())
+	client := redistest.Client(t)
 	sess, prefix := twoInstanceFlow(t, client)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	keys, err := keysUnder(ctx, client, prefix)
+	keys, err := redistest.Keys(ctx, client, prefix)
 	require.NoError(t, err)
 	require.NotEmpty(t, keys)
 	sessionKey := prefix + "session:{" + store.HashToken(sess) + "}"
@@ -315,11 +232,10 @@ func (p *proxy) restore() {
 // handler, unguarded ones are still served, and once Redis is back the same
 // server works again.
 func TestRedisDown(t *testing.T) {
-	needRedis(t)
 	const timeout = 300 * time.Millisecond
-	client := newRedisClient(t, redisAddr())
-	prefix := freshPrefix(t, client)
-	p := startProxy(t, redisAddr())
+	client := redistest.Client(t)
+	prefix := redistest.Prefix(t, client)
+	p := startProxy(t, redistest.Addr())
 	l := startRedisInstance(t, p.addr, prefix, randomPepper(t), timeout)
 
 	// Enough points for one coffee per phase, awarded without OTP.

@@ -14,14 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/redisstore"
+	"github.com/otpguard/otpguard/store/storetest"
 )
 
 const (
@@ -40,24 +41,6 @@ var key = func() map[string]string {
 	}
 	return m
 }()
-
-// testClock is a clock the tests move by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // syncBuffer is a buffer the server may write from many goroutines.
 type syncBuffer struct {
@@ -80,7 +63,7 @@ func (b *syncBuffer) String() string {
 // env is one example server with its clock, its stdout and its audit log.
 type env struct {
 	h     http.Handler
-	clock *testClock
+	clock *storetest.Clock
 	out   *syncBuffer
 	logs  *syncBuffer
 }
@@ -95,7 +78,7 @@ func testPolicies(t testing.TB) *policy.Static {
 func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{
-		clock: &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)},
+		clock: storetest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)),
 		out:   &syncBuffer{},
 		logs:  &syncBuffer{},
 	}
@@ -116,9 +99,10 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	return e
 }
 
-// call sends one request; apiKey and session are left out when "".
-func (e *env) call(method, path, apiKey, session, body string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, path, strings.NewReader(body))
+// setHeaders sets on r what a partner's request carries: its API key, the
+// customer's session and, with a body, the JSON content type. apiKey and
+// session are left out when "".
+func setHeaders(r *http.Request, apiKey, session, body string) {
 	if body != "" {
 		r.Header.Set("Content-Type", "application/json")
 	}
@@ -128,6 +112,20 @@ func (e *env) call(method, path, apiKey, session, body string) *httptest.Respons
 	if session != "" {
 		r.Header.Set("X-OTP-Session", session)
 	}
+}
+
+// wrongCode returns a well-formed code that is not code.
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+// call sends one request; apiKey and session are left out when "".
+func (e *env) call(method, path, apiKey, session, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	setHeaders(r, apiKey, session, body)
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
 	return w
@@ -518,9 +516,7 @@ func downStore(t *testing.T) store.Store {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
-	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	t.Cleanup(func() { _ = client.Close() })
-	st, err := redisstore.New(client, redisstore.WithTimeout(200*time.Millisecond))
+	st, err := redisstore.New(redistest.NewClient(t, addr), redisstore.WithTimeout(200*time.Millisecond))
 	require.NoError(t, err)
 	return st
 }

@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,32 +23,16 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// clock is a settable clock, safe for concurrent use. It reads without a
-// lock, so that benchmarks measure the store rather than the clock.
-type clock struct {
-	start  time.Time
-	offset atomic.Int64 // nanoseconds since start
-}
-
-func newClock() *clock {
-	return &clock{start: time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *clock) Now() time.Time {
-	return c.start.Add(time.Duration(c.offset.Load()))
-}
-
-// Advance moves the clock by d.
-func (c *clock) Advance(d time.Duration) {
-	c.offset.Add(int64(d))
-}
+// clockStart is where every test clock starts. storetest.Clock reads
+// without a lock, so that benchmarks measure the store rather than the
+// clock.
+var clockStart = time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
 
 // newStore returns a store on a fresh fake clock, closed at the end of the
 // test.
-func newStore(tb testing.TB, opts ...memory.Option) (*memory.Store, *clock) {
+func newStore(tb testing.TB, opts ...memory.Option) (*memory.Store, *storetest.Clock) {
 	tb.Helper()
-	clk := newClock()
+	clk := storetest.NewClock(clockStart)
 	s := memory.New(append([]memory.Option{memory.WithClock(clk.Now)}, opts...)...)
 	tb.Cleanup(s.Close)
 	return s, clk
@@ -60,7 +43,7 @@ func newStore(tb testing.TB, opts ...memory.Option) (*memory.Store, *clock) {
 func harness() storetest.Harness {
 	var (
 		mu  sync.Mutex
-		clk *clock
+		clk *storetest.Clock
 	)
 	return storetest.Harness{
 		New: func(tb testing.TB) store.Store {
@@ -94,7 +77,7 @@ func BenchmarkStore(b *testing.B) {
 // clock, with nothing else.
 func BenchmarkBaseline(b *testing.B) {
 	type record struct{ until time.Time }
-	clk := newClock()
+	clk := storetest.NewClock(clockStart)
 	var mu sync.RWMutex
 	m := make(map[string]any)
 	keys := make([]string, 1024)

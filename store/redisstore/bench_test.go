@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/storetest"
 )
@@ -68,6 +69,6 @@ func BenchmarkGetSessionVsGet(b *testing.B) {
 
 // BenchmarkStore runs the store benchmarks of storetest against Redis.
 func BenchmarkStore(b *testing.B) {
-	skipWithoutRedis(b)
+	redistest.Require(b)
 	storetest.Bench(b, harness)
 }

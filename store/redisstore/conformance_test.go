@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/storetest"
 )
@@ -22,6 +23,6 @@ var harness = storetest.Harness{
 }
 
 func TestConformance(t *testing.T) {
-	skipWithoutRedis(t)
+	redistest.Require(t)
 	storetest.Run(t, harness)
 }

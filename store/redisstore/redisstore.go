@@ -528,16 +528,7 @@ func (s *Store) Cooldown(ctx context.Context, subject string, d time.Duration) (
 	if d <= 0 {
 		return true, 0, nil
 	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	n, err := cooldownScript.Run(ctx, s.client, []string{s.subjectKey(subject, kindCool)}, ms(d)).Int64()
-	if err != nil {
-		return false, 0, fmt.Errorf("redisstore: cooldown: %w", err)
-	}
-	if n == 0 {
-		return true, 0, nil
-	}
-	return false, msDuration(n), nil
+	return s.allowOrWait(ctx, "cooldown", cooldownScript, s.subjectKey(subject, kindCool), ms(d))
 }
 
 // hitScript: KEYS sends; ARGV limit, window ms. Returns 0 when the event was
@@ -565,11 +556,18 @@ return p
 // event) it refuses, counts nothing, and returns the time until the window
 // ends.
 func (s *Store) Hit(ctx context.Context, subject string, limit int, window time.Duration) (bool, time.Duration, error) {
+	return s.allowOrWait(ctx, "hit", hitScript, s.subjectKey(subject, kindSends), limit, ms(window))
+}
+
+// allowOrWait runs script, which replies 0 to allow and otherwise the ms to
+// wait, on key with args, under the operation timeout. Its errors are
+// wrapped as those of op.
+func (s *Store) allowOrWait(ctx context.Context, op string, script *redis.Script, key string, args ...any) (bool, time.Duration, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := hitScript.Run(ctx, s.client, []string{s.subjectKey(subject, kindSends)}, limit, ms(window)).Int64()
+	n, err := script.Run(ctx, s.client, []string{key}, args...).Int64()
 	if err != nil {
-		return false, 0, fmt.Errorf("redisstore: hit: %w", err)
+		return false, 0, fmt.Errorf("redisstore: %s: %w", op, err)
 	}
 	if n == 0 {
 		return true, 0, nil

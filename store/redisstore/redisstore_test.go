@@ -2,13 +2,10 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -20,99 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/store"
 )
-
-// redisAddr is the Redis the tests use: OTPGUARD_REDIS_ADDR or the local
-// default.
-func redisAddr() string {
-	if a := os.Getenv("OTPGUARD_REDIS_ADDR"); a != "" {
-		return a
-	}
-	return "127.0.0.1:6379"
-}
-
-// newClient returns a client of addr that honours context deadlines, closed
-// when tb ends.
-func newClient(tb testing.TB, addr string) *redis.Client {
-	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
-	tb.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
-// probeRedis pings the test Redis once for the whole package, so that an
-// unreachable Redis costs one timeout, not one per test.
-var probeRedis = sync.OnceValue(func() error {
-	c := redis.NewClient(&redis.Options{Addr: redisAddr(), ContextTimeoutEnabled: true, MaxRetries: -1})
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
-})
-
-// requireRedis returns a client of the test Redis, closed when tb ends; see
-// skipWithoutRedis.
-func requireRedis(tb testing.TB) *redis.Client {
-	tb.Helper()
-	skipWithoutRedis(tb)
-	return newClient(tb, redisAddr())
-}
-
-// skipWithoutRedis skips tb when the test Redis cannot be reached, or fails
-// it when OTPGUARD_REDIS_REQUIRED=1.
-func skipWithoutRedis(tb testing.TB) {
-	tb.Helper()
-	if err := probeRedis(); err != nil {
-		msg := fmt.Sprintf("Redis at %s is unreachable (set OTPGUARD_REDIS_ADDR to use another): %v", redisAddr(), err)
-		if os.Getenv("OTPGUARD_REDIS_REQUIRED") == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-}
-
-// testPrefix returns a fresh random key prefix and registers, on client, the
-// deletion of every key under it when tb ends.
-func testPrefix(tb testing.TB, client redis.UniversalClient) string {
-	tb.Helper()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	prefix := "otpguard-test:" + hex.EncodeToString(b[:]) + ":"
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		keys, err := scanKeys(ctx, client, prefix)
-		if err != nil {
-			tb.Errorf("clean-up: scan %s*: %v", prefix, err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := client.Unlink(ctx, keys...).Err(); err != nil {
-				tb.Errorf("clean-up: unlink: %v", err)
-			}
-		}
-	})
-	return prefix
-}
-
-// scanKeys returns every key under prefix, sorted.
-func scanKeys(ctx context.Context, client redis.UniversalClient, prefix string) ([]string, error) {
-	var keys []string
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	sort.Strings(keys)
-	return keys, iter.Err()
-}
 
 // newTestStore returns a store on the test Redis under a fresh prefix, and
 // its client.
 func newTestStore(tb testing.TB, opts ...Option) (*Store, *redis.Client, string) {
 	tb.Helper()
-	client := requireRedis(tb)
-	prefix := testPrefix(tb, client)
+	client := redistest.Client(tb)
+	prefix := redistest.Prefix(tb, client)
 	s, err := New(client, append([]Option{WithPrefix(prefix)}, opts...)...)
 	require.NoError(tb, err)
 	return s, client, prefix
@@ -714,7 +628,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.ResetFailures(ctx, subject))
 
-	keys, err := scanKeys(ctx, client, prefix)
+	keys, err := redistest.Keys(ctx, client, prefix)
 	require.NoError(t, err)
 	want := []string{
 		prefix + "session:{" + store.HashToken("keep") + "}",
@@ -813,9 +727,9 @@ func TestContextCanceled(t *testing.T) {
 }
 
 func TestClosedClient(t *testing.T) {
-	requireRedis(t)
-	client := redis.NewClient(&redis.Options{Addr: redisAddr(), ContextTimeoutEnabled: true})
-	s, err := New(client, WithPrefix(testPrefix(t, requireRedis(t))))
+	prefix := redistest.Prefix(t, redistest.Client(t))
+	client := redis.NewClient(&redis.Options{Addr: redistest.Addr(), ContextTimeoutEnabled: true})
+	s, err := New(client, WithPrefix(prefix))
 	require.NoError(t, err)
 	require.NoError(t, client.Close())
 
@@ -955,13 +869,13 @@ func (p *proxy) closeAll() {
 }
 
 func TestUnreachableRedis(t *testing.T) {
-	requireRedis(t)
+	redistest.Require(t)
 	const timeout = 200 * time.Millisecond
 	for _, mode := range []string{"blackhole", "reset"} {
 		t.Run(mode, func(t *testing.T) {
-			p := startProxy(t, redisAddr())
-			client := newClient(t, p.addr())
-			prefix := testPrefix(t, requireRedis(t))
+			p := startProxy(t, redistest.Addr())
+			client := redistest.NewClient(t, p.addr())
+			prefix := redistest.Prefix(t, redistest.Client(t))
 			s, err := New(client, WithPrefix(prefix), WithTimeout(timeout))
 			require.NoError(t, err)
 			ctx := context.Background()

@@ -61,12 +61,31 @@ func Bench(b *testing.B, h Harness) {
 		return s
 	}
 	getSession := func(b *testing.B, s store.Store) {
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		measure(b, func(i int) error {
 			_, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys])
 			if err != nil || !found {
-				b.Fatalf("GetSession: got found=%v err=%v, want found", found, err)
+				return fmt.Errorf("storetest: GetSession: got found=%v err=%v, want found", found, err)
+			}
+			return nil
+		})
+	}
+	// putCodes stores code "c" for each subject.
+	putCodes := func(b *testing.B, s store.Store, subjects []string) {
+		b.Helper()
+		for _, subject := range subjects {
+			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	// failOnce stores code "c" for each subject and counts one attempt on
+	// it, which is a failure for Fail to find.
+	failOnce := func(b *testing.B, s store.Store, subjects []string) {
+		b.Helper()
+		putCodes(b, s, subjects)
+		for _, subject := range subjects {
+			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
@@ -80,175 +99,152 @@ func Bench(b *testing.B, h Harness) {
 	})
 	b.Run("GetSessionParallel", func(b *testing.B) {
 		s := sessions(b, nil)
-		var seed atomic.Uint64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			i := seed.Add(7919)
-			for pb.Next() {
-				i++
-				_, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys])
-				if err != nil || !found {
-					b.Errorf("GetSession: got found=%v err=%v, want found", found, err)
-					return
-				}
+		measureParallel(b, func(i uint64) error {
+			_, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys])
+			if err != nil || !found {
+				return fmt.Errorf("storetest: GetSession: got found=%v err=%v, want found", found, err)
 			}
+			return nil
 		})
 	})
 	b.Run("GetSessionMiss", func(b *testing.B) {
 		s := h.New(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		measure(b, func(i int) error {
 			if _, found, err := s.GetSession(ctx, ks.hashes[i%benchKeys]); err != nil || found {
-				b.Fatalf("GetSession: got found=%v err=%v, want a miss", found, err)
+				return fmt.Errorf("storetest: GetSession: got found=%v err=%v, want a miss", found, err)
 			}
-		}
+			return nil
+		})
 	})
 	b.Run("CreateSession", func(b *testing.B) {
 		s := h.New(b)
 		sess := newSession("cust")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if err := s.CreateSession(ctx, ks.hashes[i%benchKeys], sess, time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			return s.CreateSession(ctx, ks.hashes[i%benchKeys], sess, time.Hour)
+		})
 	})
 	b.Run("PutCode", func(b *testing.B) {
 		s := h.New(b)
 		c := newCode("c")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if err := s.PutCode(ctx, ks.subjects[i%benchKeys], c, time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			return s.PutCode(ctx, ks.subjects[i%benchKeys], c, time.Hour)
+		})
 	})
 	b.Run("AttemptCode", func(b *testing.B) {
 		s := h.New(b)
-		for _, subject := range ks.subjects {
-			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		putCodes(b, s, ks.subjects)
+		measure(b, func(i int) error {
 			// Limits no run reaches: every call counts on the code and the
 			// budget.
 			a, err := s.AttemptCode(ctx, ks.subjects[i%benchKeys], 1<<30, 1<<30, time.Hour)
 			if err != nil || !a.Found {
-				b.Fatalf("AttemptCode: got found=%v err=%v, want found", a.Found, err)
+				return fmt.Errorf("storetest: AttemptCode: got found=%v err=%v, want found", a.Found, err)
 			}
-		}
+			return nil
+		})
 	})
 	b.Run("ConsumeCode", func(b *testing.B) {
 		// One PutCode and one ConsumeCode per iteration.
 		s := h.New(b)
 		c := newCode("c")
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		measure(b, func(i int) error {
 			subject := ks.subjects[i%benchKeys]
 			if err := s.PutCode(ctx, subject, c, time.Hour); err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if deleted, err := s.ConsumeCode(ctx, subject, "c"); err != nil || !deleted {
-				b.Fatalf("ConsumeCode: got deleted=%v err=%v, want deleted", deleted, err)
+				return fmt.Errorf("storetest: ConsumeCode: got deleted=%v err=%v, want deleted", deleted, err)
 			}
-		}
+			return nil
+		})
 	})
 	b.Run("Fail", func(b *testing.B) {
 		// Every subject has one failure counted, below the limit: every
 		// call checks the lock and the count and changes nothing.
 		s := h.New(b)
-		for _, subject := range ks.subjects {
-			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		failOnce(b, s, ks.subjects)
+		measure(b, func(i int) error {
 			if lock, err := s.Fail(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour); err != nil || lock != 0 {
-				b.Fatalf("Fail: got lock=%v err=%v, want no lock", lock, err)
+				return fmt.Errorf("storetest: Fail: got lock=%v err=%v, want no lock", lock, err)
 			}
-		}
+			return nil
+		})
 	})
 	b.Run("Locked", func(b *testing.B) {
 		s := h.New(b)
 		// Half the subjects locked: one counted failure each, at a limit
 		// of one.
+		failOnce(b, s, ks.subjects[:benchKeys/2])
 		for _, subject := range ks.subjects[:benchKeys/2] {
-			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
-				b.Fatal(err)
-			}
 			if lock, err := s.Fail(ctx, subject, 1, time.Hour); err != nil || lock == 0 {
 				b.Fatalf("Fail: got lock=%v err=%v, want a lock", lock, err)
 			}
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, _, err := s.Locked(ctx, ks.subjects[i%benchKeys]); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			_, _, err := s.Locked(ctx, ks.subjects[i%benchKeys])
+			return err
+		})
 	})
 	b.Run("Cooldown", func(b *testing.B) {
 		// After the first lap every call finds a running cooldown.
 		s := h.New(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, _, err := s.Cooldown(ctx, ks.subjects[i%benchKeys], time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			_, _, err := s.Cooldown(ctx, ks.subjects[i%benchKeys], time.Hour)
+			return err
+		})
 	})
 	b.Run("Hit", func(b *testing.B) {
 		s := h.New(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, _, err := s.Hit(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			_, _, err := s.Hit(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour)
+			return err
+		})
 	})
 	b.Run("Take", func(b *testing.B) {
 		s := h.New(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20); err != nil {
-				b.Fatal(err)
-			}
-		}
+		measure(b, func(i int) error {
+			_, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20)
+			return err
+		})
 	})
 	b.Run("TakeParallel", func(b *testing.B) {
 		s := h.New(b)
-		var seed atomic.Uint64
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			i := seed.Add(7919)
-			for pb.Next() {
-				i++
-				if _, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+		measureParallel(b, func(i uint64) error {
+			_, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20)
+			return err
 		})
+	})
+}
+
+// measure reports allocations, restarts the timer and calls op(i) for i in
+// [0, b.N); an error ends the benchmark.
+func measure(b *testing.B, op func(i int) error) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := op(i); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// measureParallel is measure on b.RunParallel's goroutines: each counts i
+// up from its own starting point, so that they spread over the keys, and an
+// error ends the goroutine that met it and fails the benchmark.
+func measureParallel(b *testing.B, op func(i uint64) error) {
+	b.Helper()
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := seed.Add(7919)
+		for pb.Next() {
+			i++
+			if err := op(i); err != nil {
+				b.Error(err)
+				return
+			}
+		}
 	})
 }

@@ -11,9 +11,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// parallel runs f(i) for i in [0, n) on n goroutines released together, and
-// returns every error they returned, joined. f must not call t.Fatal.
-func parallel(n int, f func(i int) error) error {
+// parallel runs f(i) for i in [0, n) on n goroutines released together,
+// and fails the test with every error they returned, joined. f must not
+// call t.Fatal.
+func (e *env) parallel(n int, f func(i int) error) {
+	e.t.Helper()
 	var (
 		wg    sync.WaitGroup
 		start = make(chan struct{})
@@ -29,7 +31,22 @@ func parallel(n int, f func(i int) error) error {
 	}
 	close(start)
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// count runs f as parallel does, and returns how many of its calls
+// returned true.
+func (e *env) count(n int, f func(i int) (bool, error)) int {
+	e.t.Helper()
+	bs := make([]bool, n)
+	e.parallel(n, func(i int) error {
+		b, err := f(i)
+		bs[i] = b
+		return err
+	})
+	return countTrue(bs)
 }
 
 // countTrue returns how many of bs are true.
@@ -43,26 +60,32 @@ func countTrue(bs []bool) int {
 	return n
 }
 
+// countedAttempts makes n concurrent attempts on subject "s"'s code, with
+// maxAttempts and a budget of 1000, and returns the Attempts each saw, by
+// attempt. Every attempt must find the code and be counted.
+func countedAttempts(e *env, n, maxAttempts int) []int {
+	e.t.Helper()
+	counts := make([]int, n)
+	e.parallel(n, func(i int) error {
+		a, err := e.s.AttemptCode(e.ctx, "s", maxAttempts, 1000, long)
+		if err != nil {
+			return err
+		}
+		if !a.Found || a.Locked != 0 {
+			return fmt.Errorf("attempt %d: got Found %v, Locked %v, want a counted attempt", i, a.Found, a.Locked)
+		}
+		counts[i] = a.Code.Attempts
+		return nil
+	})
+	return counts
+}
+
 var concurrencyCases = []testCase{
 	{"AttemptCode", func(e *env) {
 		// Concurrent attempts each see a distinct count.
 		const n = 200
 		putCode(e, "s", newCode("c"), long)
-		counts := make([]int, n)
-		err := parallel(n, func(i int) error {
-			a, err := e.s.AttemptCode(e.ctx, "s", 1000, 1000, long)
-			if err != nil {
-				return err
-			}
-			if !a.Found || a.Locked != 0 {
-				return fmt.Errorf("attempt %d: got Found %v, Locked %v, want a counted attempt", i, a.Found, a.Locked)
-			}
-			counts[i] = a.Code.Attempts
-			return nil
-		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
+		counts := countedAttempts(e, n, 1000)
 		slices.Sort(counts)
 		for i, c := range counts {
 			if c != i+1 {
@@ -76,21 +99,7 @@ var concurrencyCases = []testCase{
 		// it, and only those charge the budget.
 		const n, maxAttempts = 100, 5
 		putCode(e, "s", newCode("c"), long)
-		counts := make([]int, n)
-		err := parallel(n, func(i int) error {
-			a, err := e.s.AttemptCode(e.ctx, "s", maxAttempts, 1000, long)
-			if err != nil {
-				return err
-			}
-			if !a.Found || a.Locked != 0 {
-				return fmt.Errorf("attempt %d: got Found %v, Locked %v, want a counted attempt", i, a.Found, a.Locked)
-			}
-			counts[i] = a.Code.Attempts
-			return nil
-		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
+		counts := countedAttempts(e, n, maxAttempts)
 		inLimit := 0
 		for _, c := range counts {
 			if c <= maxAttempts {
@@ -122,7 +131,7 @@ var concurrencyCases = []testCase{
 		putCode(e, "s", newCode("c"), long)
 		found := make([]bool, n)
 		counts := make([]int, n)
-		err := parallel(n, func(i int) error {
+		e.parallel(n, func(i int) error {
 			a, err := e.s.AttemptCode(e.ctx, "s", 1000, budget, long)
 			if err != nil {
 				return err
@@ -136,9 +145,6 @@ var concurrencyCases = []testCase{
 			}
 			return nil
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
 		if got, want := countTrue(found), budget-spent; got != want {
 			e.t.Fatalf("attempts counted: got %d, want %d", got, want)
 		}
@@ -162,26 +168,21 @@ var concurrencyCases = []testCase{
 		// and the subject ends locked.
 		const n, limit = 100, 10
 		putCode(e, "s", newCode("c"), long)
-		found := make([]bool, n)
-		err := parallel(n, func(i int) error {
+		got := e.count(n, func(i int) (bool, error) {
 			a, err := e.s.AttemptCode(e.ctx, "s", noLimit, limit, long)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !a.Found {
 				if a.Locked <= 0 {
-					return fmt.Errorf("guess %d: got neither Found nor Locked, want one", i)
+					return false, fmt.Errorf("guess %d: got neither Found nor Locked, want one", i)
 				}
-				return nil
+				return false, nil
 			}
-			found[i] = true
 			_, err = e.s.Fail(e.ctx, "s", limit, long)
-			return err
+			return true, err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(found); got != limit {
+		if got != limit {
 			e.t.Fatalf("guesses evaluated: got %d, want %d", got, limit)
 		}
 		locked(e, "s", true, long)
@@ -189,16 +190,10 @@ var concurrencyCases = []testCase{
 	{"ConsumeCode", func(e *env) {
 		const n = 50
 		putCode(e, "s", newCode("c"), long)
-		deleted := make([]bool, n)
-		err := parallel(n, func(i int) error {
-			d, err := e.s.ConsumeCode(e.ctx, "s", "c")
-			deleted[i] = d
-			return err
+		got := e.count(n, func(int) (bool, error) {
+			return e.s.ConsumeCode(e.ctx, "s", "c")
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(deleted); got != 1 {
+		if got != 1 {
 			e.t.Fatalf("ConsumeCode calls that deleted: got %d, want 1", got)
 		}
 		attempt(e, "s", false)
@@ -208,23 +203,17 @@ var concurrencyCases = []testCase{
 		// consume it is gone and exactly one consume deleted it.
 		const n = 100
 		putCode(e, "s", newCode("c"), long)
-		deleted := make([]bool, n)
-		err := parallel(n, func(i int) error {
+		got := e.count(n, func(i int) (bool, error) {
 			if i%10 == 0 {
-				d, err := e.s.ConsumeCode(e.ctx, "s", "c")
-				deleted[i] = d
-				return err
+				return e.s.ConsumeCode(e.ctx, "s", "c")
 			}
 			a, err := e.s.AttemptCode(e.ctx, "s", noLimit, noLimit, long)
 			if err == nil && a.Found && a.Code.ID != "c" {
-				return fmt.Errorf("attempt %d: ID: got %q, want %q", i, a.Code.ID, "c")
+				return false, fmt.Errorf("attempt %d: ID: got %q, want %q", i, a.Code.ID, "c")
 			}
-			return err
+			return false, err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(deleted); got != 1 {
+		if got != 1 {
 			e.t.Fatalf("ConsumeCode calls that deleted: got %d, want 1", got)
 		}
 		attempt(e, "s", false)
@@ -232,7 +221,7 @@ var concurrencyCases = []testCase{
 	{"Sessions", func(e *env) {
 		const n = 100
 		hash := func(i int) string { return store.HashToken(fmt.Sprintf("token-%d", i)) }
-		err := parallel(n, func(i int) error {
+		e.parallel(n, func(i int) error {
 			s := newSession(fmt.Sprintf("cust-%d", i))
 			if err := e.s.CreateSession(e.ctx, hash(i), s, long); err != nil {
 				return err
@@ -241,22 +230,13 @@ var concurrencyCases = []testCase{
 			_, _, err := e.s.GetSession(e.ctx, hash((i+1)%n))
 			return err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
 		for i := 0; i < n; i++ {
 			requireSession(e, getSession(e, hash(i), true), newSession(fmt.Sprintf("cust-%d", i)))
 		}
-		revoked := make([]bool, n)
-		err = parallel(n, func(i int) error {
-			d, err := e.s.RevokeSession(e.ctx, hash(i/2))
-			revoked[i] = d
-			return err
+		got := e.count(n, func(i int) (bool, error) {
+			return e.s.RevokeSession(e.ctx, hash(i/2))
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got, want := countTrue(revoked), n/2; got != want {
+		if want := n / 2; got != want {
 			e.t.Fatalf("RevokeSession calls that deleted: got %d, want %d", got, want)
 		}
 	}},
@@ -269,14 +249,11 @@ var concurrencyCases = []testCase{
 			counted(e, "s", noLimit, limit, long)
 		}
 		locks := make([]time.Duration, n)
-		err := parallel(n, func(i int) error {
+		e.parallel(n, func(i int) error {
 			l, err := e.s.Fail(e.ctx, "s", limit, long)
 			locks[i] = l
 			return err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
 		for i, l := range locks {
 			if l != 0 {
 				e.t.Fatalf("Fail %d below the limit: got lock %v, want 0", i, l)
@@ -284,14 +261,11 @@ var concurrencyCases = []testCase{
 		}
 		locked(e, "s", false, 0)
 		counted(e, "s", noLimit, limit, long)
-		err = parallel(n, func(i int) error {
+		e.parallel(n, func(i int) error {
 			l, err := e.s.Fail(e.ctx, "s", limit, long)
 			locks[i] = l
 			return err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
 		for i, l := range locks {
 			if l <= 0 || l > long {
 				e.t.Fatalf("Fail %d at the limit: got lock %v, want in (0, %v]", i, l, long)
@@ -301,46 +275,31 @@ var concurrencyCases = []testCase{
 	}},
 	{"Hit", func(e *env) {
 		const n, limit = 100, 5
-		ok := make([]bool, n)
-		err := parallel(n, func(i int) error {
+		got := e.count(n, func(int) (bool, error) {
 			a, _, err := e.s.Hit(e.ctx, "s", limit, long)
-			ok[i] = a
-			return err
+			return a, err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(ok); got != limit {
+		if got != limit {
 			e.t.Fatalf("Hit calls allowed: got %d, want %d", got, limit)
 		}
 	}},
 	{"Cooldown", func(e *env) {
 		const n = 50
-		ok := make([]bool, n)
-		err := parallel(n, func(i int) error {
+		got := e.count(n, func(int) (bool, error) {
 			a, _, err := e.s.Cooldown(e.ctx, "s", long)
-			ok[i] = a
-			return err
+			return a, err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(ok); got != 1 {
+		if got != 1 {
 			e.t.Fatalf("Cooldown calls allowed: got %d, want 1", got)
 		}
 	}},
 	{"Take", func(e *env) {
 		const n, burst = 100, 10
-		ok := make([]bool, n)
-		err := parallel(n, func(i int) error {
+		got := e.count(n, func(int) (bool, error) {
 			a, _, err := e.s.Take(e.ctx, "k", rate.Every(time.Hour), burst)
-			ok[i] = a
-			return err
+			return a, err
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if got := countTrue(ok); got != burst {
+		if got != burst {
 			e.t.Fatalf("Take calls allowed: got %d, want %d", got, burst)
 		}
 	}},
@@ -348,7 +307,7 @@ var concurrencyCases = []testCase{
 		// Every operation on many subjects at once: a race detector run
 		// catches unsynchronised shared state.
 		const n = 64
-		err := parallel(n, func(i int) error {
+		e.parallel(n, func(i int) error {
 			subject := fmt.Sprintf("subject-%d", i%8)
 			ops := []func() error{
 				func() error { return e.s.PutCode(e.ctx, subject, newCode("c"), long) },
@@ -368,8 +327,5 @@ var concurrencyCases = []testCase{
 			}
 			return nil
 		})
-		if err != nil {
-			e.t.Fatal(err)
-		}
 	}},
 }
