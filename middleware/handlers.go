@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -339,9 +338,11 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 	if err := h.writeDataChecked(w, data); err != nil {
 		// A Profile value that cannot be encoded is a host bug. The client
 		// gets a 503 and the session it never saw is revoked.
-		if _, rerr := h.svc.Revoke(context.WithoutCancel(r.Context()), res.Session); rerr != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		if _, rerr := h.svc.Revoke(rctx, res.Session); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
+		cancel()
 		h.fail(w, r, event, integration, err)
 		return
 	}
@@ -488,9 +489,24 @@ func checkMembers(body []byte, dst any) error {
 	return nil
 }
 
-// jsonNames returns the JSON names of the fields of the struct dst points to.
+// jsonNames returns the JSON names of the fields of the struct dst points
+// to. The names of the two request bodies are worked out once.
 func jsonNames(dst any) []string {
-	t := reflect.TypeOf(dst).Elem()
+	switch dst.(type) {
+	case *requestBody:
+		return requestBodyNames
+	case *verifyBody:
+		return verifyBodyNames
+	}
+	return fieldNames(reflect.TypeOf(dst).Elem())
+}
+
+var (
+	requestBodyNames = fieldNames(reflect.TypeFor[requestBody]())
+	verifyBodyNames  = fieldNames(reflect.TypeFor[verifyBody]())
+)
+
+func fieldNames(t reflect.Type) []string {
 	names := make([]string, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
@@ -533,13 +549,6 @@ func (h *OTPHandlers) decodeProblem(err error) Problem {
 		return fieldProblem(ute.Field, "invalid_type", ute.Field+" must be a string")
 	case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF):
 		return fieldProblem("body", "invalid_format", "the body is not valid JSON")
-	}
-	// encoding/json reports unknown members only by message.
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if name, uerr := strconv.Unquote(name); uerr == nil && validFieldName(name) {
-			return fieldProblem(name, "unknown_field", name+" is not a known field")
-		}
-		return fieldProblem("body", "unknown_field", "the body has an unknown field")
 	}
 	// A body that could not be read (the client went away, a broken
 	// chunked encoding) is the client's problem, not ours.

@@ -27,9 +27,14 @@ const DefaultProblemBase = "about:blank#"
 // Problem is an RFC 9457 problem details object with otpguard's extension
 // members. Its Type is the full URI.
 type Problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
+	// Type is the problem type's URI: the base URI and a Type* constant.
+	Type string `json:"type"`
+	// Title is the type's short, fixed summary, such as "OTP Required".
+	Title string `json:"title"`
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Detail explains this occurrence for people. It never carries internal
+	// error text.
 	Detail string `json:"detail,omitempty"`
 	// Errors lists, per request field, machine-readable reasons
 	// ("required", "invalid_format", "not_permitted"), as in PayU's API.

@@ -77,6 +77,7 @@ func MaskRecipient(to string) string {
 // for concurrent use, respect ctx, and return a *SendError (or an error
 // wrapping one) when they fail.
 type Sender interface {
+	// Send delivers m to m.To over m.Channel, or returns why it could not.
 	Send(ctx context.Context, m Message) error
 }
 
@@ -142,8 +143,10 @@ func (e *SendError) Unwrap() []error {
 
 // Route binds a Sender to the channel it serves.
 type Route struct {
+	// Channel is the channel Sender delivers over.
 	Channel Channel
-	Sender  Sender
+	// Sender delivers the messages of Channel.
+	Sender Sender
 }
 
 // Chain delivers a message over the first channel that works, in the order
@@ -183,6 +186,16 @@ func (c *Chain) Channels() []Channel {
 		out[i] = r.Channel
 	}
 	return out
+}
+
+// has reports whether the chain has a route for ch.
+func (c *Chain) has(ch Channel) bool {
+	for _, r := range c.routes {
+		if r.Channel == ch {
+			return true
+		}
+	}
+	return false
 }
 
 // Offers reports whether the chain can deliver to contacts over ch.

@@ -7,7 +7,7 @@ import (
 )
 
 // Sentinel errors of the request/verify flow. Every error the Service
-// returns for a client-side condition wraps exactly one of them, so callers
+// returns for a client-side condition wraps at least one of them, so callers
 // test with errors.Is; any other error is a system failure (a store or a
 // directory that failed) and must be treated as "refuse" (fail closed).
 var (
@@ -32,7 +32,8 @@ var (
 	ErrExpired = errors.New("otpcode: code expired")
 	// ErrTooManyAttempts reports a code whose guesses ran out; it is burned.
 	ErrTooManyAttempts = errors.New("otpcode: too many attempts")
-	// ErrLocked reports an identifier locked after too many wrong guesses.
+	// ErrLocked reports a customer (or identifier) locked after its failure
+	// budget was spent, or whose budget is spent and lock is being set.
 	ErrLocked = errors.New("otpcode: identifier locked")
 	// ErrCooldown reports a new request inside the resend cooldown.
 	ErrCooldown = errors.New("otpcode: resend cooldown")

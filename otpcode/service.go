@@ -16,7 +16,11 @@ import (
 
 // Limits are the service's limits. DefaultLimits returns the defaults; a
 // zero field is invalid (NewService rejects it) so that no limit is turned
-// off by accident.
+// off by accident, except ResendCooldown, which 0 turns off.
+//
+// The per-identifier limits are kept per customer when the Directory knows
+// one (so a customer's phone, email and CPF share them), else per
+// identifier.
 type Limits struct {
 	// CodeLength is the number of digits in a code (6 to 10). Default 6.
 	CodeLength int
@@ -27,16 +31,20 @@ type Limits struct {
 	// MaxAttempts is the number of guesses one code allows; the code is
 	// burned after that. Default 5.
 	MaxAttempts int
-	// LockAfter wrong guesses per identifier within LockWindow, across codes
-	// and resends, lock the identifier for LockFor. Defaults 10, 1 hour,
-	// 15 minutes.
+	// LockAfter is the failure budget of a customer per LockWindow, across
+	// codes and resends: every verification attempt is charged when it is
+	// counted (a right code gives the budget back), and the attempt that
+	// spends it locks the customer for LockFor or until the window ends,
+	// whichever is longer, so no more than LockAfter wrong codes are ever
+	// judged per window. Defaults 10, 1 hour, 15 minutes.
 	LockAfter  int
 	LockWindow time.Duration
 	LockFor    time.Duration
 	// ResendCooldown is the minimum time between two requests for one
-	// identifier. Default 60 seconds.
+	// customer; 0 turns it off. It is charged before delivery, so a retry
+	// after a failed delivery waits for it too. Default 60 seconds.
 	ResendCooldown time.Duration
-	// SendLimit sends per identifier are allowed within SendWindow.
+	// SendLimit sends per customer are allowed within SendWindow.
 	// Defaults 5 per 10 minutes.
 	SendLimit  int
 	SendWindow time.Duration
@@ -252,7 +260,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if in.Identifier == "" {
 		return RequestResult{}, errIdentifierRequired()
 	}
-	if in.Channel != "" && !slices.Contains(s.chain.Channels(), in.Channel) {
+	if in.Channel != "" && !s.chain.has(in.Channel) {
 		return RequestResult{}, channelError(in.Channel)
 	}
 	// The integration's bucket comes before parsing the identifier (the
@@ -268,7 +276,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if err != nil {
 		return RequestResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
-	subject := subjectOf(id, cust, found)
+	subject := subjectOf(id.Subject(), cust, found)
 	if err := s.checkLock(ctx, subject); err != nil {
 		return RequestResult{}, err
 	}
@@ -376,7 +384,8 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
-	subject := subjectOf(id, known, found)
+	idSubject := id.Subject()
+	subject := subjectOf(idSubject, known, found)
 	// One atomic step refuses a locked subject or a spent failure budget,
 	// counts the attempt on the code and charges the budget, so that
 	// parallel guesses can exceed neither limit.
@@ -393,21 +402,15 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	rec := att.Code
 	now := s.now()
 	if !now.Before(rec.ExpiresAt) {
-		// The attempt stays charged: an expired code is no free guess.
-		return VerifyResult{}, ErrExpired
+		// The attempt stays charged (an expired code is no free guess), and
+		// counts as a failure: a spent budget becomes a lock here too.
+		return VerifyResult{}, s.fail(ctx, subject, ErrExpired)
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
 		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts}
 	}
 	if !s.keys.Verify(in.Integration, subject, in.Purpose, in.Code, rec.MAC) {
-		lock, err := s.store.Fail(ctx, subject, s.limits.LockAfter, s.limits.LockFor)
-		if err != nil {
-			return VerifyResult{}, fmt.Errorf("otpcode: count failure: %w", err)
-		}
-		if lock > 0 {
-			return VerifyResult{}, &LimitError{Err: ErrLocked, RetryAfter: lock, LockDuration: lock}
-		}
-		return VerifyResult{}, ErrInvalidCode
+		return VerifyResult{}, s.fail(ctx, subject, ErrInvalidCode)
 	}
 	consumed, err := s.store.ConsumeCode(ctx, subject, rec.ID)
 	if err != nil {
@@ -435,7 +438,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	sess := store.Session{
 		Integration: in.Integration,
 		CustomerID:  cust.ID,
-		Subject:     id.Subject(),
+		Subject:     idSubject,
 		Purpose:     in.Purpose,
 		Scopes:      scopes,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
@@ -450,6 +453,20 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 // one.
 func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
 	return s.store.RevokeSession(ctx, store.HashToken(token))
+}
+
+// fail ends a verification whose attempt AttemptCode charged and that did
+// not succeed: it locks subject when the attempt spent its failure budget
+// (returning ErrLocked with the lock), and otherwise returns reason.
+func (s *Service) fail(ctx context.Context, subject string, reason error) error {
+	lock, err := s.store.Fail(ctx, subject, s.limits.LockAfter, s.limits.LockFor)
+	if err != nil {
+		return fmt.Errorf("otpcode: count failure: %w", err)
+	}
+	if lock > 0 {
+		return &LimitError{Err: ErrLocked, RetryAfter: lock, LockDuration: lock}
+	}
+	return reason
 }
 
 func (s *Service) takeIntegration(ctx context.Context, integration string) error {
@@ -490,8 +507,8 @@ func (s *Service) checkCodeFormat(code string) error {
 }
 
 func (s *Service) reachable(to Contacts, allow func(Channel) bool) bool {
-	for _, ch := range s.chain.Channels() {
-		if (allow == nil || allow(ch)) && s.chain.Offers(ch, to) {
+	for _, r := range s.chain.routes {
+		if (allow == nil || allow(r.Channel)) && contactFor(r.Channel, to) != "" {
 			return true
 		}
 	}
@@ -523,11 +540,11 @@ func channelError(ch Channel) error {
 // failure budget and lock: the customer, when the directory knows one, so
 // that a customer's phone, email and CPF share one set of limits rather
 // than giving an attacker one per identifier; else the identifier itself.
-func subjectOf(id Identifier, c Customer, found bool) string {
+func subjectOf(idSubject string, c Customer, found bool) string {
 	if found && c.ID != "" {
 		return "customer:" + c.ID
 	}
-	return id.Subject()
+	return idSubject
 }
 
 func selfContacts(id Identifier) Contacts {

@@ -1,0 +1,56 @@
+package otpcode_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/store/memory"
+)
+
+// The request and verify flow: a code is sent (here to a function that
+// keeps it, standing in for the customer's phone), verified, and becomes a
+// session stored only under its hash.
+func ExampleService() {
+	st := memory.New()
+	defer st.Close()
+	keys, _ := otpcode.NewKeyring(bytes.Repeat([]byte{7}, 32)) // load the pepper from your secret store
+	var phone otpcode.Message
+	chain, _ := otpcode.NewChain(otpcode.Route{
+		Channel: otpcode.ChannelWhatsApp,
+		Sender: otpcode.SenderFunc(func(_ context.Context, m otpcode.Message) error {
+			phone = m
+			return nil
+		}),
+	})
+	svc, err := otpcode.NewService(st, keys, chain)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+
+	sent, err := svc.Request(ctx, otpcode.RequestInput{Integration: "goomer", Identifier: "+55 11 98765-4321"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("sent via", sent.Channel, "to", phone.To, "expires in", sent.ExpiresIn)
+
+	v, err := svc.Verify(ctx, otpcode.VerifyInput{Integration: "goomer", Identifier: "+5511987654321", Code: phone.Code})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, found, _ := st.GetSession(ctx, store.HashToken(v.Session))
+	fmt.Println("session for", s.CustomerID, "found:", found, "lifetime:", v.ExpiresIn)
+
+	_, err = svc.Verify(ctx, otpcode.VerifyInput{Integration: "goomer", Identifier: "+5511987654321", Code: phone.Code})
+	fmt.Println("second use:", err)
+	// Output:
+	// sent via whatsapp to +5511987654321 expires in 5m0s
+	// session for phone:+5511987654321 found: true lifetime: 30m0s
+	// second use: otpcode: no code was requested for this identifier
+}
