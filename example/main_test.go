@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/otpguard/otpguard/example/loyalty"
 	"github.com/otpguard/otpguard/internal/redistest"
+	"github.com/otpguard/otpguard/internal/testio"
 	"github.com/otpguard/otpguard/policy"
 )
 
@@ -28,25 +28,6 @@ func noEnv(string) string { return "" }
 // envOf returns a getenv over m.
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
-}
-
-// syncBuffer is a buffer written by the server's goroutines while the test
-// reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestLoadPolicies(t *testing.T) {
@@ -164,10 +145,10 @@ func TestRunFlags(t *testing.T) {
 
 // startRun runs the command with args until the test ends, and returns its
 // base URL and its stdout.
-func startRun(t *testing.T, args []string, env map[string]string) (string, *syncBuffer) {
+func startRun(t *testing.T, args []string, env map[string]string) (string, *testio.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testio.Buffer{}, &testio.Buffer{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), envOf(env), stdout, stderr)
@@ -216,7 +197,7 @@ func post(t *testing.T, url, apiKey, body string) (int, string) {
 
 // loginThrough runs request-otp and verify-otp for Maria on base with the
 // Goomer key, reading the code from stdout, and returns the session.
-func loginThrough(t *testing.T, base string, stdout *syncBuffer) string {
+func loginThrough(t *testing.T, base string, stdout *testio.Buffer) string {
 	t.Helper()
 	goomer := loyalty.Partners[1].Key
 	status, body := post(t, base+"/api/v2/auth/request-otp/", goomer, `{"identifier": "`+loyalty.MariaPhone+`"}`)

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/otpguard/otpguard/internal/testio"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
@@ -33,24 +33,6 @@ const (
 	hIntegration = "goomer"
 	hPhone       = "+5511987654321"
 )
-
-// hBuffer is a bytes.Buffer safe for the dev sender and the logger.
-type hBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *hBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *hBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // hDirectory is a fixed customer directory; unknown phones and emails become
 // new customers on Resolve.
@@ -103,8 +85,8 @@ func hMariaDirectory() hDirectory {
 type hEnv struct {
 	h     *middleware.OTPHandlers
 	clock *storetest.Clock
-	out   *hBuffer // dev sender output
-	logs  *hBuffer
+	out   *testio.Buffer // dev sender output
+	logs  *testio.Buffer
 }
 
 type hConfig struct {
@@ -116,7 +98,7 @@ type hConfig struct {
 
 func newHEnv(t *testing.T, mods ...func(*hConfig)) *hEnv {
 	t.Helper()
-	e := &hEnv{clock: storetest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)), out: &hBuffer{}, logs: &hBuffer{}}
+	e := &hEnv{clock: storetest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)), out: &testio.Buffer{}, logs: &testio.Buffer{}}
 	cfg := hConfig{limits: otpcode.DefaultLimits()}
 	for _, m := range mods {
 		m(&cfg)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/testio"
 	"github.com/otpguard/otpguard/otpcode"
 )
 
@@ -23,8 +24,8 @@ import (
 type live struct {
 	t      *testing.T
 	url    string
-	out    *syncBuffer
-	logs   *syncBuffer
+	out    *testio.Buffer
+	logs   *testio.Buffer
 	served chan string // the path of every request the server finished
 
 	mu     sync.Mutex
@@ -35,7 +36,7 @@ type live struct {
 // sets one) and serves it on loopback until the test ends.
 func startLive(t *testing.T, cfg Config) *live {
 	t.Helper()
-	l := &live{t: t, out: &syncBuffer{}, logs: &syncBuffer{}, served: make(chan string, 64)}
+	l := &live{t: t, out: &testio.Buffer{}, logs: &testio.Buffer{}, served: make(chan string, 64)}
 	if cfg.Audit == nil {
 		cfg.Audit = slog.New(slog.NewJSONHandler(l.logs, nil))
 	}

@@ -2,7 +2,6 @@ package loyalty
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpguard/otpguard/internal/redistest"
+	"github.com/otpguard/otpguard/internal/testio"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -42,30 +41,12 @@ var key = func() map[string]string {
 	return m
 }()
 
-// syncBuffer is a buffer the server may write from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one example server with its clock, its stdout and its audit log.
 type env struct {
 	h     http.Handler
 	clock *storetest.Clock
-	out   *syncBuffer
-	logs  *syncBuffer
+	out   *testio.Buffer
+	logs  *testio.Buffer
 }
 
 func testPolicies(t testing.TB) *policy.Static {
@@ -79,8 +60,8 @@ func newEnv(t *testing.T, mods ...func(*Config)) *env {
 	t.Helper()
 	e := &env{
 		clock: storetest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)),
-		out:   &syncBuffer{},
-		logs:  &syncBuffer{},
+		out:   &testio.Buffer{},
+		logs:  &testio.Buffer{},
 	}
 	cfg := Config{
 		Policies:    testPolicies(t),
@@ -139,7 +120,7 @@ func (e *env) lastCode(t *testing.T, to string) string {
 
 // devCode returns the code of the last delivery to to that the development
 // sender wrote to out.
-func devCode(t *testing.T, out *syncBuffer, to string) string {
+func devCode(t *testing.T, out *testio.Buffer, to string) string {
 	t.Helper()
 	code := ""
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
