@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -13,13 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/smtptest"
 	"github.com/otpguard/otpguard/otpcode/email"
 	"github.com/otpguard/otpguard/otpcode/whatsapp"
 )
 
 // These tests run the request-otp flow through HTTP with the real senders:
 // the WhatsApp Cloud API sender against an httptest server on loopback, and
-// the SMTP sender against the test SMTP server of smtp_test.go.
+// the SMTP sender against a recording SMTP server on loopback
+// (internal/smtptest), without TLS.
 
 const (
 	waPhoneNumberID = "106540352242922"
@@ -98,15 +101,15 @@ func TestFallbackToEmail(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := startGraph(t, graphError(tt.status, tt.body))
-			mb := &mailbox{}
-			l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", startSMTP(t, mb), smtpAccount{}, 3*time.Second)})
+			mb := smtptest.Start(t)
+			l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", mb.Port(), smtpAccount{}, 3*time.Second)})
 
 			status, body := l.requestOTP("goomer", MariaPhone)
 			require.Equal(t, http.StatusOK, status, "request-otp: got %d, want 200; body %s", status, body)
 			assert.JSONEq(t, `{"data": {"status": "sent", "channel": "email", "expires_in": 300}, "meta": {}}`, body)
 			assert.Len(t, g.requests(), 1, "got %d WhatsApp requests, want 1 (tried first)", len(g.requests()))
 
-			_, mails := mb.received()
+			mails := mb.Messages()
 			require.Len(t, mails, 1, "got %d emails, want 1", len(mails))
 			assert.Equal(t, []string{mariaEmail}, mails[0].To)
 			assert.Equal(t, smtpFrom, mails[0].From)
@@ -125,25 +128,28 @@ func TestFallbackToEmail(t *testing.T) {
 func TestBothChannelsDown(t *testing.T) {
 	tests := []struct {
 		name string
-		port func(t *testing.T, mb *mailbox) int
+		// start returns the SMTP port and what the server there received.
+		start func(t *testing.T) (port int, received func() []smtptest.Message)
 	}{
-		{"recipient refused with 550", func(t *testing.T, mb *mailbox) int {
-			mb.refuseAll = reject550
-			return startSMTP(t, mb)
+		{"recipient refused with 550", func(t *testing.T) (int, func() []smtptest.Message) {
+			mb := smtptest.Start(t, smtptest.WithRefusal(smtptest.MailboxUnavailable))
+			return mb.Port(), mb.Messages
 		}},
-		{"closed port", func(t *testing.T, _ *mailbox) int { return closedPort(t) }},
+		{"closed port", func(t *testing.T) (int, func() []smtptest.Message) {
+			return smtptest.ClosedPort(t), func() []smtptest.Message { return nil }
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := startGraph(t, graphError(http.StatusServiceUnavailable, `{"error": {"message": "down", "code": 2}}`))
-			mb := &mailbox{}
-			l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", tt.port(t, mb), smtpAccount{}, 3*time.Second)})
+			port, received := tt.start(t)
+			l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", port, smtpAccount{}, 3*time.Second)})
 
 			status, body := l.requestOTP("goomer", MariaPhone)
 			assert.Equal(t, http.StatusBadGateway, status, "request-otp: got %d, want 502; body %s", status, body)
 			assert.Equal(t, problems+"delivery-failed", problemType(t, body))
 			assert.Len(t, g.requests(), 1, "got %d WhatsApp requests, want 1", len(g.requests()))
-			_, mails := mb.received()
+			mails := received()
 			assert.Empty(t, mails)
 
 			for _, code := range []string{"000000", "123456", "999999"} {
@@ -172,8 +178,8 @@ func TestCancelStopsChain(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
 	})
-	mb := &mailbox{}
-	l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", startSMTP(t, mb), smtpAccount{}, 20*time.Second)})
+	mb := smtptest.Start(t)
+	l := startLive(t, Config{Senders: realSenders(t, g.url, "wa-token", mb.Port(), smtpAccount{}, 20*time.Second)})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -212,7 +218,7 @@ func TestCancelStopsChain(t *testing.T) {
 		require.FailNow(t, "the WhatsApp request was not cancelled")
 	}
 
-	sessions, mails := mb.received()
+	sessions, mails := mb.Sessions(), mb.Messages()
 	assert.Zero(t, sessions, "got %d SMTP connections, want 0: the chain went on after the cancel", sessions)
 	assert.Empty(t, mails)
 	status, body := l.verifyOTP("goomer", MariaPhone, "123456")
@@ -231,8 +237,8 @@ func TestNoSecretsLeak(t *testing.T) {
 	)
 	g := startGraph(t, graphError(http.StatusUnauthorized,
 		`{"error": {"message": "Invalid OAuth access token: `+token+`", "type": "OAuthException", "code": 190, "fbtrace_id": "A3"}}`))
-	mb := &mailbox{user: user, pass: password, refuse: map[string]error{joaoEmail: reject550}}
-	l := startLive(t, Config{Senders: realSenders(t, g.url, token, startSMTP(t, mb), smtpAccount{user, password}, 3*time.Second)})
+	mb := smtptest.Start(t, smtptest.WithAuth(user, password), smtptest.WithRefusal(smtptest.MailboxUnavailable, joaoEmail))
+	l := startLive(t, Config{Senders: realSenders(t, g.url, token, mb.Port(), smtpAccount{user, password}, 3*time.Second)})
 
 	// Maria: WhatsApp refuses the token, the email goes out after AUTH.
 	status, body := l.requestOTP("goomer", MariaPhone)
@@ -240,8 +246,8 @@ func TestNoSecretsLeak(t *testing.T) {
 	assert.Contains(t, body, `"channel":"email"`)
 	require.NotEmpty(t, g.requests())
 	assert.Equal(t, "Bearer "+token, g.requests()[0], "the WhatsApp sender did not use the configured token")
-	assert.Equal(t, 1, mb.logins(), "got %d SMTP logins, want 1 with the configured password", mb.logins())
-	_, mails := mb.received()
+	assert.Equal(t, 1, mb.Logins(), "got %d SMTP logins, want 1 with the configured password", mb.Logins())
+	mails := mb.Messages()
 	require.Len(t, mails, 1)
 	code := mailCode(t, mails[0].Data)
 
@@ -276,4 +282,22 @@ func TestNoSecretsLeak(t *testing.T) {
 		assert.Equal(t, want, l.responsesContaining(secret), "got the %s in %d responses, want %d", name, l.responsesContaining(secret), want)
 	}
 	assert.Empty(t, l.out.String(), "the development sender printed a code")
+}
+
+// sixDigits matches a verification code.
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+// mailCode returns the one code in the text/plain part of a message.
+func mailCode(t *testing.T, data []byte) string {
+	t.Helper()
+	text := smtptest.Parse(t, data).Text
+	codes := map[string]bool{}
+	for _, c := range sixDigits.FindAllString(text, -1) {
+		codes[c] = true
+	}
+	require.Len(t, codes, 1, "got codes %v in the text part %q, want exactly one", codes, text)
+	for c := range codes {
+		return c
+	}
+	return ""
 }

@@ -1,35 +1,22 @@
 package email_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"errors"
 	"io"
-	"log"
-	"math/big"
-	"mime"
-	"mime/multipart"
 	"net"
 	netmail "net/mail"
 	"net/textproto"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/smtptest"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otpcode/email"
 )
@@ -43,159 +30,6 @@ const (
 )
 
 var testNow = time.Date(2025, 3, 14, 15, 9, 26, 0, time.FixedZone("BRT", -3*60*60))
-
-// received is one message the test server accepted.
-type received struct {
-	From string
-	To   []string
-	Data []byte
-	TLS  bool
-}
-
-// backend is a go-smtp backend that records what it receives.
-type backend struct {
-	user, pass string     // when set, AUTH PLAIN is required
-	rcptErr    error      // returned by every RCPT TO when set
-	onMail     func()     // called in MAIL FROM; may block
-	mu         sync.Mutex // guards what follows
-	sessions   int
-	messages   []received
-}
-
-func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	b.mu.Lock()
-	b.sessions++
-	b.mu.Unlock()
-	return &session{be: b, conn: c}, nil
-}
-
-func (b *backend) counts() (sessions int, messages []received) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.sessions, append([]received(nil), b.messages...)
-}
-
-type session struct {
-	be     *backend
-	conn   *smtp.Conn
-	authed bool
-	from   string
-	to     []string
-}
-
-func (s *session) AuthMechanisms() []string {
-	if s.be.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *session) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, username, password string) error {
-		if username != s.be.user || password != s.be.pass {
-			return smtp.ErrAuthFailed
-		}
-		s.authed = true
-		return nil
-	}), nil
-}
-
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.be.user != "" && !s.authed {
-		return smtp.ErrAuthRequired
-	}
-	if s.be.onMail != nil {
-		s.be.onMail()
-	}
-	s.from = from
-	return nil
-}
-
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.be.rcptErr != nil {
-		return s.be.rcptErr
-	}
-	s.to = append(s.to, to)
-	return nil
-}
-
-func (s *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.be.mu.Lock()
-	s.be.messages = append(s.be.messages, received{From: s.from, To: append([]string(nil), s.to...), Data: data, TLS: isTLS})
-	s.be.mu.Unlock()
-	return nil
-}
-
-func (s *session) Reset()        { s.from, s.to = "", nil }
-func (s *session) Logout() error { return nil }
-
-// serverTLS is how the test server offers TLS.
-type serverTLS int
-
-const (
-	noTLS serverTLS = iota
-	startTLS
-	implicitTLS
-)
-
-// startServer runs a real SMTP server on loopback and returns its port.
-func startServer(t *testing.T, be *backend, mode serverTLS, cert tls.Certificate) int {
-	t.Helper()
-	srv := smtp.NewServer(be)
-	srv.Domain = "localhost"
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	srv.ReadTimeout = 5 * time.Second
-	srv.WriteTimeout = 5 * time.Second
-	var (
-		ln  net.Listener
-		err error
-	)
-	switch mode {
-	case startTLS:
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	case implicitTLS:
-		ln, err = tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	default:
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	require.NoError(t, err)
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// newCert returns a self-signed certificate for 127.0.0.1 and a pool that
-// trusts it.
-func newCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "otpguard test SMTP"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	leaf, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}
 
 func plainConfig(port int) email.Config {
 	return email.Config{Host: "127.0.0.1", Port: port, From: testFrom, FromName: "Loja Exemplo", TLS: email.TLSNone}
@@ -222,54 +56,6 @@ func message(locale string) otpcode.Message {
 	}
 }
 
-// parsed is a received message taken apart.
-type parsed struct {
-	Header    netmail.Header
-	Subject   string
-	MediaType string
-	Text      string
-	HTML      string
-}
-
-func parse(t *testing.T, data []byte) parsed {
-	t.Helper()
-	msg, err := netmail.ReadMessage(bytes.NewReader(data))
-	require.NoError(t, err)
-	var dec mime.WordDecoder
-	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
-	require.NoError(t, err)
-	p := parsed{Header: msg.Header, Subject: subject}
-	mediaType, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	require.NoError(t, err)
-	p.MediaType = mediaType
-	require.Equal(t, "multipart/alternative", mediaType, "got Content-Type %s, want multipart/alternative", mediaType)
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		var body io.Reader = part // quoted-printable is decoded by multipart
-		if strings.EqualFold(part.Header.Get("Content-Transfer-Encoding"), "base64") {
-			body = base64.NewDecoder(base64.StdEncoding, part)
-		}
-		b, err := io.ReadAll(body)
-		require.NoError(t, err)
-		ct, _, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
-		require.NoError(t, err)
-		switch ct {
-		case "text/plain":
-			p.Text = string(b)
-		case "text/html":
-			p.HTML = string(b)
-		default:
-			t.Errorf("got part %s, want text/plain or text/html", ct)
-		}
-	}
-	return p
-}
-
 func TestSendDelivers(t *testing.T) {
 	tests := []struct {
 		locale, wantSubject, wantText, wantHTML string
@@ -281,18 +67,17 @@ func TestSendDelivers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("locale="+tt.locale, func(t *testing.T) {
-			be := &backend{}
-			port := startServer(t, be, noTLS, tls.Certificate{})
-			s := newSender(t, plainConfig(port))
+			srv := smtptest.Start(t)
+			s := newSender(t, plainConfig(srv.Port()))
 			require.NoError(t, s.Send(context.Background(), message(tt.locale)))
 
-			_, msgs := be.counts()
+			msgs := srv.Messages()
 			require.Len(t, msgs, 1, "got %d messages, want 1", len(msgs))
 			got := msgs[0]
 			assert.Equal(t, testFrom, got.From, "got MAIL FROM %s, want %s", got.From, testFrom)
 			assert.Equal(t, []string{testTo}, got.To, "got RCPT TO %v, want %s", got.To, testTo)
 
-			p := parse(t, got.Data)
+			p := smtptest.Parse(t, got.Data)
 			from, err := p.Header.AddressList("From")
 			require.NoError(t, err)
 			assert.Equal(t, []*netmail.Address{{Name: "Loja Exemplo", Address: testFrom}}, from, "got From %v", from)
@@ -318,7 +103,6 @@ func TestSendDelivers(t *testing.T) {
 }
 
 func TestSendSTARTTLSAuth(t *testing.T) {
-	cert, roots := newCert(t)
 	authConfig := func(port int, password string) email.Config {
 		return email.Config{
 			Host: "127.0.0.1", Port: port, Username: testUser, Password: password,
@@ -327,31 +111,28 @@ func TestSendSTARTTLSAuth(t *testing.T) {
 	}
 
 	t.Run("delivers over TLS", func(t *testing.T) {
-		be := &backend{user: testUser, pass: testPassword}
-		port := startServer(t, be, startTLS, cert)
-		s := newSender(t, authConfig(port, testPassword), email.WithTLSConfig(&tls.Config{RootCAs: roots}))
+		srv := smtptest.Start(t, smtptest.WithSTARTTLS(), smtptest.WithAuth(testUser, testPassword))
+		s := newSender(t, authConfig(srv.Port(), testPassword), email.WithTLSConfig(srv.ClientTLSConfig()))
 		require.NoError(t, s.Send(context.Background(), message("pt-BR")))
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		require.Len(t, msgs, 1, "got %d messages, want 1", len(msgs))
 		assert.True(t, msgs[0].TLS, "got a message over clear text, want TLS")
-		assert.Contains(t, parse(t, msgs[0].Data).Text, testCode)
+		assert.Contains(t, smtptest.Parse(t, msgs[0].Data).Text, testCode)
 	})
 
 	t.Run("AUTH LOGIN is refused by a PLAIN-only server", func(t *testing.T) {
-		be := &backend{user: testUser, pass: testPassword}
-		port := startServer(t, be, startTLS, cert)
-		s := newSender(t, authConfig(port, testPassword), email.WithTLSConfig(&tls.Config{RootCAs: roots}), email.WithAuth(email.AuthLogin))
+		srv := smtptest.Start(t, smtptest.WithSTARTTLS(), smtptest.WithAuth(testUser, testPassword))
+		s := newSender(t, authConfig(srv.Port(), testPassword), email.WithTLSConfig(srv.ClientTLSConfig()), email.WithAuth(email.AuthLogin))
 		err := s.Send(context.Background(), message("pt-BR"))
 		assert.ErrorIs(t, err, otpcode.ErrPermanent, "got %v, want permanent", err)
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
-		be := &backend{user: testUser, pass: testPassword}
-		port := startServer(t, be, startTLS, cert)
+		srv := smtptest.Start(t, smtptest.WithSTARTTLS(), smtptest.WithAuth(testUser, testPassword))
 		const wrong = "wrong-Pa55word-xyz"
-		s := newSender(t, authConfig(port, wrong), email.WithTLSConfig(&tls.Config{RootCAs: roots}))
+		s := newSender(t, authConfig(srv.Port(), wrong), email.WithTLSConfig(srv.ClientTLSConfig()))
 		err := s.Send(context.Background(), message("pt-BR"))
 		require.Error(t, err)
 		assert.ErrorIs(t, err, otpcode.ErrPermanent, "got %v, want permanent", err)
@@ -360,56 +141,51 @@ func TestSendSTARTTLSAuth(t *testing.T) {
 		assert.Equal(t, 535, se.Status, "got status %d, want 535", se.Status)
 		assert.Equal(t, "535: authentication rejected", se.Reason, "got reason %q", se.Reason)
 		assertClean(t, err, wrong)
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 	})
 
 	t.Run("untrusted certificate", func(t *testing.T) {
-		be := &backend{user: testUser, pass: testPassword}
-		port := startServer(t, be, startTLS, cert)
-		s := newSender(t, authConfig(port, testPassword)) // system roots only
+		srv := smtptest.Start(t, smtptest.WithSTARTTLS(), smtptest.WithAuth(testUser, testPassword))
+		s := newSender(t, authConfig(srv.Port(), testPassword)) // system roots only
 		err := s.Send(context.Background(), message("pt-BR"))
 		assert.ErrorIs(t, err, otpcode.ErrPermanent, "got %v, want permanent", err)
 		var se *otpcode.SendError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, "tls certificate rejected", se.Reason, "got reason %q", se.Reason)
 		assertClean(t, err, testPassword)
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 	})
 
 	t.Run("mandatory STARTTLS missing", func(t *testing.T) {
-		be := &backend{}
-		port := startServer(t, be, noTLS, tls.Certificate{})
-		cfg := plainConfig(port)
+		srv := smtptest.Start(t)
+		cfg := plainConfig(srv.Port())
 		cfg.TLS = email.TLSMandatory
 		s := newSender(t, cfg)
 		err := s.Send(context.Background(), message("pt-BR"))
 		assert.ErrorIs(t, err, otpcode.ErrPermanent, "got %v, want permanent", err)
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		assert.Empty(t, msgs, "got %d messages, want none in clear text", len(msgs))
 	})
 
 	t.Run("opportunistic uses STARTTLS when offered", func(t *testing.T) {
-		be := &backend{}
-		port := startServer(t, be, startTLS, cert)
-		cfg := plainConfig(port)
+		srv := smtptest.Start(t, smtptest.WithSTARTTLS())
+		cfg := plainConfig(srv.Port())
 		cfg.TLS = email.TLSOpportunistic
-		s := newSender(t, cfg, email.WithTLSConfig(&tls.Config{RootCAs: roots}))
+		s := newSender(t, cfg, email.WithTLSConfig(srv.ClientTLSConfig()))
 		require.NoError(t, s.Send(context.Background(), message("en")))
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		require.Len(t, msgs, 1)
 		assert.True(t, msgs[0].TLS, "got clear text, want STARTTLS")
 	})
 }
 
 func TestSendConcurrent(t *testing.T) {
-	cert, roots := newCert(t)
-	be := &backend{user: testUser, pass: testPassword}
-	port := startServer(t, be, startTLS, cert)
+	srv := smtptest.Start(t, smtptest.WithSTARTTLS(), smtptest.WithAuth(testUser, testPassword))
 	s := newSender(t, email.Config{
-		Host: "127.0.0.1", Port: port, Username: testUser, Password: testPassword, From: testFrom,
-	}, email.WithTLSConfig(&tls.Config{RootCAs: roots}))
+		Host: "127.0.0.1", Port: srv.Port(), Username: testUser, Password: testPassword, From: testFrom,
+	}, email.WithTLSConfig(srv.ClientTLSConfig()))
 
 	const n = 8
 	errc := make(chan error, n)
@@ -423,7 +199,7 @@ func TestSendConcurrent(t *testing.T) {
 	for i := 0; i < n; i++ {
 		assert.NoError(t, <-errc)
 	}
-	_, msgs := be.counts()
+	msgs := srv.Messages()
 	assert.Len(t, msgs, n, "got %d messages, want %d", len(msgs), n)
 	seen := map[string]bool{}
 	for _, m := range msgs {
@@ -434,15 +210,13 @@ func TestSendConcurrent(t *testing.T) {
 }
 
 func TestSendImplicitTLS(t *testing.T) {
-	cert, roots := newCert(t)
-	be := &backend{user: testUser, pass: testPassword}
-	port := startServer(t, be, implicitTLS, cert)
+	srv := smtptest.Start(t, smtptest.WithImplicitTLS(), smtptest.WithAuth(testUser, testPassword))
 	s := newSender(t, email.Config{
-		Host: "127.0.0.1", Port: port, Username: testUser, Password: testPassword,
+		Host: "127.0.0.1", Port: srv.Port(), Username: testUser, Password: testPassword,
 		From: testFrom, TLS: email.TLSImplicit,
-	}, email.WithTLSConfig(&tls.Config{RootCAs: roots}))
+	}, email.WithTLSConfig(srv.ClientTLSConfig()))
 	require.NoError(t, s.Send(context.Background(), message("en")))
-	_, msgs := be.counts()
+	msgs := srv.Messages()
 	require.Len(t, msgs, 1, "got %d messages, want 1", len(msgs))
 	assert.True(t, msgs[0].TLS, "got clear text, want TLS")
 }
@@ -458,7 +232,7 @@ func assertClean(t *testing.T, err error, secret string) {
 func TestSendRecipientRefused(t *testing.T) {
 	tests := []struct {
 		name       string
-		rcptErr    error
+		rcptErr    *smtp.SMTPError
 		wantKind   error
 		wantStatus int
 	}{
@@ -467,9 +241,8 @@ func TestSendRecipientRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			be := &backend{rcptErr: tt.rcptErr}
-			port := startServer(t, be, noTLS, tls.Certificate{})
-			s := newSender(t, plainConfig(port))
+			srv := smtptest.Start(t, smtptest.WithRefusal(tt.rcptErr))
+			s := newSender(t, plainConfig(srv.Port()))
 			err := s.Send(context.Background(), message("pt-BR"))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tt.wantKind, "got %v, want %v", err, tt.wantKind)
@@ -480,20 +253,15 @@ func TestSendRecipientRefused(t *testing.T) {
 			want := strconv.Itoa(tt.wantStatus) + ": recipient rejected"
 			assert.Equal(t, want, se.Reason, "got reason %q, want %q", se.Reason, want)
 			assertClean(t, err, testPassword)
-			_, msgs := be.counts()
+			msgs := srv.Messages()
 			assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 		})
 	}
 }
 
 func TestSendUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-
-	s := newSender(t, plainConfig(port))
-	err = s.Send(context.Background(), message("pt-BR"))
+	s := newSender(t, plainConfig(smtptest.ClosedPort(t)))
+	err := s.Send(context.Background(), message("pt-BR"))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, otpcode.ErrRetryable, "got %v, want retryable", err)
 	var se *otpcode.SendError
@@ -522,9 +290,8 @@ func TestSendHeaderInjection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			be := &backend{}
-			port := startServer(t, be, noTLS, tls.Certificate{})
-			s := newSender(t, plainConfig(port), tt.opts...)
+			srv := smtptest.Start(t)
+			s := newSender(t, plainConfig(srv.Port()), tt.opts...)
 			m := message("pt-BR")
 			tt.edit(&m)
 			err := s.Send(context.Background(), m)
@@ -534,7 +301,7 @@ func TestSendHeaderInjection(t *testing.T) {
 			require.ErrorAs(t, err, &se)
 			assert.Equal(t, tt.reason, se.Reason, "got reason %q, want %q", se.Reason, tt.reason)
 			assert.NotContains(t, err.Error(), "evil@", "error %q echoes the injected text", err)
-			sessions, msgs := be.counts()
+			sessions, msgs := srv.Sessions(), srv.Messages()
 			assert.Zero(t, sessions, "got %d SMTP sessions, want none", sessions)
 			assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 		})
@@ -542,18 +309,17 @@ func TestSendHeaderInjection(t *testing.T) {
 
 	// Header-like text without a line break stays inside the body.
 	t.Run("header-like name stays in the body", func(t *testing.T) {
-		be := &backend{}
-		port := startServer(t, be, noTLS, tls.Certificate{})
-		cfg := plainConfig(port)
+		srv := smtptest.Start(t)
+		cfg := plainConfig(srv.Port())
 		cfg.FromName = `Loja "Exemplo" Bcc: evil@example.net`
 		s := newSender(t, cfg)
 		m := message("pt-BR")
 		m.Name = "Ana Bcc: evil@example.net"
 		require.NoError(t, s.Send(context.Background(), m))
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, []string{testTo}, msgs[0].To, "got RCPT TO %v, want only %s", msgs[0].To, testTo)
-		p := parse(t, msgs[0].Data)
+		p := smtptest.Parse(t, msgs[0].Data)
 		assert.Empty(t, p.Header["Bcc"], "got a Bcc header %v", p.Header["Bcc"])
 		assert.Empty(t, p.Header["Cc"], "got a Cc header %v", p.Header["Cc"])
 		from, err := p.Header.AddressList("From")
@@ -612,29 +378,27 @@ func TestNewValidation(t *testing.T) {
 
 func TestSendCanceled(t *testing.T) {
 	t.Run("before sending", func(t *testing.T) {
-		be := &backend{}
-		port := startServer(t, be, noTLS, tls.Certificate{})
-		s := newSender(t, plainConfig(port))
+		srv := smtptest.Start(t)
+		s := newSender(t, plainConfig(srv.Port()))
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		err := s.Send(ctx, message("pt-BR"))
 		assert.ErrorIs(t, err, context.Canceled, "got %v, want context.Canceled", err)
 		var se *otpcode.SendError
 		assert.ErrorAs(t, err, &se, "got %T, want *otpcode.SendError", err)
-		sessions, _ := be.counts()
+		sessions := srv.Sessions()
 		assert.Zero(t, sessions, "got %d sessions, want none", sessions)
 	})
 
 	t.Run("during the session", func(t *testing.T) {
 		entered := make(chan struct{}, 1)
 		release := make(chan struct{})
-		be := &backend{onMail: func() {
+		srv := smtptest.Start(t, smtptest.WithMailHook(func() {
 			entered <- struct{}{}
 			<-release
-		}}
-		port := startServer(t, be, noTLS, tls.Certificate{})
+		}))
 		t.Cleanup(func() { close(release) }) // runs before the server's cleanup
-		s := newSender(t, plainConfig(port))
+		s := newSender(t, plainConfig(srv.Port()))
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -648,7 +412,7 @@ func TestSendCanceled(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("Send did not return after the caller's context was canceled")
 		}
-		_, msgs := be.counts()
+		msgs := srv.Messages()
 		assert.Empty(t, msgs, "got %d messages, want none", len(msgs))
 	})
 }
@@ -656,10 +420,9 @@ func TestSendCanceled(t *testing.T) {
 func TestSendTimeout(t *testing.T) {
 	t.Run("server stalls in MAIL FROM", func(t *testing.T) {
 		release := make(chan struct{})
-		be := &backend{onMail: func() { <-release }}
-		port := startServer(t, be, noTLS, tls.Certificate{})
+		srv := smtptest.Start(t, smtptest.WithMailHook(func() { <-release }))
 		t.Cleanup(func() { close(release) })
-		s := newSender(t, plainConfig(port), email.WithTimeout(200*time.Millisecond))
+		s := newSender(t, plainConfig(srv.Port()), email.WithTimeout(200*time.Millisecond))
 		start := time.Now()
 		err := s.Send(context.Background(), message("pt-BR"))
 		elapsed := time.Since(start)
