@@ -106,6 +106,16 @@ func benchPolicies(tb testing.TB) *policy.Static {
 	return src
 }
 
+// newWeb returns the default shared HTTP settings the guards are built on.
+func newWeb(tb testing.TB) *middleware.HTTP {
+	tb.Helper()
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return web
+}
+
 // withIntegration puts strictIntegration in r's context, as the API-key
 // middleware would have.
 func withIntegration(r *http.Request) *http.Request {
@@ -115,7 +125,7 @@ func withIntegration(r *http.Request) *http.Request {
 // buildGuardNoOTP guards an action that never requires OTP: the guard
 // decides and calls the handler without touching a store.
 func buildGuardNoOTP(tb testing.TB) (http.Handler, []*http.Request) {
-	g, err := middleware.NewGuard(middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(memory.New(memory.WithCleanupInterval(0))))
+	g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(memory.New(memory.WithCleanupInterval(0))))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -182,7 +192,7 @@ func newSessions(tb testing.TB, st store.Sessions, n int) []string {
 func buildGuardSession(newStore func(testing.TB) store.Store) func(testing.TB) (http.Handler, []*http.Request) {
 	return func(tb testing.TB) (http.Handler, []*http.Request) {
 		st := newStore(tb)
-		g, err := middleware.NewGuard(middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(st))
+		g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(st))
 		if err != nil {
 			tb.Fatal(err)
 		}

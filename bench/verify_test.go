@@ -58,7 +58,7 @@ func benchVerify(b *testing.B) {
 	subjects := make([]string, batch)
 	for i := range inputs {
 		phone := fmt.Sprintf("+55319%08d", i)
-		id, err := otpcode.ParseIdentifier(phone)
+		id, err := otpcode.Parser{}.Parse(phone)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,7 @@
 // and for each action the partner's OTP policy decides whether the request
 // must also carry a customer's X-OTP-Session.
 //
-//	go run ./example              # listens on :8080, everything in memory
+//	go run ./example              # listens on 127.0.0.1:8080, everything in memory
 //	go run ./example -h           # lists every flag with its default
 //
 // Standard error shows the partners with their trust level and test API key,
@@ -94,7 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("example", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		addr        = fs.String("addr", ":8080", "listen address")
+		addr        = fs.String("addr", "127.0.0.1:8080", "listen address; loopback only by default, since the development sender prints live codes (use :8080 to listen on every interface)")
+		region      = fs.String("region", "BR", "default region of phone numbers typed without a country code (ISO 3166-1 alpha-2)")
 		policyFile  = fs.String("policies", "", "policy file; default the built-in example/loyalty/policies.json")
 		problemBase = fs.String("problem-base", "https://api.zupy.com/errors/", "base URI of problem types")
 		pepperFile  = fs.String("pepper-file", "", "file holding the code-signing key(s) in hex, comma-separated, first signs (or set OTPGUARD_PEPPER); default a random key. Instances sharing Redis must share it")
@@ -163,6 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	cfg := loyalty.Config{
 		Policies:    pol,
+		Region:      *region,
 		ProblemBase: *problemBase,
 		Limits:      limits,
 		Peppers:     peppers,

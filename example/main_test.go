@@ -108,7 +108,7 @@ func TestRunFlags(t *testing.T) {
 	for _, secret := range []string{"-whatsapp-token", "-smtp-password"} {
 		assert.NotRegexp(t, `(?m)^  `+secret+`( |$)`, stderr.String(), "secrets are read from the environment only, but -h lists %s", secret)
 	}
-	for _, def := range []string{`(default ":8080")`, `(default "memory")`, `(default "127.0.0.1:6379")`, `(default "otpguard:")`, `(default 500ms)`} {
+	for _, def := range []string{`(default "127.0.0.1:8080")`, `(default "BR")`, `(default "memory")`, `(default "127.0.0.1:6379")`, `(default "otpguard:")`, `(default 500ms)`} {
 		assert.Contains(t, stderr.String(), def)
 	}
 	assert.Empty(t, stdout.String(), "stdout is for deliveries only")

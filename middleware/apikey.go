@@ -27,21 +27,7 @@ const MaxAPIKeyLen = 512
 type APIKeyOption func(*apiKeyConfig) error
 
 type apiKeyConfig struct {
-	base   string
 	header string // as configured, for the problem's detail
-}
-
-// WithAPIKeyProblemBase sets the base URI of the problem type in APIKeys'
-// 401 response, such as "https://api.zupy.com/errors/". It must be an
-// absolute URI ending in "/" or "#". Default: DefaultProblemBase.
-func WithAPIKeyProblemBase(uri string) APIKeyOption {
-	return func(c *apiKeyConfig) error {
-		if err := checkProblemBase(uri); err != nil {
-			return err
-		}
-		c.base = uri
-		return nil
-	}
 }
 
 // WithAPIKeyHeader sets the request header APIKeys reads the key from.
@@ -77,7 +63,8 @@ type apiKeys struct {
 // one integration, for rotation). On success the next handler runs with the
 // integration in its context (see IntegrationFrom), where the guard finds
 // it. A missing, repeated or unknown key is answered with 401
-// authentication-required and the next handler is not called.
+// authentication-required, under the problem base of web, and the next
+// handler is not called.
 //
 // The keys are kept only as SHA-256 digests; a presented key is hashed and
 // its digest compared in constant time, so neither the map lookup nor the
@@ -88,9 +75,12 @@ type apiKeys struct {
 // non-empty. Otherwise APIKeys returns an error wrapping ErrInvalidConfig
 // (which never contains a key). The map is copied; later changes to it have
 // no effect. The middleware is safe for concurrent use.
-func APIKeys(keys map[string]string, opts ...APIKeyOption) (func(http.Handler) http.Handler, error) {
-	cfg := apiKeyConfig{base: DefaultProblemBase, header: DefaultAPIKeyHeader}
+func APIKeys(web *HTTP, keys map[string]string, opts ...APIKeyOption) (func(http.Handler) http.Handler, error) {
+	cfg := apiKeyConfig{header: DefaultAPIKeyHeader}
 	var errs []error
+	if err := checkHTTP(web); err != nil {
+		errs = append(errs, err)
+	}
 	for _, opt := range opts {
 		if opt == nil {
 			errs = append(errs, errors.New("nil option"))
@@ -122,9 +112,9 @@ func APIKeys(keys map[string]string, opts ...APIKeyOption) (func(http.Handler) h
 		}
 		return nil, errors.Join(errs...)
 	}
-	p := authRequiredProblem(cfg.base)
+	p := authRequiredProblem
 	p.Detail = "a valid " + cfg.header + " header is required"
-	return authMiddleware(a.identify, p), nil
+	return authMiddleware(a.identify, web.encodeProblem(p)), nil
 }
 
 // checkAPIKey validates one configured key without ever putting the key in
@@ -171,20 +161,19 @@ func (a *apiKeys) identify(r *http.Request) (any, bool) {
 // identify returns the authenticated integration of a request, and on
 // success the next handler runs with it in its context (see
 // IntegrationFrom), as with APIKeys. When identify reports false or returns
-// "", the request is answered with 401 authentication-required under base
-// (DefaultProblemBase when base is "") and the next handler is not called.
-//
-// AuthFunc panics when identify is nil or base is not an absolute URI ending
-// in "/" or "#"; call it at set-up, like regexp.MustCompile.
-func AuthFunc(identify func(*http.Request) (integration string, ok bool), base string) func(http.Handler) http.Handler {
+// "", the request is answered with 401 authentication-required under the
+// problem base of web and the next handler is not called. A nil web or
+// identify is an error wrapping ErrInvalidConfig.
+func AuthFunc(web *HTTP, identify func(*http.Request) (integration string, ok bool)) (func(http.Handler) http.Handler, error) {
+	var err error
+	if e := checkHTTP(web); e != nil {
+		err = configError("auth func", e.Error())
+	}
 	if identify == nil {
-		panic("middleware: AuthFunc: nil identify function")
+		err = errors.Join(err, configError("auth func", "nil identify function"))
 	}
-	if base == "" {
-		base = DefaultProblemBase
-	}
-	if err := checkProblemBase(base); err != nil {
-		panic(fmt.Sprintf("middleware: AuthFunc: %v", err))
+	if err != nil {
+		return nil, err
 	}
 	return authMiddleware(func(r *http.Request) (any, bool) {
 		id, ok := identify(r)
@@ -192,13 +181,13 @@ func AuthFunc(identify func(*http.Request) (integration string, ok bool), base s
 			return nil, false
 		}
 		return id, true
-	}, authRequiredProblem(base))
+	}, web.encodeProblem(authRequiredProblem)), nil
 }
 
 // authMiddleware builds the middleware shared by APIKeys and AuthFunc.
 // identify returns the request's integration ID as a non-empty string in an
 // interface, so that APIKeys can box its IDs once, at set-up.
-func authMiddleware(identify func(*http.Request) (any, bool), p Problem) func(http.Handler) http.Handler {
+func authMiddleware(identify func(*http.Request) (any, bool), p encodedProblem) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("middleware: authentication: nil handler")
@@ -210,29 +199,18 @@ func authMiddleware(identify func(*http.Request) (any, bool), p Problem) func(ht
 // authenticated is a handler behind authentication.
 type authenticated struct {
 	identify func(*http.Request) (any, bool)
-	problem  Problem
+	problem  encodedProblem
 	next     http.Handler
 }
 
 func (h *authenticated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	integration, ok := h.identify(r)
 	if !ok {
-		WriteProblem(w, h.problem)
+		h.problem.write(w)
 		return
 	}
 	// The same context value WithIntegration stores.
 	h.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), integrationKey, integration)))
-}
-
-// authRequiredProblem returns the 401 body of the authentication middleware
-// under base.
-func authRequiredProblem(base string) Problem {
-	return Problem{
-		Type:   base + TypeAuthenticationNeeded,
-		Title:  titleAuthenticationRequired,
-		Status: http.StatusUnauthorized,
-		Detail: "authentication is required",
-	}
 }
 
 // isTokenChar reports whether r may appear in an HTTP header name (an RFC

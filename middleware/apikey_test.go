@@ -23,33 +23,33 @@ func gTestKeys() map[string]string {
 }
 
 func TestAPIKeysConfig(t *testing.T) {
+	web := gWeb(t)
 	tests := []struct {
 		name    string
+		web     *middleware.HTTP
 		keys    map[string]string
 		opts    []middleware.APIKeyOption
 		wantErr string // "" for success
 	}{
-		{"valid", gTestKeys(), nil, ""},
-		{"valid with options", gTestKeys(), []middleware.APIKeyOption{
-			middleware.WithAPIKeyProblemBase(gTestBase), middleware.WithAPIKeyHeader("Authorization-Key"),
-		}, ""},
-		{"nil map", nil, nil, "no API keys"},
-		{"empty map", map[string]string{}, nil, "no API keys"},
-		{"empty key", map[string]string{"": gIntA}, nil, "shorter than 16"},
-		{"short key", map[string]string{"zupy_pk_short": gIntA}, nil, "shorter than 16"},
-		{"long key", map[string]string{strings.Repeat("k", middleware.MaxAPIKeyLen+1): gIntA}, nil, "longer than 512"},
-		{"key with space", map[string]string{"zupy_pk_with space_0123": gIntA}, nil, "printable ASCII"},
-		{"key with newline", map[string]string{"zupy_pk_newline_0123\n": gIntA}, nil, "printable ASCII"},
-		{"empty integration", map[string]string{gKeyGoomer: ""}, nil, "empty integration ID"},
-		{"blank integration", map[string]string{gKeyGoomer: "  "}, nil, "empty integration ID"},
-		{"bad problem base", gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyProblemBase("errors/")}, "not an absolute URI"},
-		{"empty header name", gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyHeader("")}, "not a valid header name"},
-		{"bad header name", gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyHeader("X API Key")}, "not a valid header name"},
-		{"nil option", gTestKeys(), []middleware.APIKeyOption{nil}, "nil option"},
+		{"valid", web, gTestKeys(), nil, ""},
+		{"valid with options", web, gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyHeader("Authorization-Key")}, ""},
+		{"nil web", nil, gTestKeys(), nil, "nil HTTP settings"},
+		{"nil map", web, nil, nil, "no API keys"},
+		{"empty map", web, map[string]string{}, nil, "no API keys"},
+		{"empty key", web, map[string]string{"": gIntA}, nil, "shorter than 16"},
+		{"short key", web, map[string]string{"zupy_pk_short": gIntA}, nil, "shorter than 16"},
+		{"long key", web, map[string]string{strings.Repeat("k", middleware.MaxAPIKeyLen+1): gIntA}, nil, "longer than 512"},
+		{"key with space", web, map[string]string{"zupy_pk_with space_0123": gIntA}, nil, "printable ASCII"},
+		{"key with newline", web, map[string]string{"zupy_pk_newline_0123\n": gIntA}, nil, "printable ASCII"},
+		{"empty integration", web, map[string]string{gKeyGoomer: ""}, nil, "empty integration ID"},
+		{"blank integration", web, map[string]string{gKeyGoomer: "  "}, nil, "empty integration ID"},
+		{"empty header name", web, gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyHeader("")}, "not a valid header name"},
+		{"bad header name", web, gTestKeys(), []middleware.APIKeyOption{middleware.WithAPIKeyHeader("X API Key")}, "not a valid header name"},
+		{"nil option", web, gTestKeys(), []middleware.APIKeyOption{nil}, "nil option"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mw, err := middleware.APIKeys(tt.keys, tt.opts...)
+			mw, err := middleware.APIKeys(tt.web, tt.keys, tt.opts...)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				assert.NotNil(t, mw)
@@ -69,7 +69,7 @@ func TestAPIKeysConfig(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	mw, err := middleware.APIKeys(gTestKeys(), middleware.WithAPIKeyProblemBase(gTestBase))
+	mw, err := middleware.APIKeys(gWeb(t), gTestKeys())
 	require.NoError(t, err)
 
 	// A key that differs from a real one only in its last character, and one
@@ -117,7 +117,7 @@ func TestAPIKeys(t *testing.T) {
 }
 
 func TestAPIKeysHeaderOption(t *testing.T) {
-	mw, err := middleware.APIKeys(gTestKeys(), middleware.WithAPIKeyHeader("x-partner-key"), middleware.WithAPIKeyProblemBase(gTestBase))
+	mw, err := middleware.APIKeys(gWeb(t), gTestKeys(), middleware.WithAPIKeyHeader("x-partner-key"))
 	require.NoError(t, err)
 
 	next := &gNextHandler{}
@@ -141,7 +141,7 @@ func TestAPIKeysHeaderOption(t *testing.T) {
 
 func TestAPIKeysCopiesMap(t *testing.T) {
 	keys := gTestKeys()
-	mw, err := middleware.APIKeys(keys)
+	mw, err := middleware.APIKeys(gWeb(t), keys)
 	require.NoError(t, err)
 	delete(keys, gKeyGoomer)
 	keys["zupy_pk_added_later_0123456789"] = gIntB
@@ -156,6 +156,16 @@ func TestAPIKeysCopiesMap(t *testing.T) {
 	}
 }
 
+func TestAPIKeysReportsEveryProblem(t *testing.T) {
+	_, err := middleware.APIKeys(nil, map[string]string{"zupy_pk_short": gIntA}, middleware.WithAPIKeyHeader(""))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
+	for _, want := range []string{"nil HTTP settings", "not a valid header name", "shorter than 16"} {
+		assert.Contains(t, err.Error(), want, "got error %q, want it to mention %q", err, want)
+	}
+	assert.NotContains(t, err.Error(), "zupy_pk_short", "the error reveals a key")
+}
+
 func TestAuthFunc(t *testing.T) {
 	identify := func(r *http.Request) (string, bool) {
 		if r.Header.Get("Authorization") == "Bearer partner-token" {
@@ -163,7 +173,8 @@ func TestAuthFunc(t *testing.T) {
 		}
 		return "", false
 	}
-	mw := middleware.AuthFunc(identify, gTestBase)
+	mw, err := middleware.AuthFunc(gWeb(t), identify)
+	require.NoError(t, err)
 
 	next := &gNextHandler{}
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -179,20 +190,56 @@ func TestAuthFunc(t *testing.T) {
 	gAssertProblem(t, rec, http.StatusUnauthorized, "authentication-required", "Authentication Required", "authentication is required")
 	assert.False(t, next.called)
 
-	// An identify function that reports ok with an empty ID is refused too.
+	// An identify function that reports ok with an empty ID is refused too,
+	// here under the default problem base.
+	defaults, err := middleware.NewHTTP()
+	require.NoError(t, err)
+	empty, err := middleware.AuthFunc(defaults, func(*http.Request) (string, bool) { return "", true })
+	require.NoError(t, err)
 	next = &gNextHandler{}
 	rec = httptest.NewRecorder()
-	middleware.AuthFunc(func(*http.Request) (string, bool) { return "", true }, "")(next).
-		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	empty(next).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	assert.Equal(t, http.StatusUnauthorized, rec.Code)
 	assert.Contains(t, rec.Body.String(), `"type":"about:blank#authentication-required"`)
 	assert.False(t, next.called)
 }
 
-func TestAuthFuncPanics(t *testing.T) {
+func TestAuthFuncConfig(t *testing.T) {
 	ok := func(*http.Request) (string, bool) { return gIntA, true }
-	assert.Panics(t, func() { middleware.AuthFunc(nil, gTestBase) })
-	assert.Panics(t, func() { middleware.AuthFunc(ok, "errors/") })
-	assert.Panics(t, func() { middleware.AuthFunc(ok, gTestBase)(nil) })
-	assert.NotPanics(t, func() { middleware.AuthFunc(ok, "") })
+	web := gWeb(t)
+	tests := []struct {
+		name     string
+		web      *middleware.HTTP
+		identify func(*http.Request) (string, bool)
+		wantErrs []string // nil for success
+	}{
+		{"valid", web, ok, nil},
+		{"nil identify", web, nil, []string{"nil identify function"}},
+		{"nil web", nil, ok, []string{"nil HTTP settings"}},
+		{"both nil", nil, nil, []string{"nil HTTP settings", "nil identify function"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mw  func(http.Handler) http.Handler
+				err error
+			)
+			require.NotPanics(t, func() { mw, err = middleware.AuthFunc(tt.web, tt.identify) })
+			if tt.wantErrs == nil {
+				require.NoError(t, err)
+				assert.NotNil(t, mw)
+				return
+			}
+			require.Error(t, err)
+			assert.Nil(t, mw)
+			assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
+			for _, want := range tt.wantErrs {
+				assert.Contains(t, err.Error(), want, "got error %q, want it to mention %q", err, want)
+			}
+		})
+	}
+
+	mw, err := middleware.AuthFunc(web, ok)
+	require.NoError(t, err)
+	assert.Panics(t, func() { mw(nil) }, "got no panic wrapping a nil handler")
 }

@@ -2,9 +2,11 @@ package middleware_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/middleware"
@@ -15,7 +17,9 @@ import (
 
 // This example guards a redemption route. Goomer is a relaxed integration,
 // so redeeming a reward needs a verified OTP session: without one the guard
-// answers the seed's 403; with one the route runs.
+// answers the seed's 403; with one the route runs. The route binds sessions
+// to the customer in its path, so a session verified for one customer does
+// not redeem for another.
 func ExampleGuard_Require() {
 	strict, _ := policy.Preset(policy.Strict)
 	relaxed, _ := policy.Preset(policy.Relaxed)
@@ -26,11 +30,14 @@ func ExampleGuard_Require() {
 	sessions := memory.New()
 	defer sessions.Close()
 
-	guard, err := middleware.NewGuard(
+	// One set of HTTP settings for every otpguard piece of the API.
+	web, err := middleware.NewHTTP(middleware.WithProblemBase("https://api.zupy.com/errors/"))
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
-		middleware.WithProblemBase("https://api.zupy.com/errors/"),
-		middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }),
 	)
 	if err != nil {
 		panic(err)
@@ -38,7 +45,7 @@ func ExampleGuard_Require() {
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v2/customers/{id}/rewards/{rid}/redeem/",
-		guard.Require(policy.RedeemReward)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		guard.Require(policy.RedeemReward, middleware.CustomerFromPath("id"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, _ := middleware.SessionFrom(r.Context())
 			fmt.Fprintf(w, "redeemed %s for %s\n", r.PathValue("rid"), s.CustomerID)
 		})))
@@ -84,11 +91,15 @@ func ExampleAPIKeys() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
-	guard, err := middleware.NewGuard(middleware.WithPolicies(policies), middleware.WithSessions(sessions))
+	web, err := middleware.NewHTTP()
 	if err != nil {
 		panic(err)
 	}
-	auth, err := middleware.APIKeys(map[string]string{"zupy_pk_test_saipos_0001": "saipos"})
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions))
+	if err != nil {
+		panic(err)
+	}
+	auth, err := middleware.APIKeys(web, map[string]string{"zupy_pk_test_saipos_0001": "saipos"})
 	if err != nil {
 		panic(err)
 	}
@@ -119,4 +130,64 @@ func ExampleAPIKeys() {
 	// GET 401 {"type":"about:blank#authentication-required","title":"Authentication Required","status":401,"detail":"a valid X-API-Key header is required"}
 	// GET 200 hello saipos
 	// POST 403 {"type":"about:blank#otp-required","title":"OTP Required","status":403,"detail":"Customer OTP verification required for this action"}
+}
+
+// This example binds a route's sessions to the customer named in its JSON
+// body. The guard reads the body within the body limit of the shared
+// settings and gives it back intact, so the handler decodes it as usual.
+func ExampleCustomerFromJSON() {
+	strict, _ := policy.Preset(policy.Strict)
+	policies, err := policy.NewStatic(strict, nil)
+	if err != nil {
+		panic(err)
+	}
+	sessions := memory.New()
+	defer sessions.Close()
+	web, err := middleware.NewHTTP(middleware.WithBodyLimit(1 << 10))
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions))
+	if err != nil {
+		panic(err)
+	}
+	const token = "Yx3kW0dQm7ZpL2vN8aRt5uE1sC4bH6gJ9fKoIqTwXyA"
+	err = sessions.CreateSession(context.Background(), store.HashToken(token), store.Session{
+		Integration: "saipos",
+		CustomerID:  "cust-1",
+		ExpiresAt:   time.Now().Add(30 * time.Minute),
+	}, 30*time.Minute)
+	if err != nil {
+		panic(err)
+	}
+
+	redeem := guard.Require(policy.RedeemReward, middleware.CustomerFromJSON("customer_id"))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				CustomerID string `json:"customer_id"`
+				Reward     string `json:"reward"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			fmt.Fprintf(w, "redeemed %s for %s\n", body.Reward, body.CustomerID)
+		}))
+
+	for _, body := range []string{
+		`{"customer_id":"cust-1","reward":"coffee"}`,
+		`{"customer_id":"cust-2","reward":"coffee"}`,
+		`{"reward":"coffee"}`,
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/rewards/redeem", strings.NewReader(body))
+		req = req.WithContext(middleware.WithIntegration(req.Context(), "saipos"))
+		req.Header.Set(middleware.SessionHeader, token)
+		rec := httptest.NewRecorder()
+		redeem.ServeHTTP(rec, req)
+		fmt.Print(rec.Code, " ", rec.Body.String())
+	}
+	// Output:
+	// 200 redeemed coffee for cust-1
+	// 403 {"type":"about:blank#otp-required","title":"OTP Required","status":403,"detail":"Customer OTP verification required for this action"}
+	// 403 {"type":"about:blank#otp-required","title":"OTP Required","status":403,"detail":"Customer OTP verification required for this action"}
 }

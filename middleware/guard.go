@@ -60,8 +60,8 @@ var (
 	// ErrWrongIntegration: the session was issued to another integration.
 	ErrWrongIntegration = errors.New("middleware: OTP session issued to another integration")
 	// ErrWrongCustomer: the session was issued for another customer than
-	// the one the request acts on (see WithCustomerFunc), or the request
-	// names no customer.
+	// the one the request acts on (see CustomerSource). A request that
+	// names no customer is refused with ErrNoCustomer instead.
 	ErrWrongCustomer = errors.New("middleware: OTP session issued for another customer")
 	// ErrScope: the session's scopes do not include the action.
 	ErrScope = errors.New("middleware: OTP session not valid for this action")
@@ -73,8 +73,9 @@ var (
 // closed).
 var ErrUnavailable = errors.New("middleware: service unavailable")
 
-// ErrInvalidConfig is wrapped by every error NewGuard, APIKeys and
-// Guard.Middleware return for a configuration they refuse.
+// ErrInvalidConfig is wrapped by every error NewHTTP, NewGuard,
+// Guard.Middleware, APIKeys, AuthFunc and otphttp.New return for a
+// configuration they refuse.
 var ErrInvalidConfig = errors.New("middleware: invalid configuration")
 
 // Guard enforces the per-integration OTP policy in front of net/http
@@ -98,20 +99,19 @@ var ErrInvalidConfig = errors.New("middleware: invalid configuration")
 //     and with a scope that covers the action; any other case is a 403
 //     otp-required.
 type Guard struct {
-	policies    policy.Source
-	sessions    store.Sessions
-	catalog     *policy.Catalog
-	integration func(*http.Request) (string, bool)
-	customer    func(*http.Request) string
-	now         func() time.Time
-	logger      *slog.Logger
-	deny        func(http.ResponseWriter, *http.Request, error)
-	onError     func(http.ResponseWriter, *http.Request, error)
-	base        string
+	web      *HTTP
+	policies policy.Source
+	sessions store.Sessions
+	catalog  *policy.Catalog
+	customer CustomerSource
+	now      func() time.Time
+	deny     func(http.ResponseWriter, *http.Request, error)
+	onError  func(http.ResponseWriter, *http.Request, error)
 
-	otpRequired  Problem
-	authRequired Problem
-	unavailable  Problem
+	// The guard's fixed answers, encoded once by NewGuard.
+	otpRequired  encodedProblem
+	authRequired encodedProblem
+	unavailable  encodedProblem
 }
 
 // Option configures a Guard in NewGuard.
@@ -160,51 +160,17 @@ func WithCatalog(c *policy.Catalog) Option {
 	}
 }
 
-// WithIntegrationFunc sets how the guard finds the request's integration.
-// Default: IntegrationFrom(r.Context()), the integration APIKeys or AuthFunc
-// put there. Security: the function must return only an authenticated
-// integration — the guard trusts it to choose the policy, so a function that
-// reads an unauthenticated header lets any caller pick the most lenient
-// policy. Returning false (or "") refuses the request with 401.
-func WithIntegrationFunc(f func(*http.Request) (string, bool)) Option {
+// WithCustomer sets where the guard's routes find the customer a request
+// acts on, unless a route says otherwise in Require or Middleware (see
+// CustomerSource). Default: AnyCustomer, no binding — give every route that
+// acts on one customer its source, or a session verified for one customer
+// authorizes actions on another.
+func WithCustomer(src CustomerSource) Option {
 	return func(g *Guard) error {
-		if f == nil {
-			return errors.New("nil integration func")
-		}
-		g.integration = f
-		return nil
-	}
-}
-
-// WithCustomerFunc sets how the guard finds the customer a request acts on,
-// for example
-//
-//	middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") })
-//
-// When set, a session is accepted only for the customer it was issued for,
-// and a request for which the function returns "" is refused. Default: none,
-// and then a session of any customer of the same integration is accepted —
-// set it on every route that acts on one customer, or a session verified for
-// one customer authorizes actions on another.
-func WithCustomerFunc(f func(*http.Request) string) Option {
-	return func(g *Guard) error {
-		if f == nil {
-			return errors.New("nil customer func")
-		}
-		g.customer = f
-		return nil
-	}
-}
-
-// WithProblemBase sets the base URI of the problem types in the guard's
-// responses, such as "https://api.zupy.com/errors/". It must be an absolute
-// URI ending in "/" or "#". Default: DefaultProblemBase.
-func WithProblemBase(uri string) Option {
-	return func(g *Guard) error {
-		if err := checkProblemBase(uri); err != nil {
+		if err := src.check(); err != nil {
 			return err
 		}
-		g.base = uri
+		g.customer = src
 		return nil
 	}
 }
@@ -221,23 +187,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithLogger turns on the audit log: one Info event "otp.decision" per
-// guarded request, with the attributes integration, action, required,
-// outcome ("allowed", "denied" or "error") and reason (the decision's reason,
-// or why the request was refused). Session tokens, their hashes and codes
-// never appear in it; store and policy errors are not logged either (their
-// text is not under the guard's control) and go to the error hook instead.
-// Default: nil, no audit log and no cost.
-func WithLogger(l *slog.Logger) Option {
-	return func(g *Guard) error {
-		g.logger = l
-		return nil
-	}
-}
-
 // WithDenyHandler sets the hook that answers a refused request. err is one
 // of ErrNoIntegration, ErrNoSession, ErrSessionInvalid, ErrSessionExpired,
-// ErrWrongIntegration, ErrWrongCustomer and ErrScope (compare with
+// ErrWrongIntegration, ErrNoCustomer, ErrWrongCustomer and ErrScope (compare with
 // errors.Is). Default: 401 authentication-required for ErrNoIntegration and
 // the seed's 403 otp-required for every other reason. Security: the hook
 // must not call the guarded handler, and telling clients the precise reason
@@ -269,42 +221,33 @@ func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error))
 	}
 }
 
-// NewGuard returns a guard configured by opts. WithPolicies and WithSessions
-// are required. NewGuard checks the whole configuration and returns every
-// problem it finds, joined, each wrapping ErrInvalidConfig.
-func NewGuard(opts ...Option) (*Guard, error) {
-	g := &Guard{
-		base: DefaultProblemBase,
-		now:  time.Now,
+// NewGuard returns a guard that answers and logs as the shared settings web
+// say (problem base, integration, audit log, body limit), configured by
+// opts. WithPolicies and WithSessions are required. NewGuard checks the
+// whole configuration and returns every problem it finds, joined, each
+// wrapping ErrInvalidConfig.
+func NewGuard(web *HTTP, opts ...Option) (*Guard, error) {
+	g := &Guard{web: web, now: time.Now}
+	var missing []error
+	if err := checkHTTP(web); err != nil {
+		missing = append(missing, err)
 	}
-	var errs []error
-	for _, opt := range opts {
-		if opt == nil {
-			errs = append(errs, errors.New("nil option"))
-			continue
-		}
-		if err := opt(g); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	err := applyOptions(g, "new guard", opts, missing...)
 	if g.policies == nil {
-		errs = append(errs, errors.New("no policy source (use WithPolicies)"))
+		err = errors.Join(err, configError("new guard", "no policy source (use WithPolicies)"))
 	}
 	if g.sessions == nil {
-		errs = append(errs, errors.New("no session store (use WithSessions)"))
+		err = errors.Join(err, configError("new guard", "no session store (use WithSessions)"))
 	}
-	if len(errs) > 0 {
-		for i, err := range errs {
-			errs[i] = fmt.Errorf("middleware: new guard: %w: %w", ErrInvalidConfig, err)
-		}
-		return nil, errors.Join(errs...)
+	if err != nil {
+		return nil, err
 	}
 	if g.catalog == nil {
 		g.catalog = policy.NewCatalog()
 	}
-	g.otpRequired = otpRequiredProblem(g.base)
-	g.authRequired = authRequiredProblem(g.base)
-	g.unavailable = unavailableProblem(g.base)
+	g.otpRequired = web.encodeProblem(otpRequiredProblem)
+	g.authRequired = web.encodeProblem(authRequiredProblem)
+	g.unavailable = web.encodeProblem(unavailableProblem)
 	if g.deny == nil {
 		g.deny = g.defaultDeny
 	}
@@ -314,28 +257,63 @@ func NewGuard(opts ...Option) (*Guard, error) {
 	return g, nil
 }
 
+// configError is one configuration problem of what, wrapping
+// ErrInvalidConfig.
+func configError(what, msg string) error {
+	return fmt.Errorf("middleware: %s: %w: %s", what, ErrInvalidConfig, msg)
+}
+
+// A RouteOption configures one guarded route in Require or Middleware. A
+// CustomerSource is one: it overrides the guard's default (WithCustomer)
+// for that route.
+type RouteOption interface {
+	applyRoute(*guarded) error
+}
+
+func (s CustomerSource) applyRoute(h *guarded) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	h.customer = s
+	return nil
+}
+
 // Middleware returns the middleware that guards handlers performing action
-// a. An action the guard's catalogue does not know is an error wrapping
-// policy.ErrUnknownAction and ErrInvalidConfig, so a misspelt action fails
-// at start-up rather than on a request. The action is resolved once, here.
-func (g *Guard) Middleware(a policy.Action) (func(http.Handler) http.Handler, error) {
+// a, with the route's options. An action the guard's catalogue does not
+// know is an error wrapping policy.ErrUnknownAction and ErrInvalidConfig,
+// so a misspelt action fails at start-up rather than on a request. The
+// action is resolved once, here.
+func (g *Guard) Middleware(a policy.Action, opts ...RouteOption) (func(http.Handler) http.Handler, error) {
 	rule, err := g.catalog.Rule(a)
 	if err != nil {
 		return nil, fmt.Errorf("middleware: guard action %q: %w: %w", a, ErrInvalidConfig, err)
 	}
+	proto := guarded{g: g, rule: rule, customer: g.customer}
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("middleware: guard action %q: %w: nil route option", a, ErrInvalidConfig)
+		}
+		if err := o.applyRoute(&proto); err != nil {
+			return nil, fmt.Errorf("middleware: guard action %q: %w: %w", a, ErrInvalidConfig, err)
+		}
+	}
+	proto.customer.limit = g.web.bodyLimit
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("middleware: guard action " + string(a) + ": nil handler")
 		}
-		return &guarded{g: g, rule: rule, next: next}
+		h := proto
+		h.next = next
+		return &h
 	}, nil
 }
 
-// Require is like Middleware but panics when the action is unknown. Call it
-// at set-up, while building routes, as with regexp.MustCompile; a panic
-// there is a configuration error found before the server starts.
-func (g *Guard) Require(a policy.Action) func(http.Handler) http.Handler {
-	mw, err := g.Middleware(a)
+// Require is like Middleware but panics when the action is unknown or an
+// option is invalid. Call it at set-up, while building routes, as with
+// regexp.MustCompile; a panic there is a configuration error found before
+// the server starts.
+func (g *Guard) Require(a policy.Action, opts ...RouteOption) func(http.Handler) http.Handler {
+	mw, err := g.Middleware(a, opts...)
 	if err != nil {
 		panic(err)
 	}
@@ -344,9 +322,10 @@ func (g *Guard) Require(a policy.Action) func(http.Handler) http.Handler {
 
 // guarded is a handler wrapped by the guard for one resolved action.
 type guarded struct {
-	g    *Guard
-	rule policy.Rule
-	next http.Handler
+	g        *Guard
+	rule     policy.Rule
+	customer CustomerSource
+	next     http.Handler
 }
 
 // Audit outcomes.
@@ -359,15 +338,7 @@ const (
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
 	ctx := r.Context()
-	var (
-		integration string
-		ok          bool
-	)
-	if g.integration != nil {
-		integration, ok = g.integration(r)
-	} else {
-		integration, ok = IntegrationFrom(ctx)
-	}
+	integration, ok := g.web.Integration(r)
 	if !ok || integration == "" {
 		g.audit(ctx, "", policy.Decision{Action: h.rule.Action()}, outcomeDenied, ErrNoIntegration)
 		g.deny(w, r, ErrNoIntegration)
@@ -398,10 +369,17 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 		g.refuse(w, r, integration, d, err)
 		return
 	}
+	var customer string
+	if h.customer.bound() {
+		if customer, err = h.customer.customer(r); err != nil {
+			g.refuse(w, r, integration, d, err)
+			return
+		}
+	}
 	gc := &guardContext{
 		Context:        ctx,
 		integration:    integration,
-		ownIntegration: g.integration != nil,
+		ownIntegration: g.web.integration != nil,
 		decision:       d,
 	}
 	s, found, err := g.sessions.GetSession(ctx, gc.hashToken(token))
@@ -410,7 +388,7 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 		g.onError(w, r, fmt.Errorf("middleware: %w: get session: %w", ErrUnavailable, err))
 		return
 	}
-	if err := h.check(r, integration, s, found); err != nil {
+	if err := h.check(integration, customer, s, found); err != nil {
 		g.refuse(w, r, integration, d, err)
 		return
 	}
@@ -420,23 +398,19 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 }
 
 // check returns why session s (found or not) does not authorize the
-// request, or nil when it does.
-func (h *guarded) check(r *http.Request, integration string, s store.Session, found bool) error {
-	g := h.g
+// request of integration on customer ("" when the route binds none), or nil
+// when it does.
+func (h *guarded) check(integration, customer string, s store.Session, found bool) error {
 	switch {
 	case !found:
 		return ErrSessionInvalid
 	case s.Integration != integration:
 		return ErrWrongIntegration
-	case !s.ExpiresAt.After(g.now()):
+	case !s.ExpiresAt.After(h.g.now()):
 		return ErrSessionExpired
-	}
-	if g.customer != nil {
-		if c := g.customer(r); c == "" || c != s.CustomerID {
-			return ErrWrongCustomer
-		}
-	}
-	if len(s.Scopes) > 0 && !slices.Contains(s.Scopes, string(h.rule.Action())) {
+	case h.customer.bound() && customer != s.CustomerID:
+		return ErrWrongCustomer
+	case len(s.Scopes) > 0 && !slices.Contains(s.Scopes, string(h.rule.Action())):
 		return ErrScope
 	}
 	return nil
@@ -522,14 +496,15 @@ var (
 // audit writes the decision event when an audit logger is set. why is the
 // reason of a refusal or failure; nil means d.Reason.
 func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision, outcome string, why error) {
-	if g.logger == nil || !g.logger.Enabled(ctx, slog.LevelInfo) {
+	l := g.web.logger
+	if l == nil || !l.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
 	reason := d.Reason.String()
 	if why != nil {
 		reason = why.Error()
 	}
-	g.logger.LogAttrs(ctx, slog.LevelInfo, "otp.decision",
+	l.LogAttrs(ctx, slog.LevelInfo, "otp.decision",
 		slog.String("integration", integration),
 		slog.String("action", string(d.Action)),
 		slog.Bool("required", d.Required),
@@ -540,45 +515,39 @@ func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision
 
 func (g *Guard) defaultDeny(w http.ResponseWriter, _ *http.Request, err error) {
 	if errors.Is(err, ErrNoIntegration) {
-		WriteProblem(w, g.authRequired)
+		g.authRequired.write(w)
 		return
 	}
-	WriteProblem(w, g.otpRequired)
+	g.otpRequired.write(w)
 }
 
 func (g *Guard) defaultError(w http.ResponseWriter, _ *http.Request, _ error) {
-	WriteProblem(w, g.unavailable)
+	g.unavailable.write(w)
 }
 
-// Problem titles and details of the guard and the authentication
-// middleware.
-const (
-	titleAuthenticationRequired = "Authentication Required"
-	titleOTPRequired            = "OTP Required"
-	detailOTPRequired           = "Customer OTP verification required for this action"
-	titleServiceUnavailable     = "Service Unavailable"
-	detailServiceUnavailable    = "the service is temporarily unavailable; try again later"
-)
-
-// otpRequiredProblem returns the seed's 403 body under base.
-func otpRequiredProblem(base string) Problem {
-	return Problem{
-		Type:   base + TypeOTPRequired,
-		Title:  titleOTPRequired,
+// The guard's fixed problems, with their types relative to the problem
+// base.
+var (
+	// otpRequiredProblem is the seed's 403 body.
+	otpRequiredProblem = Problem{
+		Type:   TypeOTPRequired,
+		Title:  "OTP Required",
 		Status: http.StatusForbidden,
-		Detail: detailOTPRequired,
+		Detail: "Customer OTP verification required for this action",
 	}
-}
-
-// unavailableProblem returns the 503 body under base.
-func unavailableProblem(base string) Problem {
-	return Problem{
-		Type:   base + TypeServiceUnavailable,
-		Title:  titleServiceUnavailable,
+	authRequiredProblem = Problem{
+		Type:   TypeAuthenticationNeeded,
+		Title:  "Authentication Required",
+		Status: http.StatusUnauthorized,
+		Detail: "authentication is required",
+	}
+	unavailableProblem = Problem{
+		Type:   TypeServiceUnavailable,
+		Title:  "Service Unavailable",
 		Status: http.StatusServiceUnavailable,
-		Detail: detailServiceUnavailable,
+		Detail: "the service is temporarily unavailable; try again later",
 	}
-}
+)
 
 // checkProblemBase reports whether base can prefix problem types: an
 // absolute URI ending in "/" or "#".

@@ -47,7 +47,11 @@ func gBenchGuard(b *testing.B, n int) (*middleware.Guard, []string) {
 			b.Fatal(err)
 		}
 	}
-	g, err := middleware.NewGuard(middleware.WithPolicies(gTestPolicies(b)), middleware.WithSessions(mem))
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := middleware.NewGuard(web, middleware.WithPolicies(gTestPolicies(b)), middleware.WithSessions(mem))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -132,7 +136,11 @@ func BenchmarkRequireValidSessionParallel(b *testing.B) {
 }
 
 func BenchmarkAPIKeys(b *testing.B) {
-	mw, err := middleware.APIKeys(gTestKeys())
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	mw, err := middleware.APIKeys(web, gTestKeys())
 	if err != nil {
 		b.Fatal(err)
 	}

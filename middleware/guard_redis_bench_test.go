@@ -68,7 +68,11 @@ func BenchmarkGuardRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := middleware.NewGuard(middleware.WithPolicies(pol), middleware.WithSessions(st))
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := middleware.NewGuard(web, middleware.WithPolicies(pol), middleware.WithSessions(st))
 	if err != nil {
 		b.Fatal(err)
 	}

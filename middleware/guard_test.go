@@ -108,16 +108,31 @@ func (f *gFixture) put(t testing.TB, token string, s store.Session, life, ttl ti
 	require.NoError(t, f.mem.CreateSession(context.Background(), store.HashToken(token), s, ttl))
 }
 
-// guard builds a guard over the gFixture with the test policies.
+// gWeb returns the shared HTTP settings of the tests: problem base
+// gTestBase, then opts.
+func gWeb(t testing.TB, opts ...middleware.HTTPOption) *middleware.HTTP {
+	t.Helper()
+	web, err := middleware.NewHTTP(append([]middleware.HTTPOption{middleware.WithProblemBase(gTestBase)}, opts...)...)
+	require.NoError(t, err)
+	return web
+}
+
+// guard builds a guard over the gFixture with the test policies, on the
+// settings gWeb(t).
 func (f *gFixture) guard(t testing.TB, opts ...middleware.Option) *middleware.Guard {
+	t.Helper()
+	return f.guardOn(t, gWeb(t), opts...)
+}
+
+// guardOn builds a guard over the gFixture with the test policies, on web.
+func (f *gFixture) guardOn(t testing.TB, web *middleware.HTTP, opts ...middleware.Option) *middleware.Guard {
 	t.Helper()
 	base := []middleware.Option{
 		middleware.WithPolicies(gTestPolicies(t)),
 		middleware.WithSessions(f.sessions),
 		middleware.WithClock(f.clock.Now),
-		middleware.WithProblemBase(gTestBase),
 	}
-	g, err := middleware.NewGuard(append(base, opts...)...)
+	g, err := middleware.NewGuard(web, append(base, opts...)...)
 	require.NoError(t, err)
 	return g
 }
@@ -174,47 +189,129 @@ func gAssertOTPRequired(t *testing.T, rec *httptest.ResponseRecorder) {
 	assert.JSONEq(t, want, rec.Body.String())
 }
 
+func TestNewHTTPConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    []middleware.HTTPOption
+		wantErr string // "" for success
+	}{
+		{"no options", nil, ""},
+		{"every option", []middleware.HTTPOption{
+			middleware.WithProblemBase("about:blank#"),
+			middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "x", true }),
+			middleware.WithLogger(slog.New(slog.DiscardHandler)),
+			middleware.WithBodyLimit(1),
+		}, ""},
+		{"base ending in slash", []middleware.HTTPOption{middleware.WithProblemBase(gTestBase)}, ""},
+		{"nil option", []middleware.HTTPOption{nil}, "nil option"},
+		{"nil integration func", []middleware.HTTPOption{middleware.WithIntegrationFunc(nil)}, "nil integration func"},
+		{"nil logger", []middleware.HTTPOption{middleware.WithLogger(nil)}, "nil logger"},
+		{"zero body limit", []middleware.HTTPOption{middleware.WithBodyLimit(0)}, "must be positive"},
+		{"negative body limit", []middleware.HTTPOption{middleware.WithBodyLimit(-1)}, "must be positive"},
+		{"relative base", []middleware.HTTPOption{middleware.WithProblemBase("/errors/")}, "not an absolute URI"},
+		{"empty base", []middleware.HTTPOption{middleware.WithProblemBase("")}, "not an absolute URI"},
+		{"base without separator", []middleware.HTTPOption{middleware.WithProblemBase("https://api.zupy.com/errors")}, `does not end in "/" or "#"`},
+		{"unparsable base", []middleware.HTTPOption{middleware.WithProblemBase("https://a b/%zz/")}, "problem base"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			web, err := middleware.NewHTTP(tt.opts...)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				assert.NotNil(t, web)
+				return
+			}
+			require.Error(t, err)
+			assert.Nil(t, web)
+			assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.wantErr, "got error %q, want it to mention %q", err, tt.wantErr)
+		})
+	}
+}
+
+func TestNewHTTPDefaults(t *testing.T) {
+	web, err := middleware.NewHTTP()
+	require.NoError(t, err)
+	assert.Equal(t, middleware.DefaultProblemBase, web.ProblemBase(), "got base %q, want %q", web.ProblemBase(), middleware.DefaultProblemBase)
+	assert.Equal(t, int64(middleware.DefaultBodyLimit), web.BodyLimit(), "got body limit %d, want %d", web.BodyLimit(), middleware.DefaultBodyLimit)
+	assert.Nil(t, web.Logger(), "got a logger, want none by default")
+
+	// Without WithIntegrationFunc the integration comes from the context.
+	req := gNewRequest(gIntA)
+	id, ok := web.Integration(req)
+	assert.True(t, ok)
+	assert.Equal(t, gIntA, id, "got integration %q, want %q", id, gIntA)
+	_, ok = web.Integration(gNewRequest(""))
+	assert.False(t, ok, "got an integration from a request without one")
+
+	logger := slog.New(slog.DiscardHandler)
+	web, err = middleware.NewHTTP(middleware.WithProblemBase(gTestBase), middleware.WithBodyLimit(10), middleware.WithLogger(logger),
+		middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return gIntB, true }))
+	require.NoError(t, err)
+	assert.Equal(t, gTestBase, web.ProblemBase())
+	assert.Equal(t, int64(10), web.BodyLimit())
+	assert.Same(t, logger, web.Logger())
+	id, ok = web.Integration(req)
+	assert.True(t, ok)
+	assert.Equal(t, gIntB, id, "got integration %q, want the host function's %q", id, gIntB)
+}
+
+func TestNewHTTPReportsEveryProblem(t *testing.T) {
+	_, err := middleware.NewHTTP(middleware.WithProblemBase("x"), middleware.WithLogger(nil), middleware.WithBodyLimit(0))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
+	for _, want := range []string{"problem base", "nil logger", "body limit"} {
+		assert.Contains(t, err.Error(), want, "got error %q, want it to mention %q", err, want)
+	}
+}
+
 func TestNewGuardConfig(t *testing.T) {
 	src := gTestPolicies(t)
 	mem := memory.New()
 	t.Cleanup(func() { mem.Close() })
+	web := gWeb(t)
 	ok := []middleware.Option{middleware.WithPolicies(src), middleware.WithSessions(mem)}
 	tests := []struct {
 		name    string
+		web     *middleware.HTTP
 		opts    []middleware.Option
 		wantErr string // "" for success
 	}{
-		{"minimal", ok, ""},
-		{"every option", append(ok,
+		{"minimal", web, ok, ""},
+		{"every option", web, append(ok,
 			middleware.WithCatalog(policy.NewCatalog()),
-			middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "x", true }),
-			middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }),
-			middleware.WithProblemBase("about:blank#"),
+			middleware.WithCustomer(middleware.CustomerFromPath("id")),
 			middleware.WithClock(time.Now),
-			middleware.WithLogger(nil),
 			middleware.WithDenyHandler(func(http.ResponseWriter, *http.Request, error) {}),
 			middleware.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
 		), ""},
-		{"no options", nil, "no policy source"},
-		{"no sessions", []middleware.Option{middleware.WithPolicies(src)}, "no session store"},
-		{"no policies", []middleware.Option{middleware.WithSessions(mem)}, "no policy source"},
-		{"nil option", append(ok, nil), "nil option"},
-		{"nil source", append(ok, middleware.WithPolicies(nil)), "nil policy source"},
-		{"nil sessions", append(ok, middleware.WithSessions(nil)), "nil session store"},
-		{"nil catalog", append(ok, middleware.WithCatalog(nil)), "nil catalog"},
-		{"nil integration func", append(ok, middleware.WithIntegrationFunc(nil)), "nil integration func"},
-		{"nil customer func", append(ok, middleware.WithCustomerFunc(nil)), "nil customer func"},
-		{"nil clock", append(ok, middleware.WithClock(nil)), "nil clock"},
-		{"nil deny handler", append(ok, middleware.WithDenyHandler(nil)), "nil deny handler"},
-		{"nil error handler", append(ok, middleware.WithErrorHandler(nil)), "nil error handler"},
-		{"relative base", append(ok, middleware.WithProblemBase("/errors/")), "not an absolute URI"},
-		{"empty base", append(ok, middleware.WithProblemBase("")), "not an absolute URI"},
-		{"base without separator", append(ok, middleware.WithProblemBase("https://api.zupy.com/errors")), `does not end in "/" or "#"`},
-		{"unparsable base", append(ok, middleware.WithProblemBase("https://a b/%zz/")), "problem base"},
+		{"every customer source", web, append(ok,
+			middleware.WithCustomer(middleware.AnyCustomer),
+			middleware.WithCustomer(middleware.CustomerFromQuery("customer")),
+			middleware.WithCustomer(middleware.CustomerFromJSON("customer_id")),
+			middleware.WithCustomer(middleware.CustomerFunc(func(*http.Request) (string, error) { return "", nil })),
+			middleware.WithCustomer(middleware.CustomerFromPath("id").Map(func(_ *http.Request, v string) (string, error) { return v, nil })),
+		), ""},
+		{"nil web", nil, ok, "nil HTTP settings"},
+		{"no options", web, nil, "no policy source"},
+		{"no sessions", web, []middleware.Option{middleware.WithPolicies(src)}, "no session store"},
+		{"no policies", web, []middleware.Option{middleware.WithSessions(mem)}, "no policy source"},
+		{"nil option", web, append(ok, nil), "nil option"},
+		{"nil source", web, append(ok, middleware.WithPolicies(nil)), "nil policy source"},
+		{"nil sessions", web, append(ok, middleware.WithSessions(nil)), "nil session store"},
+		{"nil catalog", web, append(ok, middleware.WithCatalog(nil)), "nil catalog"},
+		{"nil customer func", web, append(ok, middleware.WithCustomer(middleware.CustomerFunc(nil))), "nil customer func"},
+		{"empty path name", web, append(ok, middleware.WithCustomer(middleware.CustomerFromPath(""))), "empty name"},
+		{"empty query name", web, append(ok, middleware.WithCustomer(middleware.CustomerFromQuery(""))), "empty name"},
+		{"empty JSON field", web, append(ok, middleware.WithCustomer(middleware.CustomerFromJSON(""))), "empty name"},
+		{"mapped AnyCustomer", web, append(ok, middleware.WithCustomer(middleware.AnyCustomer.Map(gMapSame))), "AnyCustomer cannot be mapped"},
+		{"nil clock", web, append(ok, middleware.WithClock(nil)), "nil clock"},
+		{"nil deny handler", web, append(ok, middleware.WithDenyHandler(nil)), "nil deny handler"},
+		{"nil error handler", web, append(ok, middleware.WithErrorHandler(nil)), "nil error handler"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := middleware.NewGuard(tt.opts...)
+			g, err := middleware.NewGuard(tt.web, tt.opts...)
 			if tt.wantErr == "" {
 				require.NoError(t, err)
 				assert.NotNil(t, g)
@@ -229,9 +326,10 @@ func TestNewGuardConfig(t *testing.T) {
 }
 
 func TestNewGuardReportsEveryProblem(t *testing.T) {
-	_, err := middleware.NewGuard(middleware.WithClock(nil), middleware.WithProblemBase("x"))
+	_, err := middleware.NewGuard(nil, middleware.WithClock(nil), middleware.WithCustomer(middleware.CustomerFunc(nil)))
 	require.Error(t, err)
-	for _, want := range []string{"nil clock", "problem base", "no policy source", "no session store"} {
+	assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
+	for _, want := range []string{"nil HTTP settings", "nil clock", "nil customer func", "no policy source", "no session store"} {
 		assert.Contains(t, err.Error(), want, "got error %q, want it to mention %q", err, want)
 	}
 }
@@ -283,28 +381,29 @@ func TestGuardRequirePanicsOnNilHandler(t *testing.T) {
 func TestGuardNoIntegration(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		opts []middleware.Option
+		web  []middleware.HTTPOption
 		req  *http.Request
 	}{
 		{"no integration in context", nil, gNewRequest("", gTokenA)},
 		{"empty integration in context", nil, gNewRequest("", gTokenA).WithContext(middleware.WithIntegration(context.Background(), ""))},
-		{"host func reports none", []middleware.Option{middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "", false })}, gNewRequest(gIntA, gTokenA)},
-		{"host func reports empty", []middleware.Option{middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "", true })}, gNewRequest(gIntA, gTokenA)},
+		{"host func reports none", []middleware.HTTPOption{middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "", false })}, gNewRequest(gIntA, gTokenA)},
+		{"host func reports empty", []middleware.HTTPOption{middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "", true })}, gNewRequest(gIntA, gTokenA)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := gNewFixture(t)
+			web := gWeb(t, tt.web...)
 			next := &gNextHandler{}
 			rec := httptest.NewRecorder()
-			f.guard(t, tt.opts...).Require(policy.RedeemReward)(next).ServeHTTP(rec, tt.req)
+			f.guardOn(t, web).Require(policy.RedeemReward)(next).ServeHTTP(rec, tt.req)
 			gAssertProblem(t, rec, http.StatusUnauthorized, "authentication-required", "Authentication Required", "authentication is required")
 			assert.False(t, next.called, "next ran without an integration")
 			assert.Zero(t, f.sessions.gets.Load(), "got %d store lookups, want 0", f.sessions.gets.Load())
 
 			var got error
-			g := f.guard(t, append(tt.opts, middleware.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+			g := f.guardOn(t, web, middleware.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
 				got = err
 				w.WriteHeader(http.StatusTeapot)
-			}))...)
+			}))
 			rec = httptest.NewRecorder()
 			g.Require(policy.RedeemReward)(next).ServeHTTP(rec, tt.req)
 			assert.ErrorIs(t, got, middleware.ErrNoIntegration)
@@ -329,7 +428,7 @@ func TestGuardNotRequiredSkipsStore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			failing := &gCountingSessions{err: errors.New("store down")}
-			g, err := middleware.NewGuard(middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(failing))
+			g, err := middleware.NewGuard(gWeb(t), middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(failing))
 			require.NoError(t, err)
 			next := &gNextHandler{}
 			rec := httptest.NewRecorder()
@@ -470,30 +569,27 @@ func TestGuardZeroExpiryIsExpired(t *testing.T) {
 }
 
 func TestGuardCustomer(t *testing.T) {
-	noCustomer := func(*http.Request) string { return "" }
+	path := middleware.CustomerFromPath("id")
+	noCustomer := middleware.CustomerFunc(func(*http.Request) (string, error) { return "", nil })
 	tests := []struct {
 		name     string
 		path     string
 		token    string
-		customer func(*http.Request) string
+		customer middleware.CustomerSource
 		wantErr  error
 	}{
-		{"session's customer", "/customers/" + gCustomerX + "/redeem", gTokenA, nil, nil},
-		{"another customer", "/customers/" + gCustomerY + "/redeem", gTokenA, nil, middleware.ErrWrongCustomer},
-		{"customer func finds none", "/customers/" + gCustomerX + "/redeem", gTokenA, noCustomer, middleware.ErrWrongCustomer},
-		{"neither names a customer", "/customers/" + gCustomerX + "/redeem", gTokenNoCust, noCustomer, middleware.ErrWrongCustomer},
-		{"session without customer", "/customers/" + gCustomerX + "/redeem", gTokenNoCust, nil, middleware.ErrWrongCustomer},
+		{"session's customer", "/customers/" + gCustomerX + "/redeem", gTokenA, path, nil},
+		{"another customer", "/customers/" + gCustomerY + "/redeem", gTokenA, path, middleware.ErrWrongCustomer},
+		{"customer func finds none", "/customers/" + gCustomerX + "/redeem", gTokenA, noCustomer, middleware.ErrNoCustomer},
+		{"neither names a customer", "/customers/" + gCustomerX + "/redeem", gTokenNoCust, noCustomer, middleware.ErrNoCustomer},
+		{"session without customer", "/customers/" + gCustomerX + "/redeem", gTokenNoCust, path, middleware.ErrWrongCustomer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := gNewFixture(t)
-			customer := tt.customer
-			if customer == nil {
-				customer = func(r *http.Request) string { return r.PathValue("id") }
-			}
 			var reason error
 			g := f.guard(t,
-				middleware.WithCustomerFunc(customer),
+				middleware.WithCustomer(tt.customer),
 				middleware.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
 					reason = err
 					w.WriteHeader(http.StatusForbidden)
@@ -534,12 +630,12 @@ func TestGuardFailsClosed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			web := gWeb(t)
 			opts := []middleware.Option{
 				middleware.WithPolicies(tt.policies),
 				middleware.WithSessions(tt.sessions),
-				middleware.WithProblemBase(gTestBase),
 			}
-			g, err := middleware.NewGuard(opts...)
+			g, err := middleware.NewGuard(web, opts...)
 			require.NoError(t, err)
 			next := &gNextHandler{}
 			rec := httptest.NewRecorder()
@@ -551,7 +647,7 @@ func TestGuardFailsClosed(t *testing.T) {
 			assert.False(t, next.called, "next ran although the guard could not decide")
 
 			var got error
-			g, err = middleware.NewGuard(append(opts, middleware.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+			g, err = middleware.NewGuard(web, append(opts, middleware.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
 				got = err
 				w.WriteHeader(http.StatusBadGateway)
 			}))...)
@@ -568,9 +664,9 @@ func TestGuardFailsClosed(t *testing.T) {
 
 func TestGuardIntegrationFunc(t *testing.T) {
 	f := gNewFixture(t)
-	g := f.guard(t, middleware.WithIntegrationFunc(func(r *http.Request) (string, bool) {
+	g := f.guardOn(t, gWeb(t, middleware.WithIntegrationFunc(func(r *http.Request) (string, bool) {
 		return r.Header.Get("X-Test-Integration"), true
-	}))
+	})))
 	next := &gNextHandler{}
 	req := gNewRequest("", gTokenA)
 	req.Header.Set("X-Test-Integration", gIntA)
@@ -649,7 +745,7 @@ func TestGuardAudit(t *testing.T) {
 	f := gNewFixture(t)
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
-	g := f.guard(t, middleware.WithLogger(logger))
+	g := f.guardOn(t, gWeb(t, middleware.WithLogger(logger)))
 	redeem := g.Require(policy.RedeemReward)(&gNextHandler{})
 	search := g.Require(policy.SearchCustomers)(&gNextHandler{})
 
@@ -689,7 +785,7 @@ func TestGuardAuditRespectsLevel(t *testing.T) {
 	f := gNewFixture(t)
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.guard(t, middleware.WithLogger(logger)).Require(policy.RedeemReward)(&gNextHandler{}).
+	f.guardOn(t, gWeb(t, middleware.WithLogger(logger))).Require(policy.RedeemReward)(&gNextHandler{}).
 		ServeHTTP(httptest.NewRecorder(), gNewRequest(gIntA, gTokenA))
 	assert.Empty(t, buf.String(), "got audit output above the logger's level")
 }
@@ -698,8 +794,9 @@ func TestGuardAuditRespectsLevel(t *testing.T) {
 // server and client.
 func TestGuardOverHTTP(t *testing.T) {
 	f := gNewFixture(t)
-	g := f.guard(t, middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }))
-	auth, err := middleware.APIKeys(map[string]string{"zupy_pk_goomer_0123456789": gIntA}, middleware.WithAPIKeyProblemBase(gTestBase))
+	web := gWeb(t)
+	g := f.guardOn(t, web, middleware.WithCustomer(middleware.CustomerFromPath("id")))
+	auth, err := middleware.APIKeys(web, map[string]string{"zupy_pk_goomer_0123456789": gIntA})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("POST /customers/{id}/redeem", g.Require(policy.RedeemReward)(&gNextHandler{}))

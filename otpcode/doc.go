@@ -8,8 +8,9 @@
 //     integration, subject and purpose; only the MAC is ever stored. Several
 //     keys allow rotation: the first signs, every key verifies, in constant
 //     time.
-//   - ParseIdentifier turns a phone number, an email address or a CPF into
-//     its canonical form, or says what is wrong with it.
+//   - A Parser turns a phone number, an email address or a CPF, as people
+//     type them, into its canonical form, or says what is wrong with it;
+//     its Region reads national phone formats (WithRegion for a Service).
 //   - A Chain delivers a code over the first channel that works (WhatsApp,
 //     then email); the subpackages whatsapp and email are the real senders,
 //     DevSender prints codes for development.

@@ -17,6 +17,11 @@ var (
 	// ErrInvalidIdentifier reports an identifier that is not a phone number,
 	// an email address or a CPF; the error is also an *IdentifierError.
 	ErrInvalidIdentifier = errors.New("otpcode: invalid identifier")
+	// ErrAmbiguousIdentifier reports bare digits that are both a valid CPF
+	// and a valid phone number of the default region, sent without an
+	// identifier type. It wraps ErrInvalidIdentifier; the Service returns it
+	// in a *FieldError with code "ambiguous".
+	ErrAmbiguousIdentifier error = &subError{msg: "otpcode: ambiguous identifier", parent: ErrInvalidIdentifier}
 	// ErrChannelNotPermitted reports a requested channel that is not offered
 	// for the identifier or not allowed by the caller.
 	ErrChannelNotPermitted = errors.New("otpcode: channel not permitted")
@@ -50,8 +55,11 @@ var (
 type LimitError struct {
 	// Err is the sentinel naming the limit.
 	Err error
-	// RetryAfter is how long until a retry can succeed (zero when unknown,
-	// as for a burned code, which needs a new request).
+	// RetryAfter is how long until a retry can succeed; zero means now.
+	// For ErrTooManyAttempts the code is burned and the retry is a new
+	// request: RetryAfter is what is left of the resend cooldown that began
+	// when the code was requested, zero when the cooldown is over or off.
+	// (The send window or a lock may still refuse that request.)
 	RetryAfter time.Duration
 	// LockDuration is the remaining lock of the identifier, for ErrLocked.
 	LockDuration time.Duration
@@ -75,7 +83,8 @@ type FieldError struct {
 	// Field is the field's JSON name, such as "identifier" or "otp_code".
 	Field string
 	// Code is a short machine-readable reason: "required", "invalid_format",
-	// "not_permitted".
+	// "not_permitted", or "ambiguous" (for "identifier", wrapping
+	// ErrAmbiguousIdentifier: send identifier_type).
 	Code string
 	// Message is a sentence for people. It never repeats a secret.
 	Message string
@@ -95,3 +104,13 @@ func (e *FieldError) Unwrap() []error {
 	}
 	return []error{ErrInvalidInput, e.Err}
 }
+
+// subError is a sentinel that is also its parent sentinel for errors.Is.
+type subError struct {
+	msg    string
+	parent error
+}
+
+func (e *subError) Error() string { return e.msg }
+
+func (e *subError) Unwrap() error { return e.parent }

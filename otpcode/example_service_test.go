@@ -3,6 +3,7 @@ package otpcode_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/otpguard/otpguard/otpcode"
@@ -53,4 +54,51 @@ func ExampleService() {
 	// sent via whatsapp to +5511987654321 expires in 5m0s
 	// session for phone:+5511987654321 found: true lifetime: 30m0s
 	// second use: otpcode: no code was requested for this identifier
+}
+
+// With a default region, customers can type their phone number as they
+// know it. Eleven bare digits that are both a CPF and a phone number of the
+// region are refused until the request says which it means.
+func ExampleWithRegion() {
+	st := memory.New()
+	defer st.Close()
+	keys, _ := otpcode.NewKeyring(bytes.Repeat([]byte{7}, 32)) // load the pepper from your secret store
+	chain, _ := otpcode.NewChain(otpcode.Route{
+		Channel: otpcode.ChannelWhatsApp,
+		Sender: otpcode.SenderFunc(func(_ context.Context, m otpcode.Message) error {
+			fmt.Println("code sent to", m.To)
+			return nil
+		}),
+	})
+	svc, err := otpcode.NewService(st, keys, chain, otpcode.WithRegion("BR"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+
+	_, err = svc.Request(ctx, otpcode.RequestInput{Integration: "goomer", Identifier: "(11) 98765-4321"})
+	if err != nil {
+		fmt.Println(err)
+	}
+
+	_, err = svc.Request(ctx, otpcode.RequestInput{Integration: "goomer", Identifier: "11987650034"})
+	var fe *otpcode.FieldError
+	if errors.As(err, &fe) {
+		fmt.Println(fe.Field, fe.Code+":", fe.Message)
+	}
+
+	kind, err := otpcode.ParseKind("phone") // the request's identifier_type
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = svc.Request(ctx, otpcode.RequestInput{Integration: "goomer", Identifier: "11987650034", IdentifierType: kind})
+	if err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// code sent to +5511987654321
+	// identifier ambiguous: identifier names both a CPF and a phone number; send identifier_type "phone" or "cpf"
+	// code sent to +5511987650034
 }

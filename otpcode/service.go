@@ -108,6 +108,7 @@ type Service struct {
 	limits Limits
 	now    func() time.Time
 	rand   io.Reader
+	region string
 }
 
 // Option configures a Service.
@@ -134,6 +135,27 @@ func WithDirectory(d Directory) Option {
 			return errors.New("otpcode: nil directory")
 		}
 		s.dir = d
+		return nil
+	}
+}
+
+// WithRegion sets the default region of phone numbers: the ISO 3166-1
+// alpha-2 code, upper case, of the country whose national formats are
+// accepted ("BR" reads "(11) 98765-4321" and "11987654321" as
+// +5511987654321), as Parser.Region. NewService refuses a region that
+// github.com/nyaruka/phonenumbers does not know. Default "": phone numbers
+// only in international form (+ and a country code), and 11 bare digits
+// always a CPF.
+//
+// With a region, 11 bare digits that are both a valid CPF and a valid phone
+// number of the region are refused as ambiguous unless the request says
+// which it is (RequestInput.IdentifierType).
+func WithRegion(region string) Option {
+	return func(s *Service) error {
+		if err := (Parser{Region: region}).check(); err != nil {
+			return err
+		}
+		s.region = region
 		return nil
 	}
 }
@@ -197,12 +219,20 @@ func (s *Service) Limits() Limits { return s.limits }
 // Channels returns the channels the service can deliver over, in order.
 func (s *Service) Channels() []Channel { return s.chain.Channels() }
 
+// Region returns the default region of phone numbers set by WithRegion, ""
+// for none. Parser{Region: s.Region(), Kind: k} parses an identifier as
+// Request and Verify do.
+func (s *Service) Region() string { return s.region }
+
 // RequestInput is a request for a code.
 type RequestInput struct {
 	// Integration is the calling integration's ID. Required.
 	Integration string
 	// Identifier is the customer's phone, email or CPF as sent. Required.
 	Identifier string
+	// IdentifierType, when set, parses Identifier as that kind only; zero
+	// infers the kind (see Parser).
+	IdentifierType Kind
 	// Channel asks for one channel; "" lets the chain choose.
 	Channel Channel
 	// Allow, when set, restricts the channels (a policy may forbid email).
@@ -228,6 +258,9 @@ type VerifyInput struct {
 	Integration string
 	// Identifier is the same identifier the code was requested for.
 	Identifier string
+	// IdentifierType, when set, parses Identifier as that kind only; zero
+	// infers the kind (see Parser).
+	IdentifierType Kind
 	// Code is the code the customer received.
 	Code string
 	// Purpose must equal the purpose the code was requested for.
@@ -260,6 +293,9 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if in.Identifier == "" {
 		return RequestResult{}, errIdentifierRequired()
 	}
+	if in.IdentifierType > KindCPF {
+		return RequestResult{}, errKindInvalid()
+	}
 	if in.Channel != "" && !s.chain.has(in.Channel) {
 		return RequestResult{}, channelError(in.Channel)
 	}
@@ -268,7 +304,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return RequestResult{}, err
 	}
-	id, err := parseField(in.Identifier)
+	id, err := s.parseIdentifier(in.Identifier, in.IdentifierType)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -370,13 +406,16 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if in.Identifier == "" {
 		return VerifyResult{}, errIdentifierRequired()
 	}
+	if in.IdentifierType > KindCPF {
+		return VerifyResult{}, errKindInvalid()
+	}
 	if err := s.checkCodeFormat(in.Code); err != nil {
 		return VerifyResult{}, err
 	}
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return VerifyResult{}, err
 	}
-	id, err := parseField(in.Identifier)
+	id, err := s.parseIdentifier(in.Identifier, in.IdentifierType)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -407,7 +446,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		return VerifyResult{}, s.fail(ctx, subject, ErrExpired)
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
-		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts}
+		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts, RetryAfter: s.cooldownLeft(rec, now)}
 	}
 	if !s.keys.Verify(in.Integration, subject, in.Purpose, in.Code, rec.MAC) {
 		return VerifyResult{}, s.fail(ctx, subject, ErrInvalidCode)
@@ -469,6 +508,17 @@ func (s *Service) fail(ctx context.Context, subject string, reason error) error 
 	return reason
 }
 
+// cooldownLeft returns what is left at now of the resend cooldown that began
+// when rec was requested, zero when it is over or off. The request time is
+// not stored; rec.ExpiresAt is that time plus CodeTTL.
+func (s *Service) cooldownLeft(rec store.Code, now time.Time) time.Duration {
+	if s.limits.ResendCooldown <= 0 {
+		return 0
+	}
+	end := rec.ExpiresAt.Add(s.limits.ResendCooldown - s.limits.CodeTTL)
+	return max(end.Sub(now), 0)
+}
+
 func (s *Service) takeIntegration(ctx context.Context, integration string) error {
 	ok, retry, err := s.store.Take(ctx, "integration:"+integration, s.limits.IntegrationRate, s.limits.IntegrationBurst)
 	if err != nil {
@@ -519,18 +569,25 @@ func errIdentifierRequired() error {
 	return &FieldError{Field: "identifier", Code: "required", Message: "identifier is required"}
 }
 
-func parseField(raw string) (Identifier, error) {
-	id, err := ParseIdentifier(raw)
-	if err != nil {
-		var ie *IdentifierError
-		msg := "identifier is not a phone number, an email address or a CPF"
-		if errors.As(err, &ie) {
-			msg = ie.Reason
-		}
-		return Identifier{}, &FieldError{Field: "identifier", Code: "invalid_format", Message: msg, Err: err}
+// parseIdentifier parses raw as the service's Parser does with kind, and
+// turns a refusal into a *FieldError for "identifier": code "ambiguous"
+// (wrapping ErrAmbiguousIdentifier) or "invalid_format".
+func (s *Service) parseIdentifier(raw string, kind Kind) (Identifier, error) {
+	id, err := Parser{Region: s.region, Kind: kind}.Parse(raw)
+	if err == nil {
+		return id, nil
 	}
-	return id, nil
+	var ie *IdentifierError
+	switch {
+	case errors.Is(err, ErrAmbiguousIdentifier):
+		return Identifier{}, &FieldError{Field: "identifier", Code: "ambiguous", Message: msgAmbiguous, Err: err}
+	case errors.As(err, &ie):
+		return Identifier{}, &FieldError{Field: "identifier", Code: "invalid_format", Message: ie.Reason, Err: err}
+	}
+	return Identifier{}, err // region and kind were checked before: unreachable
 }
+
+const msgAmbiguous = reasonAmbiguous + `; send identifier_type "phone" or "cpf"`
 
 func channelError(ch Channel) error {
 	return &FieldError{Field: "channel", Code: "not_permitted", Message: fmt.Sprintf("channel %q is not offered for this identifier", ch), Err: ErrChannelNotPermitted}

@@ -108,7 +108,10 @@ type fixture struct {
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func newFixture(t *testing.T, mutate func(*otpcode.Limits), wrap func(store.Store) store.Store) *fixture {
+// newFixture returns a service over a memory store with the test directory
+// and outboxes for senders, on a manual clock. mutate changes the limits,
+// wrap the store, and opts are further options.
+func newFixture(t *testing.T, mutate func(*otpcode.Limits), wrap func(store.Store) store.Store, opts ...otpcode.Option) *fixture {
 	t.Helper()
 	f := &fixture{clock: storetest.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)), whatsapp: &outbox{}, email: &outbox{}}
 	f.store = memory.New(memory.WithClock(f.clock.Now))
@@ -129,8 +132,8 @@ func newFixture(t *testing.T, mutate func(*otpcode.Limits), wrap func(store.Stor
 	if mutate != nil {
 		mutate(&limits)
 	}
-	f.svc, err = otpcode.NewService(st, keys, chain,
-		otpcode.WithLimits(limits), otpcode.WithClock(f.clock.Now), otpcode.WithDirectory(directory{}))
+	opts = append([]otpcode.Option{otpcode.WithLimits(limits), otpcode.WithClock(f.clock.Now), otpcode.WithDirectory(directory{})}, opts...)
+	f.svc, err = otpcode.NewService(st, keys, chain, opts...)
 	require.NoError(t, err)
 	return f
 }
@@ -242,6 +245,18 @@ func TestInputErrors(t *testing.T) {
 			_, err := f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: maria, Code: "12a456"})
 			return err
 		}(), "otp_code", "invalid_format"},
+		{"unknown identifier type on request", func() error {
+			_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: maria, IdentifierType: otpcode.KindCPF + 1})
+			return err
+		}(), "identifier_type", "invalid_format"},
+		{"unknown identifier type on verify", func() error {
+			_, err := f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: maria, IdentifierType: otpcode.KindCPF + 1, Code: "123456"})
+			return err
+		}(), "identifier_type", "invalid_format"},
+		{"identifier not of its type", func() error {
+			_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: maria, IdentifierType: otpcode.KindEmail})
+			return err
+		}(), "identifier", "invalid_format"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,6 +341,67 @@ func TestWrongGuessesBurnTheCode(t *testing.T) {
 	require.ErrorIs(t, err, otpcode.ErrTooManyAttempts)
 	var le *otpcode.LimitError
 	require.ErrorAs(t, err, &le)
+}
+
+func TestBurnedCodeRetryAfter(t *testing.T) {
+	// burn requests a code, moves the clock by after, and spends the code's
+	// guesses; it returns the LimitError of the guess after them.
+	burn := func(t *testing.T, f *fixture, after time.Duration) *otpcode.LimitError {
+		t.Helper()
+		f.request(t, maria)
+		code := f.whatsapp.last(t).Code
+		f.clock.Advance(after)
+		for i := 0; i < 5; i++ {
+			_, err := f.verify(wrong(code))
+			require.ErrorIs(t, err, otpcode.ErrInvalidCode, "guess %d", i+1)
+		}
+		_, err := f.verify(code)
+		require.ErrorIs(t, err, otpcode.ErrTooManyAttempts)
+		var le *otpcode.LimitError
+		require.ErrorAs(t, err, &le)
+		return le
+	}
+	ctx := context.Background()
+
+	t.Run("inside the cooldown", func(t *testing.T) {
+		f := newFixture(t, nil, nil)
+		le := burn(t, f, 10*time.Second)
+		assert.Equal(t, 50*time.Second, le.RetryAfter, "got RetryAfter %v, want 50s", le.RetryAfter)
+		assert.Zero(t, le.LockDuration)
+		// The hint agrees with what a new request is told, and is enough.
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: maria})
+		var cool *otpcode.LimitError
+		require.ErrorAs(t, err, &cool)
+		require.ErrorIs(t, err, otpcode.ErrCooldown)
+		assert.Equal(t, le.RetryAfter, cool.RetryAfter, "got cooldown %v, want the burned code's hint %v", cool.RetryAfter, le.RetryAfter)
+		f.clock.Advance(le.RetryAfter)
+		f.request(t, maria)
+	})
+	t.Run("a nanosecond before the cooldown ends", func(t *testing.T) {
+		f := newFixture(t, nil, nil)
+		le := burn(t, f, 60*time.Second-time.Nanosecond)
+		assert.Equal(t, time.Nanosecond, le.RetryAfter)
+	})
+	t.Run("after the cooldown", func(t *testing.T) {
+		f := newFixture(t, nil, nil)
+		le := burn(t, f, 60*time.Second)
+		assert.Zero(t, le.RetryAfter, "got RetryAfter %v, want 0 (now)", le.RetryAfter)
+		assert.Equal(t, otpcode.ErrTooManyAttempts.Error(), le.Error())
+		f.request(t, maria)
+	})
+	t.Run("no cooldown", func(t *testing.T) {
+		f := newFixture(t, func(l *otpcode.Limits) { l.ResendCooldown = 0 }, nil)
+		le := burn(t, f, 0)
+		assert.Zero(t, le.RetryAfter, "got RetryAfter %v, want 0 (now)", le.RetryAfter)
+	})
+	t.Run("cooldown longer than the code", func(t *testing.T) {
+		f := newFixture(t, func(l *otpcode.Limits) {
+			l.CodeTTL = time.Minute
+			l.ResendCooldown = 3 * time.Minute
+		}, nil)
+		le := burn(t, f, 20*time.Second)
+		assert.Equal(t, 160*time.Second, le.RetryAfter)
+	})
 }
 
 func TestConcurrentWrongGuesses(t *testing.T) {
@@ -752,6 +828,119 @@ func TestNoSecretReachesTheStore(t *testing.T) {
 	}
 }
 
+func TestWithRegion(t *testing.T) {
+	keys, err := otpcode.NewKeyring(testKey(1))
+	require.NoError(t, err)
+	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
+	require.NoError(t, err)
+	st := memory.New()
+	t.Cleanup(st.Close)
+	for _, region := range []string{"BR", "US", "PT", ""} {
+		svc, err := otpcode.NewService(st, keys, chain, otpcode.WithRegion(region))
+		require.NoError(t, err, "region %q", region)
+		assert.Equal(t, region, svc.Region())
+	}
+	svc, err := otpcode.NewService(st, keys, chain)
+	require.NoError(t, err)
+	assert.Equal(t, "", svc.Region(), "got region %q by default, want none", svc.Region())
+	for _, region := range []string{"ZZ", "br", "BRA", "001", "076", " BR"} {
+		_, err := otpcode.NewService(st, keys, chain, otpcode.WithRegion(region))
+		assert.Error(t, err, "region %q", region)
+	}
+}
+
+// TestRequestWithRegion runs identifiers as people type them through a
+// service with region BR.
+func TestRequestWithRegion(t *testing.T) {
+	ctx := context.Background()
+	const (
+		ambiguous      = "11987650034"    // a valid CPF and a valid São Paulo mobile
+		ambiguousPhone = "+5511987650034" // the same digits as a phone number
+	)
+	t.Run("national formats reach the phone", func(t *testing.T) {
+		for _, in := range []string{"11987654321", "(11) 98765-4321", "11 98765-4321", "+55 11 98765-4321"} {
+			t.Run(in, func(t *testing.T) {
+				f := newFixture(t, nil, nil, otpcode.WithRegion("BR"))
+				f.request(t, in)
+				assert.Equal(t, maria, f.whatsapp.last(t).To)
+				// Verified in another format, it is the same identifier.
+				v, err := f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: "(11) 98765-4321", Code: f.whatsapp.last(t).Code})
+				require.NoError(t, err)
+				assert.Equal(t, "cust-maria", v.Customer.ID)
+			})
+		}
+	})
+	t.Run("ambiguous digits are refused", func(t *testing.T) {
+		f := newFixture(t, nil, nil, otpcode.WithRegion("BR"))
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: ambiguous})
+		require.ErrorIs(t, err, otpcode.ErrAmbiguousIdentifier)
+		assert.ErrorIs(t, err, otpcode.ErrInvalidIdentifier)
+		assert.ErrorIs(t, err, otpcode.ErrInvalidInput)
+		var fe *otpcode.FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "identifier", fe.Field)
+		assert.Equal(t, "ambiguous", fe.Code)
+		assert.Contains(t, fe.Message, "identifier_type")
+		assert.Equal(t, `identifier names both a CPF and a phone number; send identifier_type "phone" or "cpf"`, fe.Message)
+		assert.NotContains(t, fe.Error(), ambiguous, "the error must not echo the identifier")
+		var ie *otpcode.IdentifierError
+		require.ErrorAs(t, err, &ie)
+		assert.Equal(t, otpcode.KindUnknown, ie.Kind)
+		assert.Zero(t, f.whatsapp.count()+f.email.count(), "nothing may be sent for an ambiguous identifier")
+
+		// Verify refuses it too, before any attempt is charged.
+		_, err = f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: ambiguous, Code: "123456"})
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "ambiguous", fe.Code)
+	})
+	t.Run("formatted digits are not ambiguous", func(t *testing.T) {
+		f := newFixture(t, func(l *otpcode.Limits) { l.ResendCooldown = 0 }, nil, otpcode.WithRegion("BR"))
+		for _, in := range []string{"(11) 98765-0034", "11 98765-0034", "+55 11 98765-0034"} {
+			res, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: in})
+			require.NoError(t, err, in)
+			assert.Equal(t, otpcode.ChannelWhatsApp, res.Channel)
+			assert.Equal(t, ambiguousPhone, f.whatsapp.last(t).To)
+		}
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "119.876.500-34"})
+		assert.ErrorIs(t, err, otpcode.ErrUnknownCustomer, "a punctuated CPF is a CPF")
+	})
+	t.Run("identifier type phone", func(t *testing.T) {
+		f := newFixture(t, nil, nil, otpcode.WithRegion("BR"))
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: ambiguous, IdentifierType: otpcode.KindPhone})
+		require.NoError(t, err)
+		msg := f.whatsapp.last(t)
+		assert.Equal(t, ambiguousPhone, msg.To)
+		v, err := f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: ambiguous, IdentifierType: otpcode.KindPhone, Code: msg.Code})
+		require.NoError(t, err)
+		sess, found, err := f.store.GetSession(ctx, store.HashToken(v.Session))
+		require.NoError(t, err)
+		require.True(t, found)
+		assert.Equal(t, "phone:"+ambiguousPhone, sess.Subject)
+	})
+	t.Run("identifier type cpf", func(t *testing.T) {
+		f := newFixture(t, nil, nil, otpcode.WithRegion("BR"))
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: ambiguous, IdentifierType: otpcode.KindCPF})
+		assert.ErrorIs(t, err, otpcode.ErrUnknownCustomer, "the test directory knows no CPF")
+		_, err = f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "(11) 98765-0034", IdentifierType: otpcode.KindCPF})
+		var fe *otpcode.FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "invalid_format", fe.Code)
+	})
+	t.Run("without a region bare digits are a CPF", func(t *testing.T) {
+		f := newFixture(t, nil, nil)
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: ambiguous})
+		assert.ErrorIs(t, err, otpcode.ErrUnknownCustomer)
+		_, err = f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: "11987654321"})
+		var fe *otpcode.FieldError
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "invalid_format", fe.Code)
+		assert.Equal(t, "CPF check digits do not match", fe.Message)
+		_, err = f.svc.Request(ctx, otpcode.RequestInput{Integration: goomer, Identifier: ambiguous, IdentifierType: otpcode.KindPhone})
+		require.ErrorAs(t, err, &fe)
+		assert.Equal(t, "phone numbers must start with + and a country code", fe.Message)
+	})
+}
+
 func TestNewServiceValidates(t *testing.T) {
 	keys, err := otpcode.NewKeyring(testKey(1))
 	require.NoError(t, err)
@@ -831,7 +1020,7 @@ func BenchmarkVerify(b *testing.B) {
 	inputs := make([]otpcode.VerifyInput, batch)
 	for i := range inputs {
 		phone := fmt.Sprintf("+551198%07d", i)
-		_, err := otpcode.ParseIdentifier(phone) // valid, and now cached
+		_, err := otpcode.Parser{}.Parse(phone) // valid, and now cached
 		require.NoError(b, err)
 		inputs[i] = otpcode.VerifyInput{Integration: goomer, Identifier: phone, Code: code}
 	}

@@ -24,9 +24,10 @@ const maxBody = 4 << 10
 
 // api serves the loyalty endpoints.
 type api struct {
-	l    *club
-	base string // problem type base URI
-	log  *slog.Logger
+	l   *club
+	web *middleware.HTTP // problem base shared with the guard
+	log *slog.Logger
+	svc *otpcode.Service // parses identifiers as the OTP flow does
 }
 
 // GET /api/v2/customers/search?q=maria
@@ -164,9 +165,6 @@ func (a *api) validateCoupon(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cp, err := a.l.coupon(r.PathValue("code"))
-	if err == nil && !sessionAllows(r, cp.CustomerID) {
-		err = errNotOwner
-	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -184,11 +182,7 @@ func (a *api) useCoupon(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &struct{}{}) {
 		return
 	}
-	owner := ""
-	if s, ok := middleware.SessionFrom(r.Context()); ok {
-		owner = s.CustomerID
-	}
-	cp, err := a.l.useCoupon(r.PathValue("code"), owner)
+	cp, err := a.l.useCoupon(r.PathValue("code"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -208,17 +202,13 @@ func (a *api) enroll(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &body) {
 		return
 	}
-	id, err := otpcode.ParseIdentifier(body.Identifier)
+	id, err := otpcode.Parser{Region: a.svc.Region()}.Parse(body.Identifier)
 	if err != nil {
 		a.invalid(w, "identifier", "invalid_format", "identifier must be a phone number, an email address or a CPF")
 		return
 	}
 	if len(body.FullName) > 200 {
 		a.invalid(w, "full_name", "invalid_format", "full_name must be at most 200 bytes")
-		return
-	}
-	if s, ok := middleware.SessionFrom(r.Context()); ok && s.Subject != id.Subject() {
-		a.fail(w, errNotOwner)
 		return
 	}
 	c, created, err := a.l.enroll(id, body.FullName)
@@ -238,13 +228,6 @@ func (a *api) enroll(w http.ResponseWriter, r *http.Request) {
 		"tier":           c.Tier,
 		"enrolled":       true,
 	}, nil)
-}
-
-// sessionAllows reports whether the request may act for customer: true when
-// no session was needed, or the session is that customer's.
-func sessionAllows(r *http.Request, customer string) bool {
-	s, ok := middleware.SessionFrom(r.Context())
-	return !ok || s.CustomerID == customer
 }
 
 // decode reads an optional JSON object body into dst. An empty body leaves
@@ -295,10 +278,6 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 		a.problem(w, http.StatusUnprocessableEntity, "insufficient-points", "Insufficient Points", "the customer does not have enough points for this reward")
 	case errors.Is(err, errCouponUsed):
 		a.problem(w, http.StatusConflict, "coupon-already-used", "Coupon Already Used", "this coupon has already been used")
-	case errors.Is(err, errNotOwner):
-		// The session is valid but for another customer: the same answer
-		// the guard gives for a session of the wrong customer.
-		a.problem(w, http.StatusForbidden, middleware.TypeOTPRequired, "OTP Required", "Customer OTP verification required for this action")
 	default:
 		a.log.Error("loyalty API failure", slog.Any("error", err))
 		a.problem(w, http.StatusServiceUnavailable, middleware.TypeServiceUnavailable, "Service Unavailable", "the service is temporarily unavailable; try again later")
@@ -306,8 +285,8 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 }
 
 func (a *api) invalid(w http.ResponseWriter, field, code, msg string) {
-	middleware.WriteProblem(w, middleware.Problem{
-		Type:     a.base + middleware.TypeValidation,
+	a.web.WriteProblem(w, middleware.Problem{
+		Type:     middleware.TypeValidation,
 		Title:    "Validation Error",
 		Status:   http.StatusBadRequest,
 		Detail:   msg,
@@ -317,7 +296,7 @@ func (a *api) invalid(w http.ResponseWriter, field, code, msg string) {
 }
 
 func (a *api) problem(w http.ResponseWriter, status int, typ, title, detail string) {
-	middleware.WriteProblem(w, middleware.Problem{Type: a.base + typ, Title: title, Status: status, Detail: detail})
+	a.web.WriteProblem(w, middleware.Problem{Type: typ, Title: title, Status: status, Detail: detail})
 }
 
 // writeData writes the API's success envelope {"data": ..., "meta": {...}}.

@@ -76,7 +76,6 @@ var (
 	errNoCoupon           = errors.New("loyalty: no such coupon")
 	errInsufficientPoints = errors.New("loyalty: insufficient points")
 	errCouponUsed         = errors.New("loyalty: coupon already used")
-	errNotOwner           = errors.New("loyalty: coupon belongs to another customer")
 )
 
 // club holds the programme's data. It is safe for concurrent use: one
@@ -140,7 +139,7 @@ func (l *club) add(c *customer) error {
 		if raw == "" {
 			continue
 		}
-		id, err := otpcode.ParseIdentifier(raw)
+		id, err := otpcode.Parser{}.Parse(raw)
 		if err != nil {
 			return fmt.Errorf("loyalty: customer %s: %w", c.ID, err)
 		}
@@ -319,17 +318,14 @@ func (l *club) coupon(code string) (coupon, error) {
 	return *cp, nil
 }
 
-// useCoupon marks a coupon used, once. When owner is not empty the coupon
-// must belong to that customer.
-func (l *club) useCoupon(code, owner string) (coupon, error) {
+// useCoupon marks a coupon used, once. The guard has checked that an OTP
+// session, when the policy needs one, is the coupon owner's.
+func (l *club) useCoupon(code string) (coupon, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cp, ok := l.coupons[code]
 	if !ok {
 		return coupon{}, errNoCoupon
-	}
-	if owner != "" && cp.CustomerID != owner {
-		return coupon{}, errNotOwner
 	}
 	if cp.Used {
 		return *cp, errCouponUsed
@@ -337,6 +333,13 @@ func (l *club) useCoupon(code, owner string) (coupon, error) {
 	at := l.now().UTC()
 	cp.Used, cp.UsedAt = true, &at
 	return *cp, nil
+}
+
+// customerID returns the ID of the customer an identifier names, or "".
+func (l *club) customerID(id otpcode.Identifier) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bySubject[id.Subject()]
 }
 
 // enroll enrolls the customer an identifier names, creating the customer

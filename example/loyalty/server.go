@@ -30,6 +30,7 @@ import (
 
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -114,6 +115,10 @@ type Config struct {
 	// Audit, when set, receives the guard's and the OTP handlers' audit
 	// events (never a code or a token); nil discards them.
 	Audit *slog.Logger
+	// Region is the default region of phone numbers (otpcode.WithRegion),
+	// so that customers can type national formats such as
+	// "(11) 98765-4321"; "" means "BR".
+	Region string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Store keeps codes, sessions and counters; nil means a new memory
@@ -161,6 +166,9 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Region == "" {
+		cfg.Region = "BR"
 	}
 	if cfg.ProblemBase == "" {
 		cfg.ProblemBase = defaultProblemBase
@@ -222,6 +230,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	svc, err := otpcode.NewService(st, keys, chain,
 		otpcode.WithLimits(cfg.Limits),
 		otpcode.WithDirectory(shop),
+		otpcode.WithRegion(cfg.Region),
 		otpcode.WithClock(cfg.Now),
 	)
 	if err != nil {
@@ -232,11 +241,17 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	if audit == nil {
 		audit = slog.New(slog.DiscardHandler)
 	}
-	otp, err := middleware.NewOTPHandlers(svc,
-		middleware.WithHandlerProblemBase(cfg.ProblemBase),
-		middleware.WithHandlerLogger(audit),
-		middleware.WithScopesAllowed(policy.NewCatalog().Actions()...),
-	)
+	// One set of HTTP settings for the guard, the API keys and the OTP
+	// handlers: one problem base, one audit log.
+	webOpts := []middleware.HTTPOption{middleware.WithProblemBase(cfg.ProblemBase)}
+	if cfg.Audit != nil {
+		webOpts = append(webOpts, middleware.WithLogger(cfg.Audit))
+	}
+	web, err := middleware.NewHTTP(webOpts...)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: http settings: %w", err))
+	}
+	otp, err := otphttp.New(web, svc, otphttp.WithScopesAllowed(policy.NewCatalog().Actions()...))
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: otp handlers: %w", err))
 	}
@@ -245,52 +260,61 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	for _, p := range Partners {
 		keyMap[p.Key] = p.ID
 	}
-	auth, err := middleware.APIKeys(keyMap, middleware.WithAPIKeyProblemBase(cfg.ProblemBase))
+	auth, err := middleware.APIKeys(web, keyMap)
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: api keys: %w", err))
 	}
 
-	guardOpts := []middleware.Option{
+	// One guard for every route. By default a route acts on the customer
+	// of its {id} path value, and a session counts only for that customer;
+	// the routes that name their customer another way say so.
+	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(cfg.Policies),
 		middleware.WithSessions(st),
-		middleware.WithProblemBase(cfg.ProblemBase),
 		middleware.WithClock(cfg.Now),
-	}
-	if cfg.Audit != nil {
-		guardOpts = append(guardOpts, middleware.WithLogger(cfg.Audit))
-	}
-	// Routes under /customers/{id}/ act on one customer, and a session
-	// counts only for that customer. Coupon and enrollment routes name no
-	// customer in the path; their endpoints check the session themselves.
-	customerGuard, err := middleware.NewGuard(append(guardOpts,
-		middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }))...)
+		middleware.WithCustomer(middleware.CustomerFromPath("id")),
+	)
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: guard: %w", err))
 	}
-	plainGuard, err := middleware.NewGuard(guardOpts...)
-	if err != nil {
-		return fail(fmt.Errorf("loyalty: guard: %w", err))
-	}
+	// A coupon's customer is its owner; an enrollment's is the customer
+	// its identifier names (verify-otp made one for a new phone or email).
+	couponOwner := middleware.CustomerFunc(func(r *http.Request) (string, error) {
+		cp, err := shop.coupon(r.PathValue("code"))
+		return cp.CustomerID, err
+	})
+	enrollee := middleware.CustomerFromJSON("identifier").Map(func(_ *http.Request, identifier string) (string, error) {
+		id, err := otpcode.Parser{Region: svc.Region()}.Parse(identifier)
+		if err != nil {
+			return "", err
+		}
+		return shop.customerID(id), nil
+	})
 
-	a := &api{l: shop, base: cfg.ProblemBase, log: audit}
+	var (
+		anyone     = []middleware.RouteOption{middleware.AnyCustomer}
+		byOwner    = []middleware.RouteOption{couponOwner}
+		byEnrollee = []middleware.RouteOption{enrollee}
+	)
+	a := &api{l: shop, web: web, log: audit, svc: svc}
 	routes := []struct {
 		pattern  string
 		action   policy.Action
-		customer bool // the path names the customer: {id}
+		customer []middleware.RouteOption // none: the guard's default, the {id} path value
 		handler  http.HandlerFunc
 	}{
-		{"GET /api/v2/customers/search", policy.SearchCustomers, false, a.searchCustomers},
-		{"GET /api/v2/customers/{id}/balance", policy.ViewBalance, true, a.balance},
-		{"GET /api/v2/customers/{id}/history", policy.ViewHistory, true, a.history},
-		{"POST /api/v2/customers/{id}/points/{$}", policy.AwardPoints, true, a.awardPoints},
-		{"GET /api/v2/rewards/{$}", policy.ListRewards, false, a.listRewards},
-		{"GET /api/v2/coupons/{$}", policy.ListCoupons, false, a.listCoupons},
-		{"GET /api/v2/programs/{$}", policy.ViewPrograms, false, a.listPrograms},
-		{"POST /api/v2/webhooks/{$}", policy.SendWebhook, false, a.addWebhook},
-		{"POST /api/v2/customers/{id}/rewards/{rid}/redeem/{$}", policy.RedeemReward, true, a.redeem},
-		{"POST /api/v2/coupons/{code}/validate/{$}", policy.ValidateCoupon, false, a.validateCoupon},
-		{"POST /api/v2/coupons/{code}/use/{$}", policy.UseCoupon, false, a.useCoupon},
-		{"POST /api/v2/customers/enroll/{$}", policy.EnrollCustomer, false, a.enroll},
+		{"GET /api/v2/customers/search", policy.SearchCustomers, anyone, a.searchCustomers},
+		{"GET /api/v2/customers/{id}/balance", policy.ViewBalance, nil, a.balance},
+		{"GET /api/v2/customers/{id}/history", policy.ViewHistory, nil, a.history},
+		{"POST /api/v2/customers/{id}/points/{$}", policy.AwardPoints, nil, a.awardPoints},
+		{"GET /api/v2/rewards/{$}", policy.ListRewards, anyone, a.listRewards},
+		{"GET /api/v2/coupons/{$}", policy.ListCoupons, anyone, a.listCoupons},
+		{"GET /api/v2/programs/{$}", policy.ViewPrograms, anyone, a.listPrograms},
+		{"POST /api/v2/webhooks/{$}", policy.SendWebhook, anyone, a.addWebhook},
+		{"POST /api/v2/customers/{id}/rewards/{rid}/redeem/{$}", policy.RedeemReward, nil, a.redeem},
+		{"POST /api/v2/coupons/{code}/validate/{$}", policy.ValidateCoupon, byOwner, a.validateCoupon},
+		{"POST /api/v2/coupons/{code}/use/{$}", policy.UseCoupon, byOwner, a.useCoupon},
+		{"POST /api/v2/customers/enroll/{$}", policy.EnrollCustomer, byEnrollee, a.enroll},
 	}
 
 	mux := http.NewServeMux()
@@ -299,15 +323,11 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	mux.Handle("/api/v2/auth/request-otp/{$}", auth(otp.RequestOTP()))
 	mux.Handle("/api/v2/auth/verify-otp/{$}", auth(otp.VerifyOTP()))
 	for _, rt := range routes {
-		g := plainGuard
-		if rt.customer {
-			g = customerGuard
-		}
-		guard, err := g.Middleware(rt.action)
+		mw, err := guard.Middleware(rt.action, rt.customer...)
 		if err != nil {
 			return fail(fmt.Errorf("loyalty: route %s: %w", rt.pattern, err))
 		}
-		mux.Handle(rt.pattern, auth(guard(rt.handler)))
+		mux.Handle(rt.pattern, auth(mw(rt.handler)))
 	}
 	srv.mux = mux
 	return srv, nil

@@ -519,3 +519,85 @@ func TestStoreDown(t *testing.T) {
 	w = e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["repediu"], "", `{"use_z_tokens": false}`)
 	assert.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
 }
+
+// TestOneGuardBindsEveryRoute: the one guard finds each route's customer
+// where the route says — the path, the coupon's owner, the enrollment's
+// identifier — and a request whose customer cannot be found is refused
+// with its own reason in the audit log.
+func TestOneGuardBindsEveryRoute(t *testing.T) {
+	e := newEnv(t)
+	s := e.login(t, "balcao", mariaPhone, mariaPhone) // strict: every action needs OTP
+	for _, c := range []struct{ path, body string }{
+		{"/api/v2/coupons/MARIA10/validate/", ""},
+		{"/api/v2/customers/enroll/", `{"identifier": "(11) 98765-4321", "full_name": "Maria Santos"}`},
+		{"/api/v2/coupons/MARIA10/use/", ""},
+	} {
+		w := e.call("POST", c.path, key["balcao"], s.Session, c.body)
+		assert.Equal(t, http.StatusOK, w.Code, "%s: got %d, want 200; body %s", c.path, w.Code, w.Body.String())
+	}
+
+	// An unknown coupon names no customer: 403, reason "no customer".
+	assertOTPRequired(t, e.call("POST", "/api/v2/coupons/NO-SUCH/validate/", key["balcao"], s.Session, ""))
+	// An enrollment without an identifier names none either.
+	assertOTPRequired(t, e.call("POST", "/api/v2/customers/enroll/", key["balcao"], s.Session, `{"full_name": "x"}`))
+	var reasons []string
+	sc := bufio.NewScanner(strings.NewReader(e.logs.String()))
+	for sc.Scan() {
+		var ev struct{ Msg, Outcome, Reason, Action string }
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &ev))
+		if ev.Msg == "otp.decision" && ev.Outcome == "denied" {
+			reasons = append(reasons, ev.Action+": "+ev.Reason)
+		}
+	}
+	assert.Equal(t, []string{
+		"validate_coupon: middleware: request names no customer",
+		"enroll_customer: middleware: request names no customer",
+	}, reasons)
+}
+
+// TestIdentifiersAsTyped: Brazilian phone numbers in national formats
+// reach the customer's WhatsApp; 11 digits that are both a valid CPF and a
+// valid São Paulo mobile must say which they are.
+func TestIdentifiersAsTyped(t *testing.T) {
+	for _, typed := range []string{"(11) 98765-4321", "11987654321", "+55 11 98765-4321"} {
+		t.Run(typed, func(t *testing.T) {
+			e := newEnv(t)
+			w := e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", fmt.Sprintf(`{"identifier": %q}`, typed))
+			require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+			assert.JSONEq(t, `{"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}`, w.Body.String())
+			code := e.lastCode(t, mariaPhone) // delivered to +5511987654321
+			w = e.call("POST", "/api/v2/auth/verify-otp/", key["goomer"], "", fmt.Sprintf(`{"identifier": %q, "otp_code": %q}`, typed, code))
+			require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+			assert.Contains(t, w.Body.String(), `"customer_id":"`+mariaID+`"`)
+		})
+	}
+	t.Run("ambiguous", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "11987650034"}`)
+		assertProblemType(t, w, http.StatusBadRequest, "validation-error")
+		var p struct {
+			Errors   map[string][]string
+			Messages map[string]string
+		}
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &p))
+		assert.Equal(t, []string{"ambiguous"}, p.Errors["identifier"])
+		assert.Contains(t, p.Messages["identifier"], "identifier_type")
+		assert.Empty(t, e.out.String(), "nothing may be sent for an ambiguous identifier")
+
+		w = e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "11987650034", "identifier_type": "phone"}`)
+		require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+		assert.NotEmpty(t, e.lastCode(t, "+5511987650034"))
+	})
+	t.Run("formatted CPF is never ambiguous", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "529.982.247-25"}`)
+		require.Equal(t, http.StatusOK, w.Code, "body %s", w.Body.String())
+		assert.NotEmpty(t, e.lastCode(t, mariaPhone))
+	})
+	t.Run("bad identifier_type", func(t *testing.T) {
+		e := newEnv(t)
+		w := e.call("POST", "/api/v2/auth/request-otp/", key["goomer"], "", `{"identifier": "11987650034", "identifier_type": "fax"}`)
+		assertProblemType(t, w, http.StatusBadRequest, "validation-error")
+		assert.Contains(t, w.Body.String(), `"identifier_type":["invalid_format"]`)
+	})
+}

@@ -20,7 +20,7 @@
 //     the route's customer and expects a pass. With Matrix.OtherCustomerID
 //     set it also checks that a session of another customer is refused.
 //  4. A route that was left unguarded, is guarded with the wrong action or
-//     the wrong customer function, or refuses for another reason shows up
+//     the wrong customer source, or refuses for another reason shows up
 //     as a failing subtest "partner/route/check" with the status, the
 //     expectation, the policy decision and the response body.
 //

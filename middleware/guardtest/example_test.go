@@ -23,21 +23,24 @@ func ExampleIssueSession() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
-	guard, err := middleware.NewGuard(
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
-		middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }),
 	)
 	if err != nil {
 		panic(err)
 	}
-	auth, err := middleware.APIKeys(map[string]string{"zupy_pk_test_goomer_8d3e6b0c5a": "goomer"})
+	auth, err := middleware.APIKeys(web, map[string]string{"zupy_pk_test_goomer_8d3e6b0c5a": "goomer"})
 	if err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /customers/{id}/rewards/{rid}/redeem",
-		guard.Require(policy.RedeemReward)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		guard.Require(policy.RedeemReward, middleware.CustomerFromPath("id"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "redeemed %s", r.PathValue("rid"))
 		})))
 	host := auth(mux)
@@ -83,15 +86,19 @@ func ExampleCheckMatrix() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
-	guard, err := middleware.NewGuard(
+	web, err := middleware.NewHTTP()
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
-		middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }),
+		middleware.WithCustomer(middleware.CustomerFromPath("id")),
 	)
 	if err != nil {
 		panic(err)
 	}
-	auth, err := middleware.APIKeys(map[string]string{
+	auth, err := middleware.APIKeys(web, map[string]string{
 		"zupy_pk_test_repediu_4f9c2a7e1b": "repediu",
 		"zupy_pk_test_goomer_8d3e6b0c5a":  "goomer",
 	})

@@ -55,8 +55,8 @@ type hostConfig struct {
 	redeemAction policy.Action
 	// balanceAction guards the balance route.
 	balanceAction policy.Action
-	// noCustomerFunc drops the customer check from the customer routes.
-	noCustomerFunc bool
+	// noCustomerSource drops the customer binding from the customer routes.
+	noCustomerSource bool
 	// forbiddenCoupon replaces the coupon route with an unguarded handler
 	// that always answers its own 403 (not otp-required).
 	forbiddenCoupon bool
@@ -72,16 +72,16 @@ func newHost(t *testing.T, st store.Sessions, policies policy.Source, cfg hostCo
 	if cfg.balanceAction == "" {
 		cfg.balanceAction = policy.ViewBalance
 	}
-	opts := []middleware.Option{middleware.WithPolicies(policies), middleware.WithSessions(st)}
-	plain, err := middleware.NewGuard(opts...)
+	web, err := middleware.NewHTTP()
 	require.NoError(t, err)
-	customer := plain
-	if !cfg.noCustomerFunc {
-		customer, err = middleware.NewGuard(append(opts,
-			middleware.WithCustomerFunc(func(r *http.Request) string { return r.PathValue("id") }))...)
-		require.NoError(t, err)
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(st))
+	require.NoError(t, err)
+	// The customer routes bind their sessions to the customer in the path.
+	customer := middleware.CustomerFromPath("id")
+	if cfg.noCustomerSource {
+		customer = middleware.AnyCustomer
 	}
-	auth, err := middleware.APIKeys(map[string]string{keyRepediu: "repediu", keyGoomer: "goomer", keyBalcao: "balcao"})
+	auth, err := middleware.APIKeys(web, map[string]string{keyRepediu: "repediu", keyGoomer: "goomer", keyBalcao: "balcao"})
 	require.NoError(t, err)
 
 	reply := func(text string) http.HandlerFunc {
@@ -113,17 +113,17 @@ func newHost(t *testing.T, st store.Sessions, policies policy.Source, cfg hostCo
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /customers/{id}/balance", customer.Require(cfg.balanceAction)(reply("balance of")))
+	mux.Handle("GET /customers/{id}/balance", guard.Require(cfg.balanceAction, customer)(reply("balance of")))
 	if cfg.redeemAction == "none" {
 		mux.Handle("POST /customers/{id}/redeem", reply("redeemed for"))
 	} else {
-		mux.Handle("POST /customers/{id}/redeem", customer.Require(cfg.redeemAction)(reply("redeemed for")))
+		mux.Handle("POST /customers/{id}/redeem", guard.Require(cfg.redeemAction, customer)(reply("redeemed for")))
 	}
-	mux.Handle("POST /customers/enroll", plain.Require(policy.EnrollCustomer)(http.HandlerFunc(enroll)))
+	mux.Handle("POST /customers/enroll", guard.Require(policy.EnrollCustomer)(http.HandlerFunc(enroll)))
 	if cfg.forbiddenCoupon {
 		mux.HandleFunc("POST /coupons/{code}/use", forbidden)
 	} else {
-		mux.Handle("POST /coupons/{code}/use", plain.Require(policy.UseCoupon)(http.HandlerFunc(useCoupon)))
+		mux.Handle("POST /coupons/{code}/use", guard.Require(policy.UseCoupon)(http.HandlerFunc(useCoupon)))
 	}
 	return auth(mux)
 }
@@ -254,8 +254,8 @@ func TestCheckMatrixDetectsBrokenHosts(t *testing.T) {
 				"balcao/balance/without-session", "balcao/balance/with-session"},
 		},
 		{
-			name: "no customer function",
-			cfg:  hostConfig{noCustomerFunc: true},
+			name: "no customer source",
+			cfg:  hostConfig{noCustomerSource: true},
 			want: []string{"goomer/redeem/other-customer", "balcao/redeem/other-customer"},
 		},
 		{

@@ -100,7 +100,7 @@ type Matrix struct {
 	// route that acts on a customer (CustomerID set, and not this one)
 	// where OTP is required: a session issued to the same integration for
 	// this other customer must be refused with 403 otp-required. It catches
-	// a guard without a customer function.
+	// a route that binds no customer (see middleware.CustomerSource).
 	OtherCustomerID string
 	// TTL is the lifetime of the sessions the matrix issues. Default:
 	// DefaultSessionTTL.

@@ -27,8 +27,9 @@ type Session struct {
 	// Integration is the integration the session is issued to; the guard
 	// accepts the session only on requests of this integration. Required.
 	Integration string
-	// CustomerID is the customer the session is issued for; a guard with a
-	// customer function accepts it only on that customer's requests.
+	// CustomerID is the customer the session is issued for; a route that
+	// binds its customer (see middleware.CustomerSource) accepts it only on
+	// that customer's requests.
 	CustomerID string
 	// Subject is the canonical identifier that was "verified", such as
 	// "phone:+5511987654321". Optional; set it for handlers that compare it.

@@ -1,4 +1,4 @@
-package middleware_test
+package otphttp_test
 
 import (
 	"bufio"
@@ -22,6 +22,7 @@ import (
 	"github.com/otpguard/otpguard/internal/testio"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -83,7 +84,8 @@ func hMariaDirectory() hDirectory {
 
 // hEnv is one set of handlers over a real service and memory store.
 type hEnv struct {
-	h     *middleware.OTPHandlers
+	h     *otphttp.Handlers
+	web   *middleware.HTTP
 	clock *storetest.Clock
 	out   *testio.Buffer // dev sender output
 	logs  *testio.Buffer
@@ -93,7 +95,8 @@ type hConfig struct {
 	limits  otpcode.Limits
 	store   store.Store
 	senders []otpcode.Route
-	opts    []middleware.HandlerOption
+	web     []middleware.HTTPOption
+	opts    []otphttp.Option
 }
 
 func newHEnv(t *testing.T, mods ...func(*hConfig)) *hEnv {
@@ -122,11 +125,12 @@ func newHEnv(t *testing.T, mods ...func(*hConfig)) *hEnv {
 		otpcode.WithClock(e.clock.Now),
 	)
 	require.NoError(t, err)
-	opts := append([]middleware.HandlerOption{
-		middleware.WithHandlerProblemBase(hBase),
-		middleware.WithHandlerLogger(slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-	}, cfg.opts...)
-	e.h, err = middleware.NewOTPHandlers(svc, opts...)
+	e.web, err = middleware.NewHTTP(append([]middleware.HTTPOption{
+		middleware.WithProblemBase(hBase),
+		middleware.WithLogger(slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}, cfg.web...)...)
+	require.NoError(t, err)
+	e.h, err = otphttp.New(e.web, svc, cfg.opts...)
 	require.NoError(t, err)
 	return e
 }
@@ -295,7 +299,7 @@ func TestVerifyOTPSuccess(t *testing.T) {
 	})
 	t.Run("scoped session", func(t *testing.T) {
 		e := newHEnv(t, func(c *hConfig) {
-			c.opts = append(c.opts, middleware.WithScopesAllowed(policy.RedeemReward, policy.UseCoupon))
+			c.opts = append(c.opts, otphttp.WithScopesAllowed(policy.RedeemReward, policy.UseCoupon))
 		})
 		require.Equal(t, http.StatusOK, e.request(`{"identifier": "+5511987654321", "purpose": "checkout"}`).Code)
 		body := `{"identifier": "+5511987654321", "otp_code": "` + e.lastCode(t, hPhone) +
@@ -313,7 +317,7 @@ func TestVerifyOTPSuccess(t *testing.T) {
 
 func TestOTPHandlersErrors(t *testing.T) {
 	e := newHEnv(t, func(c *hConfig) {
-		c.opts = append(c.opts, middleware.WithScopesAllowed(policy.RedeemReward))
+		c.opts = append(c.opts, otphttp.WithScopesAllowed(policy.RedeemReward))
 	})
 	big := `{"identifier": "` + strings.Repeat("1", 5<<10) + `"}`
 	tests := []struct {
@@ -445,12 +449,21 @@ func TestOTPHandlersLimits(t *testing.T) {
 		for range 5 {
 			hAssertProblem(t, e.verify(hVerifyBody(hPhone, hWrongCode(code))), 401, "authentication-required")
 		}
-		// The sixth attempt is refused even with the right code.
+		// The sixth attempt is refused even with the right code, and the
+		// retry hint is the true time until a new code can be requested:
+		// what is left of the 60 s resend cooldown.
+		e.clock.Advance(12 * time.Second)
 		w := e.verify(hVerifyBody(hPhone, code))
 		p := hAssertProblem(t, w, 429, "rate-limit-exceeded")
-		hAssertRetryAfter(t, w, p, 1)
+		hAssertRetryAfter(t, w, p, 48)
 		assert.Contains(t, p.Detail, "request a new code")
 		assert.Nil(t, p.LockDuration)
+		// Requesting a new code before then is refused with the same hint;
+		// once it has passed, a new code is sent.
+		w = e.request(`{"identifier": "+5511987654321"}`)
+		hAssertRetryAfter(t, w, hAssertProblem(t, w, 429, "rate-limit-exceeded"), 48)
+		e.clock.Advance(48 * time.Second)
+		assert.Equal(t, http.StatusOK, e.request(`{"identifier": "+5511987654321"}`).Code)
 	})
 	t.Run("lock after ten wrong codes", func(t *testing.T) {
 		e := newHEnv(t)
@@ -600,7 +613,7 @@ func TestOTPHandlersLogsHoldNoSecrets(t *testing.T) {
 
 func TestOTPHandlersOverHTTP(t *testing.T) {
 	e := newHEnv(t)
-	auth, err := middleware.APIKeys(map[string]string{"zupy_pk_test_goomer_0001": hIntegration})
+	auth, err := middleware.APIKeys(e.web, map[string]string{"zupy_pk_test_goomer_0001": hIntegration})
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v2/auth/request-otp/", auth(e.h.RequestOTP()))
@@ -635,27 +648,26 @@ func TestOTPHandlersOverHTTP(t *testing.T) {
 	assert.Contains(t, string(b), `"customer_id":"2awTHloSJX7kGGprFerOOsvABcd"`)
 }
 
-func TestNewOTPHandlersConfig(t *testing.T) {
+func TestNewConfig(t *testing.T) {
 	svc := newHService(t)
+	web, err := middleware.NewHTTP()
+	require.NoError(t, err)
 	tests := []struct {
 		name string
+		web  *middleware.HTTP
 		svc  *otpcode.Service
-		opts []middleware.HandlerOption
+		opts []otphttp.Option
 	}{
-		{"nil service", nil, nil},
-		{"relative base", svc, []middleware.HandlerOption{middleware.WithHandlerProblemBase("errors/")}},
-		{"base without separator", svc, []middleware.HandlerOption{middleware.WithHandlerProblemBase("https://x.example/errors")}},
-		{"zero body limit", svc, []middleware.HandlerOption{middleware.WithBodyLimit(0)}},
-		{"nil integration func", svc, []middleware.HandlerOption{middleware.WithHandlerIntegration(nil)}},
-		{"nil logger", svc, []middleware.HandlerOption{middleware.WithHandlerLogger(nil)}},
-		{"no scopes", svc, []middleware.HandlerOption{middleware.WithScopesAllowed()}},
-		{"scope with space", svc, []middleware.HandlerOption{middleware.WithScopesAllowed("a b")}},
-		{"nil channel policy", svc, []middleware.HandlerOption{middleware.WithChannelPolicy(nil)}},
-		{"nil option", svc, []middleware.HandlerOption{nil}},
+		{"nil settings", nil, svc, nil},
+		{"nil service", web, nil, nil},
+		{"no scopes", web, svc, []otphttp.Option{otphttp.WithScopesAllowed()}},
+		{"scope with space", web, svc, []otphttp.Option{otphttp.WithScopesAllowed("a b")}},
+		{"nil channel policy", web, svc, []otphttp.Option{otphttp.WithChannelPolicy(nil)}},
+		{"nil option", web, svc, []otphttp.Option{nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, err := middleware.NewOTPHandlers(tt.svc, tt.opts...)
+			h, err := otphttp.New(tt.web, tt.svc, tt.opts...)
 			assert.Nil(t, h)
 			assert.ErrorIs(t, err, middleware.ErrInvalidConfig, "got %v, want ErrInvalidConfig", err)
 		})
@@ -679,8 +691,8 @@ func newHService(t *testing.T) *otpcode.Service {
 func TestOTPHandlersOptions(t *testing.T) {
 	t.Run("integration func and body limit", func(t *testing.T) {
 		e := newHEnv(t, func(c *hConfig) {
-			c.opts = append(c.opts,
-				middleware.WithHandlerIntegration(func(r *http.Request) (string, bool) {
+			c.web = append(c.web,
+				middleware.WithIntegrationFunc(func(r *http.Request) (string, bool) {
 					id := r.Header.Get("X-Test-Integration")
 					return id, id != ""
 				}),
@@ -700,7 +712,7 @@ func TestOTPHandlersOptions(t *testing.T) {
 	})
 	t.Run("channel policy forbids email", func(t *testing.T) {
 		e := newHEnv(t, func(c *hConfig) {
-			c.opts = append(c.opts, middleware.WithChannelPolicy(func(integration string, ch otpcode.Channel) bool {
+			c.opts = append(c.opts, otphttp.WithChannelPolicy(func(integration string, ch otpcode.Channel) bool {
 				return ch != otpcode.ChannelEmail || integration != hIntegration
 			}))
 		})

@@ -1,4 +1,4 @@
-package middleware_test
+package otphttp_test
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/store/memory"
 )
 
-// ExampleNewOTPHandlers mounts request-otp and verify-otp behind API-key
+// ExampleNew mounts request-otp and verify-otp behind API-key
 // authentication and runs the first two steps of the OTP flow: request a
 // code, read it from the development sender, verify it.
-func ExampleNewOTPHandlers() {
+func ExampleNew() {
 	st := memory.New()
 	defer st.Close()
 
@@ -35,12 +36,18 @@ func ExampleNewOTPHandlers() {
 		return
 	}
 
-	otp, err := middleware.NewOTPHandlers(svc, middleware.WithHandlerProblemBase("https://api.zupy.com/errors/"))
+	// One set of HTTP settings for every piece: here the problem base.
+	web, err := middleware.NewHTTP(middleware.WithProblemBase("https://api.zupy.com/errors/"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	auth, err := middleware.APIKeys(map[string]string{"zupy_pk_test_goomer_0001": "goomer"})
+	otp, err := otphttp.New(web, svc)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	auth, err := middleware.APIKeys(web, map[string]string{"zupy_pk_test_goomer_0001": "goomer"})
 	if err != nil {
 		fmt.Println(err)
 		return

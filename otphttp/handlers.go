@@ -1,4 +1,4 @@
-package middleware
+package otphttp
 
 import (
 	"bytes"
@@ -16,13 +16,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 )
-
-// DefaultBodyLimit is the largest request body, in bytes, that the OTP
-// handlers read unless WithBodyLimit says otherwise.
-const DefaultBodyLimit = 4 << 10
 
 // Bounds on the optional request fields. They keep the values that reach the
 // store and the logs short and printable.
@@ -37,12 +34,12 @@ const (
 // customer's Profile can never override.
 var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expires_in", "scope"}
 
-// OTPHandlers serves the two steps of the OTP flow that issue sessions:
+// Handlers serves the two steps of the OTP flow that issue sessions:
 // request-otp (send a code) and verify-otp (check it and return an
-// otp_session token with the customer's profile). Build it with
-// NewOTPHandlers and mount RequestOTP and VerifyOTP where the host likes,
-// usually at POST /api/v2/auth/request-otp/ and POST /api/v2/auth/verify-otp/,
-// behind the API-key middleware.
+// otp_session token with the customer's profile). Build it with New and
+// mount RequestOTP and VerifyOTP where the host likes, usually at
+// POST /api/v2/auth/request-otp/ and POST /api/v2/auth/verify-otp/, behind
+// the API-key middleware.
 //
 // # Request bodies
 //
@@ -52,10 +49,21 @@ var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expir
 // exactly one JSON object with no unknown members and nothing after it
 // (400 otherwise).
 //
-// request-otp takes {"identifier", "channel"?, "purpose"?, "locale"?} and
-// answers {"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}.
+// request-otp takes {"identifier", "identifier_type"?, "channel"?,
+// "purpose"?, "locale"?} and answers
+// {"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}.
 //
-// verify-otp takes {"identifier", "otp_code", "purpose"?, "scope"?} and
+// identifier is a phone number, an email address or a CPF as people type
+// them: with the service's default region (otpcode.WithRegion), national
+// phone formats such as "(11) 98765-4321" work too. identifier_type
+// ("phone", "email" or "cpf") says which it is; without it, 11 bare digits
+// that are both a valid CPF and a valid phone number of the region are
+// refused with 400 and errors.identifier ["ambiguous"], whose message names
+// identifier_type. Formatted input ("529.982.247-25", "(11) 98765-4321",
+// "+55 11 98765-4321") is never ambiguous.
+//
+// verify-otp takes {"identifier", "identifier_type"?, "otp_code",
+// "purpose"?, "scope"?} and
 // answers {"data":{"customer_id","is_new","otp_session","expires_in",
 // "scope"?, ...profile},"meta":{}}. scope is one string of space-separated
 // action names, as in OAuth 2.0 and PayU ("redeem_reward use_coupon"); a
@@ -80,11 +88,10 @@ var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expir
 // Internal error text never reaches a client. Success and error responses
 // carry Cache-Control: no-store.
 //
-// OTPHandlers is safe for concurrent use.
-type OTPHandlers struct {
+// Handlers is safe for concurrent use.
+type Handlers struct {
 	svc          *otpcode.Service
-	base         string
-	integration  func(*http.Request) (string, bool)
+	web          *middleware.HTTP
 	bodyLimit    int64
 	log          *slog.Logger
 	scopeAllowed func(string) bool
@@ -94,63 +101,8 @@ type OTPHandlers struct {
 	verify  http.Handler
 }
 
-// HandlerOption configures OTPHandlers.
-type HandlerOption func(*OTPHandlers) error
-
-// WithHandlerProblemBase sets the base URI that problem types are appended
-// to, such as "https://api.zupy.com/errors/". It must be an absolute URI
-// ending in "/" or "#". Default DefaultProblemBase.
-func WithHandlerProblemBase(base string) HandlerOption {
-	return func(h *OTPHandlers) error {
-		if err := checkProblemBase(base); err != nil {
-			return err
-		}
-		h.base = base
-		return nil
-	}
-}
-
-// WithHandlerIntegration sets how the handlers find the calling
-// integration's ID. Default: IntegrationFrom(r.Context()), which the
-// API-key middleware fills in. When it reports false the handlers answer
-// 401 authentication-required.
-func WithHandlerIntegration(f func(*http.Request) (string, bool)) HandlerOption {
-	return func(h *OTPHandlers) error {
-		if f == nil {
-			return errors.New("nil integration func")
-		}
-		h.integration = f
-		return nil
-	}
-}
-
-// WithBodyLimit sets the largest request body in bytes. Default
-// DefaultBodyLimit (4 KiB); larger bodies get 413 payload-too-large.
-func WithBodyLimit(n int64) HandlerOption {
-	return func(h *OTPHandlers) error {
-		if n <= 0 {
-			return fmt.Errorf("body limit %d must be positive", n)
-		}
-		h.bodyLimit = n
-		return nil
-	}
-}
-
-// WithHandlerLogger sets the logger for one audit event per request
-// ("otp.request" and "otp.verify", with the integration, the outcome and,
-// on success, the channel or the customer ID). Default: no logging. Codes,
-// session tokens and identifiers are never logged; system failures are
-// logged at level Error with their error, which never holds a code or a
-// token.
-func WithHandlerLogger(l *slog.Logger) HandlerOption {
-	return func(h *OTPHandlers) error {
-		if l == nil {
-			return errors.New("nil logger")
-		}
-		h.log = l
-		return nil
-	}
-}
+// Option configures Handlers in New.
+type Option func(*Handlers) error
 
 // WithScopesAllowed restricts the scopes a verify-otp request may ask for to
 // the given actions, for example policy.NewCatalog().Actions() or only the
@@ -158,8 +110,8 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 // the actions named in its scope. Default: any scope of printable ASCII
 // without spaces, at most 64 bytes each and 16 in all. A scope not listed
 // gets 400 with errors.scope ["not_permitted"].
-func WithScopesAllowed(actions ...policy.Action) HandlerOption {
-	return func(h *OTPHandlers) error {
+func WithScopesAllowed(actions ...policy.Action) Option {
+	return func(h *Handlers) error {
 		if len(actions) == 0 {
 			return errors.New("WithScopesAllowed needs at least one action")
 		}
@@ -179,8 +131,8 @@ func WithScopesAllowed(actions ...policy.Action) HandlerOption {
 // policy may, for example, forbid the low-assurance email channel for some
 // integrations. Default: every channel of the service. A request for a
 // forbidden channel gets 400 with errors.channel ["not_permitted"].
-func WithChannelPolicy(allow func(integration string, ch otpcode.Channel) bool) HandlerOption {
-	return func(h *OTPHandlers) error {
+func WithChannelPolicy(allow func(integration string, ch otpcode.Channel) bool) Option {
+	return func(h *Handlers) error {
 		if allow == nil {
 			return errors.New("nil channel policy")
 		}
@@ -189,23 +141,26 @@ func WithChannelPolicy(allow func(integration string, ch otpcode.Channel) bool) 
 	}
 }
 
-// NewOTPHandlers returns the request-otp and verify-otp handlers over svc.
-// It checks the whole configuration and returns every problem it finds
-// (a nil service, an invalid option), joined, each wrapping
-// ErrInvalidConfig.
-func NewOTPHandlers(svc *otpcode.Service, opts ...HandlerOption) (*OTPHandlers, error) {
+// New returns the request-otp and verify-otp handlers over svc, answering
+// and logging as the shared settings web say (problem base, integration,
+// audit log, body limit). It checks the whole configuration and returns
+// every problem it finds (nil settings, a nil service, an invalid option),
+// joined, each wrapping middleware.ErrInvalidConfig.
+func New(web *middleware.HTTP, svc *otpcode.Service, opts ...Option) (*Handlers, error) {
 	var errs []error
+	if web == nil || web.BodyLimit() == 0 {
+		errs = append(errs, errors.New("nil HTTP settings (build them with middleware.NewHTTP)"))
+	}
 	if svc == nil {
 		errs = append(errs, errors.New("nil OTP service"))
 	}
-	h := &OTPHandlers{
-		svc:  svc,
-		base: DefaultProblemBase,
-		integration: func(r *http.Request) (string, bool) {
-			return IntegrationFrom(r.Context())
-		},
-		bodyLimit: DefaultBodyLimit,
-		log:       slog.New(slog.DiscardHandler),
+	h := &Handlers{svc: svc, web: web, log: slog.New(slog.DiscardHandler)}
+	if web != nil {
+		h.bodyLimit = web.BodyLimit()
+		h.web = web
+		if l := web.Logger(); l != nil {
+			h.log = l
+		}
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -218,7 +173,7 @@ func NewOTPHandlers(svc *otpcode.Service, opts ...HandlerOption) (*OTPHandlers, 
 	}
 	if len(errs) > 0 {
 		for i, err := range errs {
-			errs[i] = fmt.Errorf("middleware: otp handlers: %w: %w", ErrInvalidConfig, err)
+			errs[i] = fmt.Errorf("otphttp: new: %w: %w", middleware.ErrInvalidConfig, err)
 		}
 		return nil, errors.Join(errs...)
 	}
@@ -229,24 +184,26 @@ func NewOTPHandlers(svc *otpcode.Service, opts ...HandlerOption) (*OTPHandlers, 
 
 // RequestOTP returns the request-otp handler: it validates the identifier,
 // applies the limits and sends a code.
-func (h *OTPHandlers) RequestOTP() http.Handler { return h.request }
+func (h *Handlers) RequestOTP() http.Handler { return h.request }
 
 // VerifyOTP returns the verify-otp handler: it checks a code and returns an
 // otp_session token with the customer's profile.
-func (h *OTPHandlers) VerifyOTP() http.Handler { return h.verify }
+func (h *Handlers) VerifyOTP() http.Handler { return h.verify }
 
 type requestBody struct {
-	Identifier string `json:"identifier"`
-	Channel    string `json:"channel"`
-	Purpose    string `json:"purpose"`
-	Locale     string `json:"locale"`
+	Identifier     string `json:"identifier"`
+	IdentifierType string `json:"identifier_type"`
+	Channel        string `json:"channel"`
+	Purpose        string `json:"purpose"`
+	Locale         string `json:"locale"`
 }
 
 type verifyBody struct {
-	Identifier string `json:"identifier"`
-	OTPCode    string `json:"otp_code"`
-	Purpose    string `json:"purpose"`
-	Scope      string `json:"scope"`
+	Identifier     string `json:"identifier"`
+	IdentifierType string `json:"identifier_type"`
+	OTPCode        string `json:"otp_code"`
+	Purpose        string `json:"purpose"`
+	Scope          string `json:"scope"`
 }
 
 type requestData struct {
@@ -260,23 +217,25 @@ type envelope struct {
 	Meta struct{} `json:"meta"`
 }
 
-func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 	const event = "otp.request"
 	var body requestBody
 	integration, ok := h.begin(w, r, event, &body)
 	if !ok {
 		return
 	}
-	if p, ok := h.checkOptional(body.Purpose, body.Locale); !ok {
+	kind, p, ok := h.checkOptional(body.IdentifierType, body.Purpose, body.Locale)
+	if !ok {
 		h.refuse(w, r, event, integration, p)
 		return
 	}
 	in := otpcode.RequestInput{
-		Integration: integration,
-		Identifier:  body.Identifier,
-		Channel:     otpcode.Channel(body.Channel),
-		Purpose:     body.Purpose,
-		Locale:      body.Locale,
+		Integration:    integration,
+		Identifier:     body.Identifier,
+		IdentifierType: kind,
+		Channel:        otpcode.Channel(body.Channel),
+		Purpose:        body.Purpose,
+		Locale:         body.Locale,
 	}
 	if allow := h.allowChannel; allow != nil {
 		in.Allow = func(ch otpcode.Channel) bool { return allow(integration, ch) }
@@ -294,14 +253,14 @@ func (h *OTPHandlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 	)
 }
 
-func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 	const event = "otp.verify"
 	var body verifyBody
 	integration, ok := h.begin(w, r, event, &body)
 	if !ok {
 		return
 	}
-	p, ok := h.checkOptional(body.Purpose, "")
+	kind, p, ok := h.checkOptional(body.IdentifierType, body.Purpose, "")
 	var scopes []string
 	if ok {
 		scopes, p, ok = h.parseScope(body.Scope)
@@ -311,11 +270,12 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := h.svc.Verify(r.Context(), otpcode.VerifyInput{
-		Integration: integration,
-		Identifier:  body.Identifier,
-		Code:        body.OTPCode,
-		Purpose:     body.Purpose,
-		Scopes:      scopes,
+		Integration:    integration,
+		Identifier:     body.Identifier,
+		IdentifierType: kind,
+		Code:           body.OTPCode,
+		Purpose:        body.Purpose,
+		Scopes:         scopes,
 	})
 	if err != nil {
 		h.fail(w, r, event, integration, err)
@@ -357,21 +317,21 @@ func (h *OTPHandlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 // begin checks the method and the caller, decodes the body into dst, and
 // returns the integration. When it refuses the request it has written the
 // problem, and audited a refused body under event; the caller just returns.
-func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request, event string, dst any) (string, bool) {
+func (h *Handlers) begin(w http.ResponseWriter, r *http.Request, event string, dst any) (string, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.problem(w, Problem{
-			Type:   TypeMethodNotAllowed,
+		h.problem(w, middleware.Problem{
+			Type:   middleware.TypeMethodNotAllowed,
 			Title:  "Method Not Allowed",
 			Status: http.StatusMethodNotAllowed,
 			Detail: "use POST",
 		})
 		return "", false
 	}
-	integration, ok := h.integration(r)
+	integration, ok := h.web.Integration(r)
 	if !ok || integration == "" {
-		h.problem(w, Problem{
-			Type:   TypeAuthenticationNeeded,
+		h.problem(w, middleware.Problem{
+			Type:   middleware.TypeAuthenticationNeeded,
 			Title:  "Authentication Required",
 			Status: http.StatusUnauthorized,
 			Detail: "a valid API key is required",
@@ -387,14 +347,14 @@ func (h *OTPHandlers) begin(w http.ResponseWriter, r *http.Request, event string
 
 // refuse writes p, a refusal of the request's content, and audits it under
 // event.
-func (h *OTPHandlers) refuse(w http.ResponseWriter, r *http.Request, event, integration string, p Problem) {
+func (h *Handlers) refuse(w http.ResponseWriter, r *http.Request, event, integration string, p middleware.Problem) {
 	h.problem(w, p)
 	h.audit(r.Context(), event, integration, p)
 }
 
 // fail writes the problem for err, an error of the service, and audits it
 // under event (see auditErr).
-func (h *OTPHandlers) fail(w http.ResponseWriter, r *http.Request, event, integration string, err error) {
+func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, event, integration string, err error) {
 	p := h.serviceProblem(err)
 	h.problem(w, p)
 	h.auditErr(r.Context(), event, integration, p, err)
@@ -402,11 +362,11 @@ func (h *OTPHandlers) fail(w http.ResponseWriter, r *http.Request, event, integr
 
 // decode reads exactly one JSON object into dst and writes the problem when
 // it cannot.
-func (h *OTPHandlers) decode(w http.ResponseWriter, r *http.Request, dst any) (Problem, bool) {
+func (h *Handlers) decode(w http.ResponseWriter, r *http.Request, dst any) (middleware.Problem, bool) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		p := Problem{
-			Type:   TypeUnsupportedMediaType,
+		p := middleware.Problem{
+			Type:   middleware.TypeUnsupportedMediaType,
 			Title:  "Unsupported Media Type",
 			Status: http.StatusUnsupportedMediaType,
 			Detail: "the body must be application/json",
@@ -440,7 +400,7 @@ func (h *OTPHandlers) decode(w http.ResponseWriter, r *http.Request, dst any) (P
 		h.problem(w, p)
 		return p, false
 	}
-	return Problem{}, true
+	return middleware.Problem{}, true
 }
 
 var errTrailingData = errors.New("trailing data")
@@ -515,7 +475,7 @@ func fieldNames(t reflect.Type) []string {
 	return names
 }
 
-func (h *OTPHandlers) decodeProblem(err error) Problem {
+func (h *Handlers) decodeProblem(err error) middleware.Problem {
 	var (
 		mbe *http.MaxBytesError
 		ute *json.UnmarshalTypeError
@@ -524,8 +484,8 @@ func (h *OTPHandlers) decodeProblem(err error) Problem {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return Problem{
-			Type:   TypePayloadTooLarge,
+		return middleware.Problem{
+			Type:   middleware.TypePayloadTooLarge,
 			Title:  "Payload Too Large",
 			Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("the body must be at most %d bytes", h.bodyLimit),
@@ -555,9 +515,9 @@ func (h *OTPHandlers) decodeProblem(err error) Problem {
 	return fieldProblem("body", "invalid_format", "the body could not be read")
 }
 
-func fieldProblem(field, code, msg string) Problem {
-	return Problem{
-		Type:     TypeValidation,
+func fieldProblem(field, code, msg string) middleware.Problem {
+	return middleware.Problem{
+		Type:     middleware.TypeValidation,
 		Title:    "Validation Error",
 		Status:   http.StatusBadRequest,
 		Detail:   msg,
@@ -566,23 +526,32 @@ func fieldProblem(field, code, msg string) Problem {
 	}
 }
 
-// checkOptional validates the optional purpose and locale.
-func (h *OTPHandlers) checkOptional(purpose, locale string) (Problem, bool) {
+// checkOptional validates the optional identifier type, purpose and
+// locale.
+func (h *Handlers) checkOptional(identifierType, purpose, locale string) (otpcode.Kind, middleware.Problem, bool) {
+	var kind otpcode.Kind
+	if identifierType != "" {
+		k, err := otpcode.ParseKind(identifierType)
+		if err != nil {
+			return 0, fieldProblem("identifier_type", "invalid_format", `identifier_type must be "phone", "email" or "cpf"`), false
+		}
+		kind = k
+	}
 	if len(purpose) > maxPurposeLen || !isToken(purpose, "_.:-") {
-		return fieldProblem("purpose", "invalid_format",
+		return 0, fieldProblem("purpose", "invalid_format",
 			fmt.Sprintf("purpose must be at most %d letters, digits or _ . : -", maxPurposeLen)), false
 	}
 	if len(locale) > maxLocaleLen || !isToken(locale, "-_") {
-		return fieldProblem("locale", "invalid_format", "locale must be a language tag such as pt-BR"), false
+		return 0, fieldProblem("locale", "invalid_format", "locale must be a language tag such as pt-BR"), false
 	}
-	return Problem{}, true
+	return kind, middleware.Problem{}, true
 }
 
 // parseScope splits a space-separated scope into distinct names.
-func (h *OTPHandlers) parseScope(scope string) ([]string, Problem, bool) {
+func (h *Handlers) parseScope(scope string) ([]string, middleware.Problem, bool) {
 	fields := strings.Fields(scope)
 	if len(fields) == 0 {
-		return nil, Problem{}, true
+		return nil, middleware.Problem{}, true
 	}
 	if len(fields) > maxScopes {
 		return nil, fieldProblem("scope", "invalid_format", fmt.Sprintf("scope may name at most %d actions", maxScopes)), false
@@ -601,7 +570,7 @@ func (h *OTPHandlers) parseScope(scope string) ([]string, Problem, bool) {
 			out = append(out, s)
 		}
 	}
-	return out, Problem{}, true
+	return out, middleware.Problem{}, true
 }
 
 // validScope reports whether s is an OAuth 2.0 scope token (RFC 6749,
@@ -640,7 +609,7 @@ func isToken(s, extra string) bool {
 
 // serviceProblem maps an error of otpcode.Service to its problem. Any error
 // it does not recognise is a system failure: 503, with a fixed detail.
-func (h *OTPHandlers) serviceProblem(err error) Problem {
+func (h *Handlers) serviceProblem(err error) middleware.Problem {
 	var (
 		le *otpcode.LimitError
 		fe *otpcode.FieldError
@@ -655,28 +624,28 @@ func (h *OTPHandlers) serviceProblem(err error) Problem {
 	case errors.Is(err, otpcode.ErrInvalidInput):
 		return fieldProblem("body", "invalid_format", "the request is not valid")
 	case errors.Is(err, otpcode.ErrInvalidCode):
-		return Problem{Type: TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
+		return middleware.Problem{Type: middleware.TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
 			Detail: "invalid OTP code"}
 	case errors.Is(err, otpcode.ErrExpired):
-		return Problem{Type: TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
+		return middleware.Problem{Type: middleware.TypeAuthenticationNeeded, Title: "Authentication Required", Status: http.StatusUnauthorized,
 			Detail: "the OTP code has expired; request a new one"}
 	case errors.Is(err, otpcode.ErrNotRequested):
-		return Problem{Type: TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
+		return middleware.Problem{Type: middleware.TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
 			Detail: "OTP was not requested for this identifier"}
 	case errors.Is(err, otpcode.ErrUnknownCustomer):
-		return Problem{Type: TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
+		return middleware.Problem{Type: middleware.TypeNotFound, Title: "Not Found", Status: http.StatusNotFound,
 			Detail: "no customer found for this identifier"}
 	case errors.Is(err, otpcode.ErrDelivery):
-		return Problem{Type: TypeDeliveryFailed, Title: "Delivery Failed", Status: http.StatusBadGateway,
+		return middleware.Problem{Type: middleware.TypeDeliveryFailed, Title: "Delivery Failed", Status: http.StatusBadGateway,
 			Detail: "the code could not be delivered on any channel"}
 	}
-	return Problem{Type: TypeServiceUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
+	return middleware.Problem{Type: middleware.TypeServiceUnavailable, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
 		Detail: "the service is temporarily unavailable; try again later"}
 }
 
-func limitProblem(le *otpcode.LimitError) Problem {
-	p := Problem{
-		Type:       TypeRateLimited,
+func limitProblem(le *otpcode.LimitError) middleware.Problem {
+	p := middleware.Problem{
+		Type:       middleware.TypeRateLimited,
 		Title:      "Rate Limit Exceeded",
 		Status:     http.StatusTooManyRequests,
 		RetryAfter: ceilSeconds(le.RetryAfter),
@@ -721,12 +690,11 @@ func seconds(d time.Duration) int64 {
 	return int64(math.Floor(d.Seconds()))
 }
 
-func (h *OTPHandlers) problem(w http.ResponseWriter, p Problem) {
-	p.Type = h.base + p.Type
-	WriteProblem(w, p)
+func (h *Handlers) problem(w http.ResponseWriter, p middleware.Problem) {
+	h.web.WriteProblem(w, p)
 }
 
-func (h *OTPHandlers) writeData(w http.ResponseWriter, data any) {
+func (h *Handlers) writeData(w http.ResponseWriter, data any) {
 	if err := h.writeDataChecked(w, data); err != nil {
 		h.problem(w, h.serviceProblem(err))
 	}
@@ -734,10 +702,10 @@ func (h *OTPHandlers) writeData(w http.ResponseWriter, data any) {
 
 // writeDataChecked encodes the envelope before writing anything, so that an
 // encoding failure can still be answered with a problem.
-func (h *OTPHandlers) writeDataChecked(w http.ResponseWriter, data any) error {
+func (h *Handlers) writeDataChecked(w http.ResponseWriter, data any) error {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(envelope{Data: data}); err != nil {
-		return fmt.Errorf("middleware: encode response: %w", err)
+		return fmt.Errorf("otphttp: encode response: %w", err)
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json")
@@ -749,7 +717,7 @@ func (h *OTPHandlers) writeDataChecked(w http.ResponseWriter, data any) error {
 }
 
 // audit logs a refusal that needs no error text.
-func (h *OTPHandlers) audit(ctx context.Context, msg, integration string, p Problem) {
+func (h *Handlers) audit(ctx context.Context, msg, integration string, p middleware.Problem) {
 	h.log.LogAttrs(ctx, slog.LevelWarn, msg,
 		slog.String("integration", integration),
 		slog.String("outcome", p.Type),
@@ -760,7 +728,7 @@ func (h *OTPHandlers) audit(ctx context.Context, msg, integration string, p Prob
 // auditErr logs a refusal by the service. Failures on our side (5xx) are
 // logged at level Error with their error, which never holds a code or a
 // token; client mistakes and limits at level Warn without it.
-func (h *OTPHandlers) auditErr(ctx context.Context, msg, integration string, p Problem, err error) {
+func (h *Handlers) auditErr(ctx context.Context, msg, integration string, p middleware.Problem, err error) {
 	if p.Status < http.StatusInternalServerError {
 		h.audit(ctx, msg, integration, p)
 		return

@@ -1,4 +1,4 @@
-package middleware_test
+package otphttp_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/store/memory"
 )
 
@@ -64,7 +65,11 @@ func FuzzOTPHandlers(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h, err := middleware.NewOTPHandlers(svc, middleware.WithHandlerProblemBase(hBase))
+	web, err := middleware.NewHTTP(middleware.WithProblemBase(hBase))
+	if err != nil {
+		f.Fatal(err)
+	}
+	h, err := otphttp.New(web, svc)
 	if err != nil {
 		f.Fatal(err)
 	}
