@@ -126,7 +126,7 @@ func measureMemory() {
 				mac := make([]byte, 32)
 				_, _ = rand.Read(mac)
 				c := store.Code{ID: id, MAC: mac, Integration: strictIntegration, ExpiresAt: exp}
-				if err := st.PutCode(ctx, fmt.Sprintf("phone:+55319%08d", i), c, 10*time.Minute); err != nil {
+				if err := st.PutCode(ctx, store.Pair{Integration: "goomer", Subject: fmt.Sprintf("phone:+55319%08d", i)}, c, 10*time.Minute); err != nil {
 					codeHeapErr = err
 					return 1, nil
 				}

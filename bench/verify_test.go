@@ -78,7 +78,7 @@ func benchVerify(b *testing.B) {
 		tokens = tokens[:0]
 		for _, subject := range subjects {
 			rec := store.Code{ID: "bench", MAC: keys.Sign(strictIntegration, subject, "", code), Integration: strictIntegration, ExpiresAt: time.Now().Add(time.Hour)}
-			if err := st.PutCode(ctx, subject, rec, time.Hour); err != nil {
+			if err := st.PutCode(ctx, store.Pair{Integration: strictIntegration, Subject: subject}, rec, time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}

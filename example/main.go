@@ -103,12 +103,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		codeTTL     = fs.Duration("code-ttl", d.CodeTTL, "code lifetime")
 		sessionTTL  = fs.Duration("session-ttl", d.SessionTTL, "OTP session lifetime")
 		maxAttempts = fs.Int("max-attempts", d.MaxAttempts, "wrong guesses per code before it is burned")
-		cooldown    = fs.Duration("resend-cooldown", d.ResendCooldown, "minimum time between two codes for one customer")
-		sendLimit   = fs.Int("send-limit", d.SendLimit, "codes per customer per send window")
-		sendWindow  = fs.Duration("send-window", d.SendWindow, "send window")
-		lockAfter   = fs.Int("lock-after", d.LockAfter, "wrong guesses per customer per lock window before it is locked")
-		lockWindow  = fs.Duration("lock-window", d.LockWindow, "lock window")
-		lockFor     = fs.Duration("lock-for", d.LockFor, "how long a locked customer stays locked, at least (the lock also lasts until the lock window ends)")
+		cooldown    = fs.Duration("resend-cooldown", d.ResendCooldown, "minimum time between two codes for one (partner, customer) pair")
+		sendLimit   = fs.Int("send-limit", d.SendLimit, "codes per (partner, customer) pair per send window")
+		sendWindow  = fs.Duration("send-window", d.SendWindow, "send window of a (partner, customer) pair")
+		lockAfter   = fs.Int("lock-after", d.LockAfter, "wrong guesses per (partner, customer) per lock window before that pair — only that pair — is locked")
+		lockWindow  = fs.Duration("lock-window", d.LockWindow, "lock window of a (partner, customer) pair")
+		lockFor     = fs.Duration("lock-for", d.LockFor, "how long a locked pair stays locked, at least (the lock also lasts until the lock window ends)")
+		custFails   = fs.Int("customer-fail-limit", d.CustomerFailLimit, "consecutive wrong guesses for one customer, from every partner, that lock the customer for every partner (NIST SP 800-63B caps it at 100)")
+		custFailWin = fs.Duration("customer-fail-window", d.CustomerFailWindow, "a customer's run of wrong guesses is forgotten after this long without one")
+		custLockFor = fs.Duration("customer-lock-for", d.CustomerLockFor, "how long a customer locked for every partner stays locked (or until an operator unlocks)")
+		intFails    = fs.Int("integration-fail-limit", d.IntegrationFailLimit, "wrong guesses per partner, across customers, per window; past it that partner's request-otp and verify-otp answer 429 until the window ends")
+		intFailWin  = fs.Duration("integration-fail-window", d.IntegrationFailWindow, "window of -integration-fail-limit")
+		custSends   = fs.Int("customer-send-limit", d.CustomerSendLimit, "codes per customer, from every partner, per customer send window")
+		custSendWin = fs.Duration("customer-send-window", d.CustomerSendWindow, "window of -customer-send-limit")
+		intSends    = fs.Int("integration-send-limit", d.IntegrationSendLimit, "codes per partner, to every customer, per integration send window")
+		intSendWin  = fs.Duration("integration-send-window", d.IntegrationSendWindow, "window of -integration-send-limit")
+		countries   = fs.String("allowed-countries", "BR", "comma list of ISO 3166-1 regions whose phone numbers may receive codes; empty allows every country (premium-rate, satellite and similar numbers are refused either way)")
+		unknownRcpt = fs.String("unknown-recipients", otpcode.UnknownAllow.String(), "what request-otp does with a phone or email the directory does not know: allow, enroll (only with \"purpose\": \"enroll_customer\") or deny (404)")
 		perSecond   = fs.Float64("rate", float64(d.IntegrationRate), "request-otp and verify-otp calls per second per integration")
 		burst       = fs.Int("burst", d.IntegrationBurst, "burst of calls per integration")
 	)
@@ -139,21 +150,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	limits := otpcode.Limits{
-		CodeLength:       d.CodeLength,
-		CodeTTL:          *codeTTL,
-		SessionTTL:       *sessionTTL,
-		MaxAttempts:      *maxAttempts,
-		LockAfter:        *lockAfter,
-		LockWindow:       *lockWindow,
-		LockFor:          *lockFor,
-		ResendCooldown:   *cooldown,
-		SendLimit:        *sendLimit,
-		SendWindow:       *sendWindow,
-		IntegrationRate:  rate.Limit(*perSecond),
-		IntegrationBurst: *burst,
+		CodeLength:            d.CodeLength,
+		CodeTTL:               *codeTTL,
+		SessionTTL:            *sessionTTL,
+		MaxAttempts:           *maxAttempts,
+		LockAfter:             *lockAfter,
+		LockWindow:            *lockWindow,
+		LockFor:               *lockFor,
+		CustomerFailLimit:     *custFails,
+		CustomerFailWindow:    *custFailWin,
+		CustomerLockFor:       *custLockFor,
+		IntegrationFailLimit:  *intFails,
+		IntegrationFailWindow: *intFailWin,
+		ResendCooldown:        *cooldown,
+		SendLimit:             *sendLimit,
+		SendWindow:            *sendWindow,
+		CustomerSendLimit:     *custSends,
+		CustomerSendWindow:    *custSendWin,
+		IntegrationSendLimit:  *intSends,
+		IntegrationSendWindow: *intSendWin,
+		IntegrationRate:       rate.Limit(*perSecond),
+		IntegrationBurst:      *burst,
 	}
 	if err := limits.Validate(); err != nil {
 		return fmt.Errorf("limits: %w", err)
+	}
+	unknown, err := otpcode.ParseUnknownRecipients(*unknownRcpt)
+	if err != nil {
+		return fmt.Errorf("-unknown-recipients: %w", err)
+	}
+	var allowed []string
+	for _, c := range strings.Split(*countries, ",") {
+		if c = strings.ToUpper(strings.TrimSpace(c)); c != "" {
+			allowed = append(allowed, c)
+		}
 	}
 
 	st, storeInfo, closeStore, err := openStore(ctx, sf)
@@ -163,13 +193,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer closeStore()
 
 	cfg := loyalty.Config{
-		Policies:    pol,
-		Region:      *region,
-		ProblemBase: *problemBase,
-		Limits:      limits,
-		Peppers:     peppers,
-		Store:       st,
-		Senders:     senders,
+		Policies:          pol,
+		Region:            *region,
+		AllowedCountries:  allowed,
+		UnknownRecipients: unknown,
+		ProblemBase:       *problemBase,
+		Limits:            limits,
+		Peppers:           peppers,
+		Store:             st,
+		Senders:           senders,
 	}
 	if *auditLog {
 		cfg.Audit = slog.New(slog.NewJSONHandler(stderr, nil))

@@ -74,8 +74,19 @@ func buildSenders(f senderFlags, getenv func(string) string) (loyalty.Senders, [
 	if em != nil {
 		s.Email = em
 	}
+	// The development sender serves only a server with no real sender at
+	// all; next to a real one, a channel without its own real sender is
+	// off, so that no live code is ever printed (see loyalty.Senders).
+	switch {
+	case wa == nil && em != nil:
+		waInfo = offInfo
+	case em == nil && wa != nil:
+		emInfo = offInfo
+	}
 	return s, []string{"whatsapp: " + waInfo, "email: " + emInfo}, nil
 }
+
+const offInfo = "off (not configured, and another channel has a real sender: the development sender is used only when none has)"
 
 // setting returns the flag's value when set, else the variable's.
 func setting(flagValue, env string, getenv func(string) string) string {
@@ -85,7 +96,7 @@ func setting(flagValue, env string, getenv func(string) string) string {
 	return strings.TrimSpace(getenv(env))
 }
 
-const devInfo = "development sender (codes printed on stdout)"
+const devInfo = "development sender (codes printed on stdout, because no real sender is configured)"
 
 func whatsAppSender(f senderFlags, getenv func(string) string) (*whatsapp.Sender, string, error) {
 	token := strings.TrimSpace(getenv(envWhatsAppToken))

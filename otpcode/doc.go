@@ -19,6 +19,15 @@
 //     consumes the code once and creates a session stored only under the
 //     hash of its token. Every refusal is a typed error (LimitError,
 //     FieldError) wrapping a sentinel, for errors.Is and errors.As.
+//   - The limits (Limits) are layered so that abuse of one partner's key
+//     stays with that partner: each (integration, customer) pair has its
+//     own code, failure budget and lock; a customer-wide run of consecutive
+//     failures locks the customer for every integration; an integration's
+//     failures across customers trip its breaker (EventBreakerTripped, see
+//     WithEvents); sends are capped per pair, per customer and per
+//     integration. Codes never go to premium-rate, satellite and similar
+//     numbers, nor outside WithAllowedRegions; WithUnknownRecipients says
+//     whether identifiers the directory does not know get codes.
 //
 // Time comes from an injectable clock (WithClock), so tests move time
 // instead of sleeping.

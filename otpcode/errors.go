@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/otpguard/otpguard/store"
 )
 
 // Sentinel errors of the request/verify flow. Every error the Service
@@ -37,13 +39,20 @@ var (
 	ErrExpired = errors.New("otpcode: code expired")
 	// ErrTooManyAttempts reports a code whose guesses ran out; it is burned.
 	ErrTooManyAttempts = errors.New("otpcode: too many attempts")
-	// ErrLocked reports a customer (or identifier) locked after its failure
-	// budget was spent, or whose budget is spent and lock is being set.
-	ErrLocked = errors.New("otpcode: identifier locked")
+	// ErrLocked reports a failure budget that is spent: the pair's (this
+	// integration and this customer), the customer's (every integration) or
+	// the integration's breaker (every customer); LimitError.Scope says
+	// which.
+	ErrLocked = errors.New("otpcode: locked")
 	// ErrCooldown reports a new request inside the resend cooldown.
 	ErrCooldown = errors.New("otpcode: resend cooldown")
-	// ErrSendLimit reports an identifier over its send window.
+	// ErrSendLimit reports a send window that is full: the pair's, the
+	// customer's or the integration's; LimitError.Scope says which.
 	ErrSendLimit = errors.New("otpcode: send limit reached")
+	// ErrDestinationNotPermitted reports a phone number no code may be sent
+	// to: a number type such as premium rate or satellite, or a country
+	// outside the allow-list (see WithAllowedRegions).
+	ErrDestinationNotPermitted = errors.New("otpcode: destination not permitted")
 	// ErrRateLimited reports an integration over its request rate.
 	ErrRateLimited = errors.New("otpcode: integration rate limited")
 	// ErrDelivery reports that every channel failed to deliver a code.
@@ -61,8 +70,13 @@ type LimitError struct {
 	// when the code was requested, zero when the cooldown is over or off.
 	// (The send window or a lock may still refuse that request.)
 	RetryAfter time.Duration
-	// LockDuration is the remaining lock of the identifier, for ErrLocked.
+	// LockDuration is the remaining lock, for ErrLocked.
 	LockDuration time.Duration
+	// Scope is what the limit applies to, for ErrLocked and ErrSendLimit:
+	// store.ScopePair (this integration and customer), store.ScopeCustomer
+	// (the customer, for every integration) or store.ScopeIntegration (this
+	// integration, for every customer).
+	Scope store.LockScope
 }
 
 // Error implements error.

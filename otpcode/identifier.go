@@ -381,12 +381,12 @@ type phoneKey struct {
 // the cache, 0.2 µs and none with it). It is bounded (least recently used
 // entries go first) and holds only inputs that passed the character check
 // above; parsing is deterministic, so it cannot change what is accepted.
-var phoneCache = mustLRU(phoneCacheSize)
+var phoneCache = mustLRU[phoneKey, string](phoneCacheSize)
 
 const phoneCacheSize = 1 << 14
 
-func mustLRU(size int) *lru.Cache[phoneKey, string] {
-	c, err := lru.New[phoneKey, string](size)
+func mustLRU[K comparable, V any](size int) *lru.Cache[K, V] {
+	c, err := lru.New[K, V](size)
 	if err != nil {
 		panic(err) // only for a non-positive size, a programming error
 	}

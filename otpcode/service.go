@@ -9,94 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/otpguard/otpguard/store"
 )
-
-// Limits are the service's limits. DefaultLimits returns the defaults; a
-// zero field is invalid (NewService rejects it) so that no limit is turned
-// off by accident, except ResendCooldown, which 0 turns off.
-//
-// The per-identifier limits are kept per customer when the Directory knows
-// one (so a customer's phone, email and CPF share them), else per
-// identifier.
-type Limits struct {
-	// CodeLength is the number of digits in a code (6 to 10). Default 6.
-	CodeLength int
-	// CodeTTL is a code's lifetime. Default 5 minutes.
-	CodeTTL time.Duration
-	// SessionTTL is a session's lifetime. Default 30 minutes.
-	SessionTTL time.Duration
-	// MaxAttempts is the number of guesses one code allows; the code is
-	// burned after that. Default 5.
-	MaxAttempts int
-	// LockAfter is the failure budget of a customer per LockWindow, across
-	// codes and resends: every verification attempt is charged when it is
-	// counted (a right code gives the budget back), and the attempt that
-	// spends it locks the customer for LockFor or until the window ends,
-	// whichever is longer, so no more than LockAfter wrong codes are ever
-	// judged per window. Defaults 10, 1 hour, 15 minutes.
-	LockAfter  int
-	LockWindow time.Duration
-	LockFor    time.Duration
-	// ResendCooldown is the minimum time between two requests for one
-	// customer; 0 turns it off. It is charged before delivery, so a retry
-	// after a failed delivery waits for it too. Default 60 seconds.
-	ResendCooldown time.Duration
-	// SendLimit sends per customer are allowed within SendWindow.
-	// Defaults 5 per 10 minutes.
-	SendLimit  int
-	SendWindow time.Duration
-	// IntegrationRate and IntegrationBurst set each integration's token
-	// bucket over request-otp and verify-otp calls. Defaults 10 per second,
-	// burst 20.
-	IntegrationRate  rate.Limit
-	IntegrationBurst int
-}
-
-// DefaultLimits returns the default limits.
-func DefaultLimits() Limits {
-	return Limits{
-		CodeLength:       6,
-		CodeTTL:          5 * time.Minute,
-		SessionTTL:       30 * time.Minute,
-		MaxAttempts:      5,
-		LockAfter:        10,
-		LockWindow:       time.Hour,
-		LockFor:          15 * time.Minute,
-		ResendCooldown:   60 * time.Second,
-		SendLimit:        5,
-		SendWindow:       10 * time.Minute,
-		IntegrationRate:  10,
-		IntegrationBurst: 20,
-	}
-}
-
-// Validate reports the first limit that is out of range.
-func (l Limits) Validate() error {
-	switch {
-	case l.CodeLength < 6 || l.CodeLength > 10:
-		return fmt.Errorf("otpcode: code length %d out of range 6..10", l.CodeLength)
-	case l.CodeTTL <= 0:
-		return errors.New("otpcode: code TTL must be positive")
-	case l.SessionTTL <= 0:
-		return errors.New("otpcode: session TTL must be positive")
-	case l.MaxAttempts < 1:
-		return errors.New("otpcode: max attempts must be at least 1")
-	case l.LockAfter < 1:
-		return errors.New("otpcode: lock-after must be at least 1")
-	case l.LockWindow <= 0 || l.LockFor <= 0:
-		return errors.New("otpcode: lock window and lock duration must be positive")
-	case l.ResendCooldown < 0:
-		return errors.New("otpcode: resend cooldown must not be negative")
-	case l.SendLimit < 1 || l.SendWindow <= 0:
-		return errors.New("otpcode: send limit must be at least 1 per positive window")
-	case l.IntegrationRate <= 0 || l.IntegrationBurst < 1:
-		return errors.New("otpcode: integration rate and burst must be positive")
-	}
-	return nil
-}
 
 // Service runs the request and verify flow. It is safe for concurrent use;
 // all its state lives in its store.
@@ -109,6 +23,10 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	region string
+
+	allowedRegions map[string]bool // WithAllowedRegions; empty allows all
+	unknown        UnknownRecipients
+	events         func(context.Context, Event)
 }
 
 // Option configures a Service.
@@ -283,9 +201,10 @@ type VerifyResult struct {
 	Scopes []string
 }
 
-// Request validates in, applies the integration's rate, the identifier's
-// lock, cooldown and send window, and sends a new code, which replaces the
-// identifier's earlier one. If delivery fails no usable code is left.
+// Request validates in, applies the limits (the integration's rate and
+// breaker, the pair's and the customer's locks, every send limit) and sends
+// a new code, which replaces only the same integration's earlier code for
+// the customer. If delivery fails no usable code is left.
 func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, error) {
 	if in.Integration == "" {
 		return RequestResult{}, errors.New("otpcode: request without integration")
@@ -299,59 +218,55 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if in.Channel != "" && !s.chain.has(in.Channel) {
 		return RequestResult{}, channelError(in.Channel)
 	}
-	// The integration's bucket comes before parsing the identifier (the
-	// expensive part), so that malformed identifiers are rate limited too.
+	// The integration's bucket and breaker come before parsing the
+	// identifier (the expensive part), so that malformed identifiers are
+	// limited too.
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
+		return RequestResult{}, err
+	}
+	if err := s.checkBreaker(ctx, in.Integration); err != nil {
 		return RequestResult{}, err
 	}
 	id, err := s.parseIdentifier(in.Identifier, in.IdentifierType)
 	if err != nil {
 		return RequestResult{}, err
 	}
+	if id.Kind == KindPhone {
+		if err := s.destinationError(id.Value); err != nil {
+			return RequestResult{}, err
+		}
+	}
 	cust, found, err := s.dir.Lookup(ctx, id)
 	if err != nil {
 		return RequestResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
-	subject := subjectOf(id.Subject(), cust, found)
-	if err := s.checkLock(ctx, subject); err != nil {
+	if !found && !s.unknown.allows(in.Purpose) {
+		return RequestResult{}, fmt.Errorf("%w: the directory does not know this %s", ErrUnknownCustomer, id.Kind)
+	}
+	p := store.Pair{Integration: in.Integration, Subject: subjectOf(id.Subject(), cust, found)}
+	if err := s.checkLock(ctx, p); err != nil {
 		return RequestResult{}, err
 	}
 	to := cust.Contacts
 	if !found {
 		to = selfContacts(id)
 	}
-	allow := in.Allow
-	if in.Channel != "" {
-		allow = func(c Channel) bool { return c == in.Channel && (in.Allow == nil || in.Allow(c)) }
-	}
+	to = s.reachableContacts(to)
+	allow := s.allowFor(to, in.Channel, in.Allow)
 	if !s.reachable(to, allow) {
 		switch {
 		case in.Channel != "":
 			return RequestResult{}, channelError(in.Channel)
-		case !s.reachable(to, nil):
+		case !s.reachable(to, s.allowFor(to, "", nil)):
 			// Nothing could reach this customer, whatever the policy: an
-			// unknown CPF, or a customer without contacts.
+			// unknown CPF, or a customer without usable contacts.
 			return RequestResult{}, fmt.Errorf("%w: no channel reaches this %s", ErrUnknownCustomer, id.Kind)
 		default:
 			return RequestResult{}, &FieldError{Field: "channel", Code: "not_permitted", Message: "no channel permitted for this integration reaches this customer", Err: ErrChannelNotPermitted}
 		}
 	}
-
-	if s.limits.ResendCooldown > 0 {
-		ok, retry, err := s.store.Cooldown(ctx, subject, s.limits.ResendCooldown)
-		if err != nil {
-			return RequestResult{}, fmt.Errorf("otpcode: cooldown: %w", err)
-		}
-		if !ok {
-			return RequestResult{}, &LimitError{Err: ErrCooldown, RetryAfter: retry}
-		}
-	}
-	ok, retry, err := s.store.Hit(ctx, subject, s.limits.SendLimit, s.limits.SendWindow)
-	if err != nil {
-		return RequestResult{}, fmt.Errorf("otpcode: send window: %w", err)
-	}
-	if !ok {
-		return RequestResult{}, &LimitError{Err: ErrSendLimit, RetryAfter: retry}
+	if err := s.chargeSend(ctx, p); err != nil {
+		return RequestResult{}, err
 	}
 
 	code, err := GenerateCode(s.rand, s.limits.CodeLength)
@@ -365,14 +280,14 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	now := s.now()
 	rec := store.Code{
 		ID:          codeID,
-		MAC:         s.keys.Sign(in.Integration, subject, in.Purpose, code),
+		MAC:         s.keys.Sign(in.Integration, p.Subject, in.Purpose, code),
 		Integration: in.Integration,
 		Purpose:     in.Purpose,
 		ExpiresAt:   now.Add(s.limits.CodeTTL),
 	}
 	// The record outlives the code by one more lifetime, so that a late
 	// verification is told "expired" rather than "never requested".
-	if err := s.store.PutCode(ctx, subject, rec, 2*s.limits.CodeTTL); err != nil {
+	if err := s.store.PutCode(ctx, p, rec, 2*s.limits.CodeTTL); err != nil {
 		return RequestResult{}, fmt.Errorf("otpcode: store code: %w", err)
 	}
 	locale := in.Locale
@@ -385,7 +300,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 		// No usable code is left behind. The request's context may be the
 		// reason delivery failed, so the clean-up does not depend on it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, derr := s.store.ConsumeCode(cctx, subject, codeID)
+		_, derr := s.store.ConsumeCode(cctx, p, codeID)
 		cancel()
 		if derr != nil {
 			return RequestResult{}, errors.Join(err, fmt.Errorf("otpcode: discard undelivered code: %w", derr))
@@ -396,9 +311,11 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 }
 
 // Verify validates in, counts the attempt atomically before comparing (so
-// parallel guesses cannot exceed the limit), compares in constant time,
+// parallel guesses can exceed no budget), compares in constant time,
 // consumes the code exactly once and creates a session bound to the
-// integration, the customer and the identifier.
+// integration, the customer and the identifier. Every attempt is charged to
+// the integration's breaker first, and given back unless it was judged
+// wrong.
 func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	if in.Integration == "" {
 		return VerifyResult{}, errors.New("otpcode: verify without integration")
@@ -424,16 +341,30 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		return VerifyResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
 	idSubject := id.Subject()
-	subject := subjectOf(idSubject, known, found)
-	// One atomic step refuses a locked subject or a spent failure budget,
-	// counts the attempt on the code and charges the budget, so that
-	// parallel guesses can exceed neither limit.
-	att, err := s.store.AttemptCode(ctx, subject, s.limits.MaxAttempts, s.limits.LockAfter, s.limits.LockWindow)
+	p := store.Pair{Integration: in.Integration, Subject: subjectOf(idSubject, known, found)}
+
+	// The breaker is charged before the attempt, so that parallel guesses
+	// cannot exceed it either; an attempt that is not judged wrong gives
+	// its charge back.
+	breaker, err := s.chargeBreaker(ctx, in.Integration)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	wrong := false
+	defer func() {
+		if !wrong {
+			s.refund(ctx, integrationKey("fails", in.Integration))
+		}
+	}()
+
+	// One atomic step refuses a locked pair or customer or a spent budget,
+	// counts the attempt on the code and charges the budgets.
+	att, err := s.store.AttemptCode(ctx, p, s.limits.budgets())
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: count attempt: %w", err)
 	}
-	if att.Locked > 0 {
-		return VerifyResult{}, &LimitError{Err: ErrLocked, RetryAfter: att.Locked, LockDuration: att.Locked}
+	if att.Lock.Locked() {
+		return VerifyResult{}, lockError(att.Lock)
 	}
 	if !att.Found {
 		return VerifyResult{}, ErrNotRequested
@@ -443,15 +374,17 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if !now.Before(rec.ExpiresAt) {
 		// The attempt stays charged (an expired code is no free guess), and
 		// counts as a failure: a spent budget becomes a lock here too.
-		return VerifyResult{}, s.fail(ctx, subject, ErrExpired)
+		wrong = true
+		return VerifyResult{}, s.fail(ctx, p, breaker, ErrExpired)
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
-		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts, RetryAfter: s.cooldownLeft(rec, now)}
+		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts, RetryAfter: s.cooldownLeft(rec, now), Scope: store.ScopePair}
 	}
-	if !s.keys.Verify(in.Integration, subject, in.Purpose, in.Code, rec.MAC) {
-		return VerifyResult{}, s.fail(ctx, subject, ErrInvalidCode)
+	if !s.keys.Verify(in.Integration, p.Subject, in.Purpose, in.Code, rec.MAC) {
+		wrong = true
+		return VerifyResult{}, s.fail(ctx, p, breaker, ErrInvalidCode)
 	}
-	consumed, err := s.store.ConsumeCode(ctx, subject, rec.ID)
+	consumed, err := s.store.ConsumeCode(ctx, p, rec.ID)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: consume code: %w", err)
 	}
@@ -459,7 +392,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		// A parallel verification (or a newer request) took the code first.
 		return VerifyResult{}, ErrNotRequested
 	}
-	if err := s.store.ResetFailures(ctx, subject); err != nil {
+	if err := s.store.Succeed(ctx, p); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: reset failures: %w", err)
 	}
 	cust, found, err := s.dir.Resolve(ctx, id)
@@ -494,18 +427,104 @@ func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
 	return s.store.RevokeSession(ctx, store.HashToken(token))
 }
 
-// fail ends a verification whose attempt AttemptCode charged and that did
-// not succeed: it locks subject when the attempt spent its failure budget
-// (returning ErrLocked with the lock), and otherwise returns reason.
-func (s *Service) fail(ctx context.Context, subject string, reason error) error {
-	lock, err := s.store.Fail(ctx, subject, s.limits.LockAfter, s.limits.LockFor)
+// fail ends a verification whose attempt AttemptCode charged and that was
+// judged wrong: it locks the pair or the customer when the attempt spent
+// their budget (emitting EventLocked), reports a breaker this attempt
+// filled (EventBreakerTripped), and returns ErrLocked with the lock in
+// force, or else reason.
+func (s *Service) fail(ctx context.Context, p store.Pair, breaker store.Window, reason error) error {
+	if breaker.Left == 0 {
+		s.emit(ctx, Event{Kind: EventBreakerTripped, Integration: p.Integration, Scope: store.ScopeIntegration, Duration: s.limits.IntegrationFailWindow})
+	}
+	lock, err := s.store.Fail(ctx, p, s.limits.budgets())
 	if err != nil {
 		return fmt.Errorf("otpcode: count failure: %w", err)
 	}
-	if lock > 0 {
-		return &LimitError{Err: ErrLocked, RetryAfter: lock, LockDuration: lock}
+	if lock.Set {
+		s.emit(ctx, Event{Kind: EventLocked, Integration: p.Integration, Scope: lock.Scope, Duration: lock.Remaining})
+	}
+	if lock.Locked() {
+		return lockError(lock)
 	}
 	return reason
+}
+
+// lockError is the error of a refusal by a lock.
+func lockError(l store.Lock) error {
+	return &LimitError{Err: ErrLocked, RetryAfter: l.Remaining, LockDuration: l.Remaining, Scope: l.Scope}
+}
+
+// checkBreaker refuses an integration whose wrong codes tripped its
+// breaker, without charging it.
+func (s *Service) checkBreaker(ctx context.Context, integration string) error {
+	w, err := s.store.Peek(ctx, integrationKey("fails", integration), s.limits.IntegrationFailLimit)
+	if err != nil {
+		return fmt.Errorf("otpcode: integration breaker: %w", err)
+	}
+	if !w.Allowed {
+		return lockError(store.Lock{Scope: store.ScopeIntegration, Remaining: w.RetryAfter})
+	}
+	return nil
+}
+
+// chargeBreaker charges one attempt to the integration's breaker, or
+// refuses it when the breaker is open.
+func (s *Service) chargeBreaker(ctx context.Context, integration string) (store.Window, error) {
+	w, err := s.store.Hit(ctx, integrationKey("fails", integration), s.limits.IntegrationFailLimit, s.limits.IntegrationFailWindow)
+	if err != nil {
+		return w, fmt.Errorf("otpcode: integration breaker: %w", err)
+	}
+	if !w.Allowed {
+		return w, lockError(store.Lock{Scope: store.ScopeIntegration, Remaining: w.RetryAfter})
+	}
+	return w, nil
+}
+
+// chargeSend applies the pair's cooldown and the send windows of the pair,
+// the customer and the integration, in that order; when one refuses, the
+// windows counted before it are given back.
+func (s *Service) chargeSend(ctx context.Context, p store.Pair) error {
+	if s.limits.ResendCooldown > 0 {
+		ok, retry, err := s.store.Cooldown(ctx, pairKey("cool", p), s.limits.ResendCooldown)
+		if err != nil {
+			return fmt.Errorf("otpcode: cooldown: %w", err)
+		}
+		if !ok {
+			return &LimitError{Err: ErrCooldown, RetryAfter: retry, Scope: store.ScopePair}
+		}
+	}
+	windows := []struct {
+		key    string
+		limit  int
+		window time.Duration
+		scope  store.LockScope
+	}{
+		{pairKey("sends", p), s.limits.SendLimit, s.limits.SendWindow, store.ScopePair},
+		{customerKey("sends", p.Subject), s.limits.CustomerSendLimit, s.limits.CustomerSendWindow, store.ScopeCustomer},
+		{integrationKey("sends", p.Integration), s.limits.IntegrationSendLimit, s.limits.IntegrationSendWindow, store.ScopeIntegration},
+	}
+	for i, w := range windows {
+		got, err := s.store.Hit(ctx, w.key, w.limit, w.window)
+		if err == nil && got.Allowed {
+			continue
+		}
+		for _, back := range windows[:i] {
+			s.refund(ctx, back.key)
+		}
+		if err != nil {
+			return fmt.Errorf("otpcode: send window: %w", err)
+		}
+		return &LimitError{Err: ErrSendLimit, RetryAfter: got.RetryAfter, Scope: w.scope}
+	}
+	return nil
+}
+
+// refund gives back one event counted under key. It runs even when ctx is
+// done, and a failure only leaves a limit stricter than it needs to be.
+func (s *Service) refund(ctx context.Context, key string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = s.store.Refund(rctx, key)
 }
 
 // cooldownLeft returns what is left at now of the resend cooldown that began
@@ -520,23 +539,23 @@ func (s *Service) cooldownLeft(rec store.Code, now time.Time) time.Duration {
 }
 
 func (s *Service) takeIntegration(ctx context.Context, integration string) error {
-	ok, retry, err := s.store.Take(ctx, "integration:"+integration, s.limits.IntegrationRate, s.limits.IntegrationBurst)
+	ok, retry, err := s.store.Take(ctx, integrationKey("rate", integration), s.limits.IntegrationRate, s.limits.IntegrationBurst)
 	if err != nil {
 		return fmt.Errorf("otpcode: integration rate: %w", err)
 	}
 	if !ok {
-		return &LimitError{Err: ErrRateLimited, RetryAfter: retry}
+		return &LimitError{Err: ErrRateLimited, RetryAfter: retry, Scope: store.ScopeIntegration}
 	}
 	return nil
 }
 
-func (s *Service) checkLock(ctx context.Context, subject string) error {
-	remaining, locked, err := s.store.Locked(ctx, subject)
+func (s *Service) checkLock(ctx context.Context, p store.Pair) error {
+	lock, err := s.store.Locked(ctx, p)
 	if err != nil {
 		return fmt.Errorf("otpcode: check lock: %w", err)
 	}
-	if locked {
-		return &LimitError{Err: ErrLocked, RetryAfter: remaining, LockDuration: remaining}
+	if lock.Locked() {
+		return lockError(lock)
 	}
 	return nil
 }
@@ -563,6 +582,18 @@ func (s *Service) reachable(to Contacts, allow func(Channel) bool) bool {
 		}
 	}
 	return false
+}
+
+// allowFor returns which channels may carry a code to to: only ch when the
+// request names one, only those allow permits, and a phone channel only
+// when to's phone can be a mobile.
+func (s *Service) allowFor(to Contacts, ch Channel, allow func(Channel) bool) func(Channel) bool {
+	mobile := to.Phone != "" && classifyPhone(to.Phone).mobile
+	return func(c Channel) bool {
+		return (ch == "" || c == ch) &&
+			(allow == nil || allow(c)) &&
+			(!phoneChannel(c) || mobile)
+	}
 }
 
 func errIdentifierRequired() error {

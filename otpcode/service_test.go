@@ -533,11 +533,11 @@ type failCounter struct {
 	fails int
 }
 
-func (c *failCounter) Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
+func (c *failCounter) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
 	c.mu.Lock()
 	c.fails++
 	c.mu.Unlock()
-	return c.Store.Fail(ctx, subject, limit, lockFor)
+	return c.Store.Fail(ctx, p, b)
 }
 
 func (c *failCounter) count() int {
@@ -704,9 +704,10 @@ func TestSessionBindingAndPurpose(t *testing.T) {
 	require.NoError(t, err)
 	code := f.whatsapp.last(t).Code
 
-	// Another integration cannot verify Goomer's code, nor can another purpose.
+	// Another integration cannot verify Goomer's code: it has no code of
+	// its own for Maria. Nor can another purpose.
 	_, err = f.svc.Verify(ctx, otpcode.VerifyInput{Integration: "saipos", Identifier: maria, Code: code, Purpose: "redeem"})
-	assert.ErrorIs(t, err, otpcode.ErrInvalidCode)
+	assert.ErrorIs(t, err, otpcode.ErrNotRequested)
 	_, err = f.svc.Verify(ctx, otpcode.VerifyInput{Integration: goomer, Identifier: maria, Code: code, Purpose: "enroll"})
 	assert.ErrorIs(t, err, otpcode.ErrInvalidCode)
 
@@ -802,9 +803,9 @@ func (r *recorder) keep(v ...any) {
 	r.mu.Unlock()
 }
 
-func (r *recorder) PutCode(ctx context.Context, subject string, c store.Code, ttl time.Duration) error {
-	r.keep(subject, c)
-	return r.Store.PutCode(ctx, subject, c, ttl)
+func (r *recorder) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl time.Duration) error {
+	r.keep(p, c)
+	return r.Store.PutCode(ctx, p, c, ttl)
 }
 
 func (r *recorder) CreateSession(ctx context.Context, h string, s store.Session, ttl time.Duration) error {
@@ -1038,7 +1039,7 @@ func BenchmarkVerify(b *testing.B) {
 		for _, in := range inputs {
 			subject := "phone:" + in.Identifier
 			rec := store.Code{ID: "bench", MAC: keys.Sign(goomer, subject, "", code), Integration: goomer, ExpiresAt: time.Now().Add(time.Hour)}
-			if err := st.PutCode(ctx, subject, rec, time.Hour); err != nil {
+			if err := st.PutCode(ctx, store.Pair{Integration: goomer, Subject: subject}, rec, time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
+	"github.com/otpguard/otpguard/store"
 )
 
 // Bounds on the optional request fields. They keep the values that reach the
@@ -652,14 +653,28 @@ func limitProblem(le *otpcode.LimitError) middleware.Problem {
 	}
 	switch {
 	case errors.Is(le, otpcode.ErrLocked):
-		p.Detail = "too many wrong codes: this identifier is locked"
 		p.LockDuration = ceilSeconds(le.LockDuration)
+		switch le.Scope {
+		case store.ScopeCustomer:
+			p.Detail = "too many wrong codes for this customer: it is locked for every integration"
+		case store.ScopeIntegration:
+			p.Detail = "too many wrong codes from this integration: its OTP requests are suspended"
+		default:
+			p.Detail = "too many wrong codes: this customer is locked for this integration"
+		}
 	case errors.Is(le, otpcode.ErrTooManyAttempts):
 		p.Detail = "maximum verification attempts reached; request a new code"
 	case errors.Is(le, otpcode.ErrCooldown):
 		p.Detail = "a code was sent recently; wait before requesting another"
 	case errors.Is(le, otpcode.ErrSendLimit):
-		p.Detail = "too many codes were sent to this identifier"
+		switch le.Scope {
+		case store.ScopeCustomer:
+			p.Detail = "too many codes were sent to this customer"
+		case store.ScopeIntegration:
+			p.Detail = "this integration has sent all the codes its quota allows"
+		default:
+			p.Detail = "too many codes were sent to this customer by this integration"
+		}
 	case errors.Is(le, otpcode.ErrRateLimited):
 		p.Detail = "too many requests from this integration"
 	default:

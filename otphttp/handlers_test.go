@@ -521,13 +521,13 @@ type hFailingStore struct{}
 
 var errHStoreDown = errors.New("dial tcp 10.0.0.1:6379: connection refused")
 
-func (hFailingStore) PutCode(context.Context, string, store.Code, time.Duration) error {
+func (hFailingStore) PutCode(context.Context, store.Pair, store.Code, time.Duration) error {
 	return errHStoreDown
 }
-func (hFailingStore) AttemptCode(context.Context, string, int, int, time.Duration) (store.Attempt, error) {
+func (hFailingStore) AttemptCode(context.Context, store.Pair, store.Budgets) (store.Attempt, error) {
 	return store.Attempt{}, errHStoreDown
 }
-func (hFailingStore) ConsumeCode(context.Context, string, string) (bool, error) {
+func (hFailingStore) ConsumeCode(context.Context, store.Pair, string) (bool, error) {
 	return false, errHStoreDown
 }
 func (hFailingStore) CreateSession(context.Context, string, store.Session, time.Duration) error {
@@ -539,19 +539,23 @@ func (hFailingStore) GetSession(context.Context, string) (store.Session, bool, e
 func (hFailingStore) RevokeSession(context.Context, string) (bool, error) {
 	return false, errHStoreDown
 }
-func (hFailingStore) Fail(context.Context, string, int, time.Duration) (time.Duration, error) {
-	return 0, errHStoreDown
+func (hFailingStore) Fail(context.Context, store.Pair, store.Budgets) (store.Lock, error) {
+	return store.Lock{}, errHStoreDown
 }
-func (hFailingStore) Locked(context.Context, string) (time.Duration, bool, error) {
-	return 0, false, errHStoreDown
+func (hFailingStore) Locked(context.Context, store.Pair) (store.Lock, error) {
+	return store.Lock{}, errHStoreDown
 }
-func (hFailingStore) ResetFailures(context.Context, string) error { return errHStoreDown }
+func (hFailingStore) Succeed(context.Context, store.Pair) error { return errHStoreDown }
 func (hFailingStore) Cooldown(context.Context, string, time.Duration) (bool, time.Duration, error) {
 	return false, 0, errHStoreDown
 }
-func (hFailingStore) Hit(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
-	return false, 0, errHStoreDown
+func (hFailingStore) Hit(context.Context, string, int, time.Duration) (store.Window, error) {
+	return store.Window{}, errHStoreDown
 }
+func (hFailingStore) Peek(context.Context, string, int) (store.Window, error) {
+	return store.Window{}, errHStoreDown
+}
+func (hFailingStore) Refund(context.Context, string) error { return errHStoreDown }
 func (hFailingStore) Take(context.Context, string, rate.Limit, int) (bool, time.Duration, error) {
 	return false, 0, errHStoreDown
 }

@@ -17,12 +17,23 @@
 // compare it against their clock, so a store's TTL is an upper bound for
 // garbage collection, never the only guard.
 //
-// # Subjects
+// # Subjects, pairs and keys
 //
-// A subject is the canonical form of a customer identifier (for example
-// "phone:+5511987654321"). Codes, failure counters, locks, cooldowns and send
-// windows are kept per subject; implementations that shard (Redis Cluster)
-// keep every key of one subject on one shard.
+// A subject is the canonical form of a customer: "customer:<id>" when the
+// host's directory knows one, else the identifier ("phone:+5511987654321").
+// A Pair is a subject as seen by one integration: each pair has its own
+// outstanding code, failure count and lock, so that one partner can neither
+// replace nor burn another partner's code, nor lock the customer out for
+// another partner. The subject's own records (a customer-wide failure count
+// and lock) are shared by its pairs. Implementations that shard (Redis
+// Cluster) keep every record of one subject, its pairs' included, on one
+// shard, so that a method touching a pair and its subject stays one atomic
+// step.
+//
+// Cooldown, Hit, Peek, Refund and Take take a key chosen by the caller (for
+// example "sends:customer:<id>"); each key names one independent record, in
+// a key space of its own per method family: a Cooldown and a Hit under the
+// same key do not share state.
 //
 // # Secrets
 //
@@ -89,49 +100,148 @@ type Session struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// Attempt is what AttemptCode did.
-type Attempt struct {
-	// Code is subject's code with its new attempt count, when Found.
-	Code Code
-	// Found reports that subject has a code and the attempt was counted.
-	Found bool
-	// Locked, when positive, says the attempt was refused, and nothing
-	// counted, because subject is locked or its failure budget is spent;
-	// it is the time until that ends.
-	Locked time.Duration
+// Pair names a customer as seen by one integration.
+type Pair struct {
+	// Integration is the integration's ID.
+	Integration string
+	// Subject is the customer's subject (see the package documentation).
+	Subject string
 }
 
-// Codes keeps at most one outstanding code per subject.
+// Budget is a failure budget: Limit failures are judged per Window, and the
+// failure that reaches Limit locks for LockFor.
+type Budget struct {
+	// Limit is the number of failures allowed; below 1 every attempt is
+	// refused and Fail always locks.
+	Limit int
+	// Window is how long failures are counted (see Budgets for each
+	// budget's kind of window).
+	Window time.Duration
+	// LockFor is how long reaching Limit locks (see Budgets).
+	LockFor time.Duration
+}
+
+// Budgets are the failure budgets every verification attempt is charged to,
+// in one atomic step with the attempt itself.
+type Budgets struct {
+	// MaxAttempts is the number of attempts one code allows; the attempt
+	// after that burns it.
+	MaxAttempts int
+	// Pair is the budget of the (integration, customer) pair: Limit wrong
+	// codes per fixed Window that starts with the first failure; reaching
+	// it locks the pair — only the pair — for LockFor or until the window
+	// ends, whichever is longer.
+	Pair Budget
+	// Customer is the customer's budget across integrations: Limit
+	// consecutive wrong codes, forgotten after Window without one or after
+	// a right code (Succeed); reaching it locks the customer, for every
+	// integration, for LockFor.
+	Customer Budget
+}
+
+// LockScope says what a lock or a refusal applies to.
+type LockScope uint8
+
+// Lock scopes, from the narrowest.
+const (
+	// ScopeNone is the zero LockScope: nothing is locked.
+	ScopeNone LockScope = iota
+	// ScopePair: one integration's attempts on one customer.
+	ScopePair
+	// ScopeCustomer: every integration's attempts on one customer.
+	ScopeCustomer
+	// ScopeIntegration: one integration's attempts on every customer.
+	ScopeIntegration
+)
+
+// String returns the scope's name as metrics and events use it:
+// "integration-customer", "customer", "integration" (or "none").
+func (s LockScope) String() string {
+	switch s {
+	case ScopePair:
+		return "integration-customer"
+	case ScopeCustomer:
+		return "customer"
+	case ScopeIntegration:
+		return "integration"
+	}
+	return "none"
+}
+
+// Lock is a lock's scope and remaining time; the zero Lock is no lock.
+type Lock struct {
+	// Scope is what is locked.
+	Scope LockScope
+	// Remaining is the time until the lock ends; positive when locked.
+	Remaining time.Duration
+	// Set, in what Fail returns, reports that this call of Fail set the
+	// lock; it is false everywhere else.
+	Set bool
+}
+
+// Locked reports whether l is a lock.
+func (l Lock) Locked() bool { return l.Remaining > 0 }
+
+// Attempt is what AttemptCode did.
+type Attempt struct {
+	// Code is the pair's code with its new attempt count, when Found.
+	Code Code
+	// Found reports that the pair has a code and the attempt was counted.
+	Found bool
+	// Lock, when locked, says the attempt was refused, and nothing
+	// counted, because the pair or the customer is locked or its budget is
+	// spent; Remaining is the time until that ends.
+	Lock Lock
+}
+
+// Window is what a fixed-window counter (Hit, Peek) reports.
+type Window struct {
+	// Allowed reports that the event was counted (Hit), or would be
+	// (Peek).
+	Allowed bool
+	// Left is the number of events the window allows after this one
+	// (Hit), or now (Peek); 0 when refused.
+	Left int
+	// RetryAfter, when refused, is the time until the window ends.
+	RetryAfter time.Duration
+}
+
+// Codes keeps at most one outstanding code per pair.
 type Codes interface {
-	// PutCode stores c as subject's code, replacing any earlier one, with
-	// expiry ttl.
-	PutCode(ctx context.Context, subject string, c Code, ttl time.Duration) error
-	// AttemptCode counts one verification attempt on subject's code, in one
-	// atomic step that also charges subject's failure budget, so that
-	// concurrent guesses can never be evaluated beyond either limit:
+	// PutCode stores c as the pair's code, replacing any earlier code of
+	// the same pair (never another pair's), with expiry ttl.
+	PutCode(ctx context.Context, p Pair, c Code, ttl time.Duration) error
+	// AttemptCode counts one verification attempt on the pair's code, in
+	// one atomic step that also charges the pair's and the customer's
+	// failure budgets, so that concurrent guesses can never be judged
+	// beyond any of them:
 	//
-	//  1. if subject is locked, it counts nothing and returns Locked, the
-	//     lock's remaining time;
-	//  2. if subject's failure count in its current window has reached
-	//     budget, it counts nothing and returns Locked, the time until that
-	//     window ends;
-	//  3. if subject has no code, it counts nothing and returns Found false;
+	//  1. if the customer or the pair is locked, it counts nothing and
+	//     returns the lock (the customer's when both are);
+	//  2. if the customer's count has reached b.Customer.Limit, it counts
+	//     nothing and returns a customer lock of b.Customer.LockFor (the
+	//     lock the attempt that spent the budget is about to set); if the
+	//     pair's failure count in its window has reached b.Pair.Limit, a
+	//     pair lock of the time until that window ends;
+	//  3. if the pair has no code, it counts nothing and returns Found false;
 	//  4. it adds one to the code's Attempts; when that makes Attempts
-	//     greater than maxAttempts the code is burned, and it returns the
-	//     record without charging the budget;
-	//  5. otherwise it adds one to subject's failure count (a window of
-	//     length window starts with the first count) and returns the record.
+	//     greater than b.MaxAttempts the code is burned, and it returns the
+	//     record without charging either budget;
+	//  5. otherwise it adds one to the pair's failure count (a window of
+	//     b.Pair.Window starts with the first count) and to the customer's
+	//     (kept for b.Customer.Window from this count), and returns the
+	//     record.
 	//
 	// The caller compares the code next, unless Attempts is greater than
-	// maxAttempts: a burned code is refused without comparing (its
-	// attempts are not charged, so comparing them would give free guesses).
-	// A right code clears the failure count with ResetFailures, a wrong one
-	// calls Fail. A budget below 1 refuses every attempt.
-	AttemptCode(ctx context.Context, subject string, maxAttempts, budget int, window time.Duration) (Attempt, error)
-	// ConsumeCode deletes subject's code only if its ID equals id, and
+	// b.MaxAttempts: a burned code is refused without comparing (its
+	// attempts are not charged, so comparing them would give free
+	// guesses). A right code clears the counts with Succeed, a wrong one
+	// calls Fail.
+	AttemptCode(ctx context.Context, p Pair, b Budgets) (Attempt, error)
+	// ConsumeCode deletes the pair's code only if its ID equals id, and
 	// reports whether it deleted it. Of concurrent calls with the same id at
 	// most one reports true.
-	ConsumeCode(ctx context.Context, subject, id string) (deleted bool, err error)
+	ConsumeCode(ctx context.Context, p Pair, id string) (deleted bool, err error)
 }
 
 // Sessions keeps OTP sessions under the hash of their token (see HashToken).
@@ -150,30 +260,45 @@ type Sessions interface {
 // atomic check-and-change. A returned duration is rounded up to the store's
 // precision, never down.
 type Limits interface {
-	// Fail is called after a wrong code that AttemptCode counted. When
-	// subject's failure count in its window has reached limit, it locks
-	// subject for lockFor or until the window ends, whichever is longer,
-	// clears the count, and returns the lock's duration; so no more than
-	// limit wrong codes are ever evaluated per window. Otherwise it changes
-	// nothing and returns zero. While subject is locked it returns the
-	// remaining lock. A limit below 1 is always reached.
-	Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (lock time.Duration, err error)
-	// Locked returns the remaining lock of subject; locked is false when
-	// there is none.
-	Locked(ctx context.Context, subject string) (remaining time.Duration, locked bool, err error)
-	// ResetFailures forgets subject's failure count, after a right code. It
-	// does not lift a lock.
-	ResetFailures(ctx context.Context, subject string) error
-	// Cooldown starts a cooldown of d for subject unless one is running.
+	// Fail is called after a wrong code that AttemptCode charged; it counts
+	// nothing itself. Unless the pair is locked, when the pair's failure
+	// count in its window has reached b.Pair.Limit, it locks the pair for
+	// b.Pair.LockFor or until the window ends, whichever is longer, and
+	// clears the pair's count; unless the customer is locked, when the
+	// customer's count has reached b.Customer.Limit, it locks the customer
+	// for b.Customer.LockFor and clears the customer's count. A Limit below
+	// 1 is always reached; a lock in force is neither extended nor
+	// shortened. It returns the lock in force afterwards, as Locked would
+	// report it (the zero Lock when there is none), with Set true when this
+	// call set that lock.
+	Fail(ctx context.Context, p Pair, b Budgets) (Lock, error)
+	// Locked returns the lock in force on the pair: the customer's when
+	// the customer is locked, else the pair's, else the zero Lock.
+	Locked(ctx context.Context, p Pair) (Lock, error)
+	// Succeed forgets the pair's and the customer's failure counts, after a
+	// right code. It lifts no lock and touches no other pair's count.
+	Succeed(ctx context.Context, p Pair) error
+	// Cooldown starts a cooldown of d under key unless one is running.
 	// allowed is true when it started one; otherwise retryAfter is the
 	// remaining time of the running one. d <= 0 disables the cooldown: the
 	// call is allowed and nothing is stored.
-	Cooldown(ctx context.Context, subject string, d time.Duration) (allowed bool, retryAfter time.Duration, err error)
-	// Hit counts one event for subject in a fixed window of length window
-	// that starts with the window's first event. allowed is false, and the
-	// event is not counted, when limit events were already counted; then
-	// retryAfter is the time until the window ends.
-	Hit(ctx context.Context, subject string, limit int, window time.Duration) (allowed bool, retryAfter time.Duration, err error)
+	Cooldown(ctx context.Context, key string, d time.Duration) (allowed bool, retryAfter time.Duration, err error)
+	// Hit counts one event under key in a fixed window of length window
+	// that starts with the window's first event. The event is not counted,
+	// and Window.Allowed is false, when limit events were already counted
+	// (limit < 1 refuses every event); then RetryAfter is the time until
+	// the window ends. Left is what the window allows after this event, so
+	// exactly one of concurrent callers sees the event that fills it
+	// (Allowed and Left 0).
+	Hit(ctx context.Context, key string, limit int, window time.Duration) (Window, error)
+	// Peek reports what Hit would do now under key, without counting;
+	// RetryAfter is 0 when no window is running.
+	Peek(ctx context.Context, key string, limit int) (Window, error)
+	// Refund takes back one event Hit counted under key in the window
+	// running now (a refund after the window ended takes from the next
+	// one); without a running window or a counted event it does nothing.
+	// The window's end does not move.
+	Refund(ctx context.Context, key string) error
 	// Take takes one token from key's token bucket, which refills at r
 	// tokens per second up to burst. allowed is false when the bucket is
 	// empty; then retryAfter is the time until a token is available, or

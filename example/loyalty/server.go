@@ -19,6 +19,7 @@ package loyalty
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	_ "embed" // the example's policy file
 	"fmt"
@@ -90,8 +91,11 @@ var Partners = []Partner{
 }
 
 // Senders are the senders of the two channels, WhatsApp tried first and
-// email second. A nil sender is replaced by the development sender, which
-// writes each delivery as one JSON line to the server's stdout.
+// email second. When both are nil, the development sender serves both and
+// writes each delivery as one JSON line to the server's stdout. Once either
+// is set, the other channel is off when nil: a real deployment never mixes
+// in the development sender, which would print a live code and answer
+// "sent" while the customer receives nothing.
 type Senders struct {
 	WhatsApp, Email otpcode.Sender
 }
@@ -115,6 +119,16 @@ type Config struct {
 	// Audit, when set, receives the guard's and the OTP handlers' audit
 	// events (never a code or a token); nil discards them.
 	Audit *slog.Logger
+	// AllowedCountries limits the phone numbers codes go to to these
+	// countries (otpcode.WithAllowedRegions); nil allows every country.
+	AllowedCountries []string
+	// UnknownRecipients says what request-otp does with an identifier the
+	// directory does not know (otpcode.WithUnknownRecipients); the zero
+	// value, UnknownAllow, is the seed's enrollment flow.
+	UnknownRecipients otpcode.UnknownRecipients
+	// Events receives the OTP service's events (locks, breaker trips), for
+	// alerts; nil drops them. With Audit set they are also logged.
+	Events func(context.Context, otpcode.Event)
 	// Region is the default region of phone numbers (otpcode.WithRegion),
 	// so that customers can type national formats such as
 	// "(11) 98765-4321"; "" means "BR".
@@ -203,22 +217,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		return fail(fmt.Errorf("loyalty: keyring: %w", err))
 	}
 
-	// WhatsApp first, email as the fallback; in development both print the
-	// code to stdout.
-	wa, em := cfg.Senders.WhatsApp, cfg.Senders.Email
-	if wa == nil || em == nil {
-		dev := otpcode.NewDevSender(stdout)
-		if wa == nil {
-			wa = dev
-		}
-		if em == nil {
-			em = dev
-		}
-	}
-	chain, err := otpcode.NewChain(
-		otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: wa},
-		otpcode.Route{Channel: otpcode.ChannelEmail, Sender: em},
-	)
+	chain, err := cfg.Senders.chain(stdout)
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: delivery chain: %w", err))
 	}
@@ -231,6 +230,9 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		otpcode.WithLimits(cfg.Limits),
 		otpcode.WithDirectory(shop),
 		otpcode.WithRegion(cfg.Region),
+		otpcode.WithAllowedRegions(cfg.AllowedCountries...),
+		otpcode.WithUnknownRecipients(cfg.UnknownRecipients),
+		otpcode.WithEvents(eventHook(cfg.Events, cfg.Audit)),
 		otpcode.WithClock(cfg.Now),
 	)
 	if err != nil {
@@ -331,6 +333,44 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	}
 	srv.mux = mux
 	return srv, nil
+}
+
+// eventHook returns the service's event hook: the host's, and an audit
+// event "otp.locked" or "otp.breaker_tripped" when audit is set.
+func eventHook(host func(context.Context, otpcode.Event), audit *slog.Logger) func(context.Context, otpcode.Event) {
+	return func(ctx context.Context, e otpcode.Event) {
+		if audit != nil {
+			audit.LogAttrs(ctx, slog.LevelWarn, e.Kind.String(),
+				slog.String("integration", e.Integration),
+				slog.String("scope", e.Scope.String()),
+				slog.Duration("duration", e.Duration),
+			)
+		}
+		if host != nil {
+			host(ctx, e)
+		}
+	}
+}
+
+// chain returns the delivery chain: WhatsApp first, email as the fallback,
+// each with its real sender; the development sender for both only when
+// neither has one.
+func (s Senders) chain(stdout io.Writer) (*otpcode.Chain, error) {
+	if s.WhatsApp == nil && s.Email == nil {
+		dev := otpcode.NewDevSender(stdout)
+		return otpcode.NewChain(
+			otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: dev},
+			otpcode.Route{Channel: otpcode.ChannelEmail, Sender: dev},
+		)
+	}
+	var routes []otpcode.Route
+	if s.WhatsApp != nil {
+		routes = append(routes, otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: s.WhatsApp})
+	}
+	if s.Email != nil {
+		routes = append(routes, otpcode.Route{Channel: otpcode.ChannelEmail, Sender: s.Email})
+	}
+	return otpcode.NewChain(routes...)
 }
 
 // healthz is the liveness check: it answers 200 {"status":"ok"} as long as

@@ -5,15 +5,24 @@ import (
 	"math"
 	"time"
 
+	"github.com/otpguard/otpguard/store"
 	"github.com/patrickmn/go-cache"
 	"golang.org/x/time/rate"
 )
 
-// counter is a count within a fixed window that ends at its deadline. Its
-// fields change only under the shard mutex.
+// counter is a count within a window that ends at its deadline. Its fields
+// change only under the shard mutex.
 type counter struct {
 	deadline
 	n int
+}
+
+// count returns c's count; 0 for a nil c, a window that is not running.
+func (c *counter) count() int {
+	if c == nil {
+		return 0
+	}
+	return c.n
 }
 
 // bucket is a token bucket. It expires once it has been idle long enough to
@@ -31,101 +40,162 @@ const bucketIdle = time.Minute
 // after its last use.
 const neverRefills = 24 * time.Hour
 
-// Fail is called after a wrong code that AttemptCode counted; it counts
-// nothing itself. While subject is locked it returns the remaining lock.
-// Otherwise, when the failure count of the current window has reached limit
-// (limit < 1 is always reached), it locks subject until
-// store.ClampTTL(lockFor) from now or the end of the window, whichever is
-// later, deletes the count, and returns the lock's duration. Otherwise it
-// changes nothing and returns 0. It is one critical section under the
-// subject's shard mutex.
-func (s *Store) Fail(_ context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
-	sh := s.shard(subject)
+// lock returns the lock in force at now on the pair keyed pk of subject:
+// the customer's when the customer is locked, else the pair's, else the
+// zero Lock. The caller holds sh.mu.
+func (sh *shard) lock(subject, pk string, now time.Time) store.Lock {
+	if l, ok := lookup[*deadline](sh.customerLocks, subject, now); ok {
+		return store.Lock{Scope: store.ScopeCustomer, Remaining: l.remaining(now)}
+	}
+	if l, ok := lookup[*deadline](sh.pairLocks, pk, now); ok {
+		return store.Lock{Scope: store.ScopePair, Remaining: l.remaining(now)}
+	}
+	return store.Lock{}
+}
+
+// Fail is called after a wrong code that AttemptCode charged; it counts
+// nothing itself. In one critical section under the subject's shard mutex:
+//
+//   - unless the pair is locked, when the pair's count in its window has
+//     reached b.Pair.Limit it locks the pair until store.ClampTTL of
+//     b.Pair.LockFor from now or the end of the window, whichever is later,
+//     and deletes the count;
+//   - unless the customer is locked, when the customer's count has reached
+//     b.Customer.Limit it locks the customer for
+//     store.ClampTTL(b.Customer.LockFor) and deletes the count.
+//
+// A Limit below 1 is always reached. A lock in force is never extended nor
+// shortened. Fail returns the lock in force afterwards as Locked reports it,
+// with Set true when this call set it.
+func (s *Store) Fail(_ context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
+	pk := pairKey(p)
+	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.now()
-	if l, ok := lookup[*deadline](sh.locks, subject, now); ok {
-		return l.remaining(now), nil
-	}
-	var n int
-	until := expiry(now, lockFor)
-	if c, ok := lookup[*counter](sh.failures, subject, now); ok {
-		n = c.n
-		if c.until.After(until) {
-			until = c.until
+	var set store.LockScope
+	if _, locked := lookup[*deadline](sh.pairLocks, pk, now); !locked {
+		c, _ := lookup[*counter](sh.pairFailures, pk, now)
+		if c.count() >= b.Pair.Limit {
+			until := expiry(now, b.Pair.LockFor)
+			if c != nil && c.until.After(until) {
+				until = c.until
+			}
+			sh.pairFailures.Delete(pk)
+			sh.pairLocks.Set(pk, &deadline{until: until}, cache.NoExpiration)
+			set = store.ScopePair
 		}
 	}
-	if n < limit {
-		return 0, nil
+	if _, locked := lookup[*deadline](sh.customerLocks, p.Subject, now); !locked {
+		c, _ := lookup[*counter](sh.customerFailures, p.Subject, now)
+		if c.count() >= b.Customer.Limit {
+			until := expiry(now, b.Customer.LockFor)
+			sh.customerFailures.Delete(p.Subject)
+			sh.customerLocks.Set(p.Subject, &deadline{until: until}, cache.NoExpiration)
+			set = store.ScopeCustomer
+		}
 	}
-	sh.failures.Delete(subject)
-	lock := &deadline{until: until}
-	sh.locks.Set(subject, lock, cache.NoExpiration)
-	return lock.remaining(now), nil
+	l := sh.lock(p.Subject, pk, now)
+	l.Set = set != store.ScopeNone && l.Scope == set
+	return l, nil
 }
 
-// Locked returns the remaining lock of subject; locked is false when there
-// is none.
-func (s *Store) Locked(_ context.Context, subject string) (time.Duration, bool, error) {
-	sh := s.shard(subject)
+// Locked returns the lock in force on the pair: the customer's when the
+// customer is locked, else the pair's, else the zero Lock.
+func (s *Store) Locked(_ context.Context, p store.Pair) (store.Lock, error) {
+	pk := pairKey(p)
+	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
-	l, ok := lookup[*deadline](sh.locks, subject, now)
-	if !ok {
-		return 0, false, nil
-	}
-	return l.remaining(now), true, nil
+	return sh.lock(p.Subject, pk, s.now()), nil
 }
 
-// ResetFailures forgets subject's failure count. It does not lift a lock.
-func (s *Store) ResetFailures(_ context.Context, subject string) error {
-	sh := s.shard(subject)
+// Succeed forgets the pair's failure count and the customer's, after a
+// right code. It lifts no lock and leaves every other pair's count as it
+// is.
+func (s *Store) Succeed(_ context.Context, p store.Pair) error {
+	pk := pairKey(p)
+	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.failures.Delete(subject)
+	sh.pairFailures.Delete(pk)
+	sh.customerFailures.Delete(p.Subject)
 	return nil
 }
 
-// Cooldown starts a cooldown of store.ClampTTL(d) for subject unless one is
+// Cooldown starts a cooldown of store.ClampTTL(d) under key unless one is
 // running, and then returns (true, 0); otherwise it returns false and the
 // remaining time of the running one, which a refused call does not extend.
 // d <= 0 disables the cooldown: the call is allowed and changes nothing.
-func (s *Store) Cooldown(_ context.Context, subject string, d time.Duration) (bool, time.Duration, error) {
+func (s *Store) Cooldown(_ context.Context, key string, d time.Duration) (bool, time.Duration, error) {
 	if d <= 0 {
 		return true, 0, nil
 	}
-	sh := s.shard(subject)
+	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.now()
-	if c, ok := lookup[*deadline](sh.cooldowns, subject, now); ok {
+	if c, ok := lookup[*deadline](sh.cooldowns, key, now); ok {
 		return false, c.remaining(now), nil
 	}
-	sh.cooldowns.Set(subject, &deadline{until: expiry(now, d)}, cache.NoExpiration)
+	sh.cooldowns.Set(key, &deadline{until: expiry(now, d)}, cache.NoExpiration)
 	return true, 0, nil
 }
 
-// Hit counts one event for subject in a fixed window of
-// store.ClampTTL(window) that starts with the window's first event. When
-// limit events were already counted in the window (limit < 1 refuses every
-// event), the event is not counted and Hit returns false and the time until
-// the window ends.
-func (s *Store) Hit(_ context.Context, subject string, limit int, window time.Duration) (bool, time.Duration, error) {
-	sh := s.shard(subject)
+// Hit counts one event under key in a fixed window of
+// store.ClampTTL(window) that starts with the window's first event, and
+// returns Allowed and Left, the events the window allows after this one.
+// When limit events were already counted in the window (limit < 1 refuses
+// every event, and starts an empty window when none is running), the event
+// is not counted and Hit returns RetryAfter, the time until the window
+// ends.
+func (s *Store) Hit(_ context.Context, key string, limit int, window time.Duration) (store.Window, error) {
+	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.now()
-	c, ok := lookup[*counter](sh.hits, subject, now)
+	c, ok := lookup[*counter](sh.hits, key, now)
 	if !ok {
 		c = &counter{deadline: deadline{until: expiry(now, window)}}
-		sh.hits.Set(subject, c, cache.NoExpiration)
+		sh.hits.Set(key, c, cache.NoExpiration)
 	}
 	if c.n >= limit {
-		return false, c.remaining(now), nil
+		return store.Window{RetryAfter: c.remaining(now)}, nil
 	}
 	c.n++
-	return true, 0, nil
+	return store.Window{Allowed: true, Left: limit - c.n}, nil
+}
+
+// Peek reports what Hit would do now under key, and changes nothing: Left
+// is the number of events the window allows now. When it would refuse,
+// RetryAfter is the time until the running window ends; it is 0 when no
+// window is running (limit < 1).
+func (s *Store) Peek(_ context.Context, key string, limit int) (store.Window, error) {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := s.now()
+	c, _ := lookup[*counter](sh.hits, key, now)
+	if n := c.count(); n < limit {
+		return store.Window{Allowed: true, Left: limit - n}, nil
+	}
+	if c == nil {
+		return store.Window{}, nil
+	}
+	return store.Window{RetryAfter: c.remaining(now)}, nil
+}
+
+// Refund takes back one event Hit counted under key in the running window,
+// whose end it leaves as it is. Without a running window, or with nothing
+// counted in it, it does nothing.
+func (s *Store) Refund(_ context.Context, key string) error {
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if c, ok := lookup[*counter](sh.hits, key, s.now()); ok && c.n > 0 {
+		c.n--
+	}
+	return nil
 }
 
 // Take takes one token from key's token bucket, a rate.Limiter that refills

@@ -17,8 +17,12 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Records are kept in shards chosen by a
-// hash of the key; every method but GetSession is one critical section under
-// its shard's mutex. GetSession takes only go-cache's read lock, because
+// hash of a key: the subject for codes, failure counts and locks (so that a
+// pair's records and its customer's share one shard), the token hash for
+// sessions, the caller's key for cooldowns, windows and buckets. Every
+// method but GetSession is one critical section under its shard's mutex;
+// AttemptCode and Fail read and change a pair's records and its customer's
+// in that one section. GetSession takes only go-cache's read lock, because
 // session records are never changed after they are written.
 //
 // Durations returned are exact (nanosecond precision) and positive whenever
@@ -85,23 +89,34 @@ var _ store.Store = (*Store)(nil)
 
 // shard holds the records of the keys that hash to it, one go-cache per
 // record family, and the mutex that makes each method one critical section.
-// Every go-cache is created without expiry or janitor of its own.
+// Every go-cache is created without expiry or janitor of its own. A pair's
+// records are kept under pairKey, its customer's under the subject.
 type shard struct {
-	mu        sync.Mutex
-	codes     *cache.Cache // subject → *codeRecord
-	sessions  *cache.Cache // token hash → *sessionRecord
-	failures  *cache.Cache // subject → *counter
-	locks     *cache.Cache // subject → *deadline
-	cooldowns *cache.Cache // subject → *deadline
-	hits      *cache.Cache // subject → *counter
-	buckets   *cache.Cache // key → *bucket
+	mu               sync.Mutex
+	codes            *cache.Cache // pair key → *codeRecord
+	sessions         *cache.Cache // token hash → *sessionRecord
+	pairFailures     *cache.Cache // pair key → *counter
+	pairLocks        *cache.Cache // pair key → *deadline
+	customerFailures *cache.Cache // subject → *counter
+	customerLocks    *cache.Cache // subject → *deadline
+	cooldowns        *cache.Cache // key → *deadline
+	hits             *cache.Cache // key → *counter
+	buckets          *cache.Cache // key → *bucket
 	// Pad to a cache line so neighbouring shards' mutexes do not share one.
 	_ [64]byte
 }
 
-// families returns the shard's caches, for the janitor and tests.
-func (sh *shard) families() []*cache.Cache {
-	return []*cache.Cache{sh.codes, sh.sessions, sh.failures, sh.locks, sh.cooldowns, sh.hits, sh.buckets}
+// families returns pointers to the shard's caches, for New, the janitor and
+// tests (whose names for them follow this order).
+func (sh *shard) families() []**cache.Cache {
+	return []**cache.Cache{&sh.codes, &sh.sessions, &sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.cooldowns, &sh.hits, &sh.buckets}
+}
+
+// pairKey is the key of a pair's records in its shard: the subject and the
+// integration, separated by a NUL. Integration IDs hold no NUL, so the last
+// NUL splits any key back into one pair.
+func pairKey(p store.Pair) string {
+	return p.Subject + "\x00" + p.Integration
 }
 
 // expiring is implemented by every record: it reports whether the record is
@@ -134,7 +149,7 @@ func New(opts ...Option) *Store {
 	s := &Store{now: cfg.now, seed: maphash.MakeSeed(), done: make(chan struct{})}
 	for i := range s.shards {
 		sh := &s.shards[i]
-		for _, c := range []**cache.Cache{&sh.codes, &sh.sessions, &sh.failures, &sh.locks, &sh.cooldowns, &sh.hits, &sh.buckets} {
+		for _, c := range sh.families() {
 			*c = cache.New(cache.NoExpiration, 0)
 		}
 	}
@@ -177,9 +192,9 @@ func (s *Store) sweep() {
 		sh.mu.Lock()
 		now := s.now()
 		for _, c := range sh.families() {
-			for k, item := range c.Items() {
+			for k, item := range (*c).Items() {
 				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(now) {
-					c.Delete(k)
+					(*c).Delete(k)
 				}
 			}
 		}

@@ -180,20 +180,59 @@ func TestNoJanitor(t *testing.T) {
 	}
 }
 
+// Pairs the tests use: integrations a and b on one subject.
+var (
+	pa = store.Pair{Integration: "a", Subject: "subj"}
+	pb = store.Pair{Integration: "b", Subject: "subj"}
+)
+
+// pairOf returns the pair of integration "a" and subject.
+func pairOf(subject string) store.Pair { return store.Pair{Integration: "a", Subject: subject} }
+
+// pairItem is the Items key of a pair's record in family.
+func pairItem(family string, p store.Pair) string {
+	return family + "/" + p.Subject + "\x00" + p.Integration
+}
+
+// budgets returns Budgets of maxAttempts, a pair budget and a customer
+// budget.
+func budgets(maxAttempts int, pair, customer store.Budget) store.Budgets {
+	return store.Budgets{MaxAttempts: maxAttempts, Pair: pair, Customer: customer}
+}
+
+// unlimited is a budget no test reaches.
+var unlimited = store.Budget{Limit: 1 << 30, Window: time.Hour, LockFor: time.Hour}
+
+// open is Budgets no test reaches.
+var open = budgets(1<<30, unlimited, unlimited)
+
 func TestExpiryFollowsClock(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newStore(t)
 	const ttl = 10 * time.Minute
-	require.NoError(t, s.PutCode(ctx, "subj", store.Code{ID: "c"}, ttl))
+	require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, ttl))
 	require.NoError(t, s.CreateSession(ctx, "hash", store.Session{CustomerID: "c"}, ttl))
-	// A budget of 1 spent on "spent" and a lock on "locked", both for ttl.
-	require.NoError(t, s.PutCode(ctx, "spent", store.Code{ID: "c"}, 2*ttl))
-	a, err := s.AttemptCode(ctx, "spent", 10, 1, ttl)
+	// A pair budget of 1 spent on "spent", a customer budget of 1 spent
+	// on "custspent", a pair lock on "locked" and a customer lock on
+	// "custlocked", all for ttl.
+	spent, custSpent := pairOf("spent"), pairOf("custspent")
+	pairOne := budgets(10, store.Budget{Limit: 1, Window: ttl, LockFor: ttl}, unlimited)
+	custOne := budgets(10, unlimited, store.Budget{Limit: 1, Window: ttl, LockFor: ttl})
+	for _, p := range []store.Pair{spent, custSpent} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, 2*ttl))
+	}
+	a, err := s.AttemptCode(ctx, spent, pairOne)
 	require.NoError(t, err)
 	require.True(t, a.Found, "AttemptCode: got found=false, want true")
-	lock, err := s.Fail(ctx, "locked", 0, ttl)
+	a, err = s.AttemptCode(ctx, custSpent, custOne)
 	require.NoError(t, err)
-	require.Equal(t, ttl, lock, "Fail lock: got %v, want %v", lock, ttl)
+	require.True(t, a.Found, "AttemptCode: got found=false, want true")
+	lock, err := s.Fail(ctx, pairOf("locked"), budgets(10, store.Budget{Limit: 0, LockFor: ttl}, unlimited))
+	require.NoError(t, err)
+	require.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: ttl, Set: true}, lock, "Fail lock")
+	lock, err = s.Fail(ctx, pairOf("custlocked"), budgets(10, unlimited, store.Budget{Limit: 0, LockFor: ttl}))
+	require.NoError(t, err)
+	require.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: ttl, Set: true}, lock, "Fail lock")
 
 	// One nanosecond before the deadline everything is alive, at the
 	// deadline everything is gone: the decision is the clock's, to the
@@ -202,17 +241,25 @@ func TestExpiryFollowsClock(t *testing.T) {
 	_, found, err := s.GetSession(ctx, "hash")
 	require.NoError(t, err)
 	assert.True(t, found, "GetSession 1ns before expiry: got found=false, want true")
-	remaining, locked, err := s.Locked(ctx, "locked")
+	for _, tt := range []struct {
+		p     store.Pair
+		scope store.LockScope
+	}{{pairOf("locked"), store.ScopePair}, {pairOf("custlocked"), store.ScopeCustomer}} {
+		want := store.Lock{Scope: tt.scope, Remaining: time.Nanosecond}
+		l, err := s.Locked(ctx, tt.p)
+		require.NoError(t, err)
+		assert.Equal(t, want, l, "Locked 1ns before expiry")
+		a, err = s.AttemptCode(ctx, tt.p, open)
+		require.NoError(t, err)
+		assert.Equal(t, store.Attempt{Lock: want}, a, "AttemptCode 1ns before the lock ends")
+	}
+	a, err = s.AttemptCode(ctx, spent, pairOne)
 	require.NoError(t, err)
-	assert.True(t, locked, "Locked 1ns before expiry: got false, want true")
-	assert.Equal(t, time.Nanosecond, remaining, "Locked remaining: got %v, want 1ns", remaining)
-	a, err = s.AttemptCode(ctx, "locked", 10, 10, ttl)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Nanosecond}}, a, "AttemptCode 1ns before the pair window ends")
+	a, err = s.AttemptCode(ctx, custSpent, custOne)
 	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{Locked: time.Nanosecond}, a, "AttemptCode 1ns before the lock ends")
-	a, err = s.AttemptCode(ctx, "spent", 10, 1, ttl)
-	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{Locked: time.Nanosecond}, a, "AttemptCode 1ns before the window ends")
-	a, err = s.AttemptCode(ctx, "subj", 10, 10, ttl)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: ttl}}, a, "AttemptCode 1ns before the customer count is forgotten")
+	a, err = s.AttemptCode(ctx, pa, open)
 	require.NoError(t, err)
 	require.True(t, a.Found, "AttemptCode 1ns before expiry: got found=false, want true")
 	assert.Equal(t, 1, a.Code.Attempts)
@@ -221,16 +268,23 @@ func TestExpiryFollowsClock(t *testing.T) {
 	_, found, err = s.GetSession(ctx, "hash")
 	require.NoError(t, err)
 	assert.False(t, found, "GetSession at expiry: got found=true, want false")
-	_, locked, err = s.Locked(ctx, "locked")
-	require.NoError(t, err)
-	assert.False(t, locked, "Locked at expiry: got true, want false")
-	a, err = s.AttemptCode(ctx, "subj", 10, 10, ttl)
+	for _, p := range []store.Pair{pairOf("locked"), pairOf("custlocked")} {
+		l, err := s.Locked(ctx, p)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{}, l, "Locked at expiry")
+	}
+	a, err = s.AttemptCode(ctx, pa, open)
 	require.NoError(t, err)
 	assert.Equal(t, store.Attempt{}, a, "AttemptCode at expiry: got %+v, want nothing found", a)
-	a, err = s.AttemptCode(ctx, "spent", 10, 1, ttl)
-	require.NoError(t, err)
-	assert.True(t, a.Found, "AttemptCode once the window ended: got %+v, want a counted attempt", a)
-	assert.Equal(t, 2, a.Code.Attempts)
+	for _, tt := range []struct {
+		p store.Pair
+		b store.Budgets
+	}{{spent, pairOne}, {custSpent, custOne}} {
+		a, err = s.AttemptCode(ctx, tt.p, tt.b)
+		require.NoError(t, err)
+		assert.True(t, a.Found, "AttemptCode(%v) once the count is gone: got %+v, want a counted attempt", tt.p, a)
+		assert.Equal(t, 2, a.Code.Attempts)
+	}
 }
 
 func TestClockBehindRealTime(t *testing.T) {
@@ -251,20 +305,20 @@ func TestClampTTL(t *testing.T) {
 	for _, ttl := range []time.Duration{0, -time.Hour, store.MinTTL / 2} {
 		t.Run(ttl.String(), func(t *testing.T) {
 			s, clk := newStore(t)
-			require.NoError(t, s.PutCode(ctx, "subj", store.Code{ID: "c"}, ttl))
+			require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, ttl))
 			require.NoError(t, s.CreateSession(ctx, "hash", store.Session{CustomerID: "c"}, ttl))
 			clk.Advance(store.MinTTL - time.Nanosecond)
 			_, found, err := s.GetSession(ctx, "hash")
 			require.NoError(t, err)
 			assert.True(t, found, "GetSession 1ns before MinTTL: got found=false, want true")
-			a, err := s.AttemptCode(ctx, "subj", 10, 10, time.Hour)
+			a, err := s.AttemptCode(ctx, pa, open)
 			require.NoError(t, err)
 			assert.True(t, a.Found, "AttemptCode 1ns before MinTTL: got found=false, want true")
 			clk.Advance(time.Nanosecond)
 			_, found, err = s.GetSession(ctx, "hash")
 			require.NoError(t, err)
 			assert.False(t, found, "GetSession at MinTTL: got found=true, want false")
-			a, err = s.AttemptCode(ctx, "subj", 10, 10, time.Hour)
+			a, err = s.AttemptCode(ctx, pa, open)
 			require.NoError(t, err)
 			assert.False(t, a.Found, "AttemptCode at MinTTL: got found=true, want false")
 		})
@@ -280,7 +334,10 @@ func TestExactDurations(t *testing.T) {
 		want time.Duration
 	}{
 		{"Cooldown", func() (bool, time.Duration, error) { return s.Cooldown(ctx, "a", time.Minute) }, time.Minute - 250*time.Microsecond},
-		{"Hit", func() (bool, time.Duration, error) { return s.Hit(ctx, "a", 1, time.Minute) }, time.Minute - 250*time.Microsecond},
+		{"Hit", func() (bool, time.Duration, error) {
+			w, err := s.Hit(ctx, "a", 1, time.Minute)
+			return w.Allowed, w.RetryAfter, err
+		}, time.Minute - 250*time.Microsecond},
 		{"Take", func() (bool, time.Duration, error) { return s.Take(ctx, "a", rate.Every(time.Minute), 1) }, time.Minute - 250*time.Microsecond},
 	}
 	for _, tt := range tests {
@@ -373,21 +430,44 @@ func TestTake(t *testing.T) {
 func TestLimitsEdges(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	lock, err := s.Fail(ctx, "zero-limit", 0, time.Minute)
+	lock, err := s.Fail(ctx, pairOf("zero-limit"), budgets(10, store.Budget{Limit: 0, LockFor: time.Minute}, unlimited))
 	require.NoError(t, err)
-	assert.Equal(t, time.Minute, lock, "Fail with limit 0: got lock %v, want 1m", lock)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: time.Minute, Set: true}, lock, "Fail with a pair limit of 0")
+	lock, err = s.Fail(ctx, pairOf("zero-customer-limit"), budgets(10, unlimited, store.Budget{Limit: 0, LockFor: time.Minute}))
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: time.Minute, Set: true}, lock, "Fail with a customer limit of 0")
 
-	// A budget of 0 refuses at once, and starts an empty window that runs
-	// down.
-	require.NoError(t, s.PutCode(ctx, "zero-budget", store.Code{ID: "c"}, time.Hour))
-	a, err := s.AttemptCode(ctx, "zero-budget", 10, 0, time.Minute)
+	// A pair budget of 0 refuses at once, and starts an empty window that
+	// runs down.
+	zero := pairOf("zero-budget")
+	require.NoError(t, s.PutCode(ctx, zero, store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(ctx, zero, budgets(10, store.Budget{Limit: 0, Window: time.Minute}, unlimited))
 	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{Locked: time.Minute}, a, "AttemptCode with budget 0")
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Minute}}, a, "AttemptCode with a pair budget of 0")
+	assert.Contains(t, s.Items(), pairItem("pair-failures", zero), "window of a pair budget of 0: got none, want an empty one")
+	// A customer budget of 0 refuses with the lock Fail would set,
+	// clamped, and starts nothing.
+	a, err = s.AttemptCode(ctx, zero, budgets(10, unlimited, store.Budget{Limit: 0, LockFor: 0}))
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: store.MinTTL}}, a, "AttemptCode with a customer budget of 0")
+	assert.NotContains(t, s.Items(), "customer-failures/zero-budget")
+	// Both budgets of 0: the customer's refuses first, and the pair's
+	// starts no window.
+	both := pairOf("zero-budgets")
+	a, err = s.AttemptCode(ctx, both, budgets(10, store.Budget{Limit: 0, Window: time.Minute}, store.Budget{Limit: 0, LockFor: time.Hour}))
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: time.Hour}}, a, "AttemptCode with both budgets of 0")
+	assert.NotContains(t, s.Items(), pairItem("pair-failures", both), "window of a pair budget of 0 behind a spent customer budget: got one, want none")
 
-	ok, retry, err := s.Hit(ctx, "zero-limit", 0, time.Minute)
+	w, err := s.Hit(ctx, "zero-limit", 0, time.Minute)
 	require.NoError(t, err)
-	assert.False(t, ok, "Hit with limit 0: got allowed, want refused")
-	assert.Equal(t, time.Minute, retry, "Hit retryAfter: got %v, want 1m", retry)
+	assert.Equal(t, store.Window{RetryAfter: time.Minute}, w, "Hit with limit 0")
+	w, err = s.Peek(ctx, "zero-limit", 0)
+	require.NoError(t, err)
+	assert.Equal(t, store.Window{RetryAfter: time.Minute}, w, "Peek with limit 0 on a running window")
+	w, err = s.Peek(ctx, "no-window", 0)
+	require.NoError(t, err)
+	assert.Equal(t, store.Window{}, w, "Peek with limit 0 and no window: refused, with no window to wait for")
 }
 
 func TestAttemptAndFailExact(t *testing.T) {
@@ -406,58 +486,288 @@ func TestAttemptAndFailExact(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, clk := newStore(t)
-			require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "c"}, time.Hour))
+			b := budgets(5, store.Budget{Limit: 3, Window: window, LockFor: tt.lockFor}, unlimited)
+			pairLock := func(d time.Duration) store.Attempt {
+				return store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: d}}
+			}
+			require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, time.Hour))
 			for n := 1; n <= 2; n++ {
-				a, err := s.AttemptCode(ctx, "s", 5, 3, window)
+				a, err := s.AttemptCode(ctx, pa, b)
 				require.NoError(t, err)
 				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "attempt %d", n)
 			}
 			clk.Advance(4 * time.Minute)
-			lock, err := s.Fail(ctx, "s", 3, tt.lockFor)
+			lock, err := s.Fail(ctx, pa, b)
 			require.NoError(t, err)
-			assert.Zero(t, lock, "Fail below the limit: got %v, want 0", lock)
-			a, err := s.AttemptCode(ctx, "s", 5, 3, window)
+			assert.Zero(t, lock, "Fail below the limit: got %+v, want the zero Lock", lock)
+			a, err := s.AttemptCode(ctx, pa, b)
 			require.NoError(t, err)
 			require.True(t, a.Found, "third attempt: got %+v, want counted", a)
-			require.Contains(t, s.Items(), "failures/s")
+			require.Contains(t, s.Items(), pairItem("pair-failures", pa))
 
-			lock, err = s.Fail(ctx, "s", 3, tt.lockFor)
+			lock, err = s.Fail(ctx, pa, b)
 			require.NoError(t, err)
-			assert.Equal(t, tt.wantLock, lock, "Fail at the limit: got %v, want %v", lock, tt.wantLock)
-			assert.NotContains(t, s.Items(), "failures/s", "failure count after the lock: got kept, want deleted")
+			assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: tt.wantLock, Set: true}, lock, "Fail at the limit")
+			assert.NotContains(t, s.Items(), pairItem("pair-failures", pa), "failure count after the lock: got kept, want deleted")
 
 			clk.Advance(time.Second)
-			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			a, err = s.AttemptCode(ctx, pa, b)
 			require.NoError(t, err)
-			assert.Equal(t, store.Attempt{Locked: tt.wantLock - time.Second}, a, "AttemptCode while locked")
-			lock, err = s.Fail(ctx, "s", 3, time.Hour)
+			assert.Equal(t, pairLock(tt.wantLock-time.Second), a, "AttemptCode while locked")
+			lock, err = s.Fail(ctx, pa, budgets(5, store.Budget{Limit: 3, Window: window, LockFor: time.Hour}, unlimited))
 			require.NoError(t, err)
-			assert.Equal(t, tt.wantLock-time.Second, lock, "Fail while locked: got %v, want the remaining lock", lock)
+			assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: tt.wantLock - time.Second}, lock, "Fail while locked: want the remaining lock")
 
 			// Once the lock is over the whole budget is back, and the
 			// refused attempts counted nothing on the code.
 			clk.Advance(tt.wantLock - time.Second)
 			for n := 4; n <= 5; n++ {
-				a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+				a, err = s.AttemptCode(ctx, pa, b)
 				require.NoError(t, err)
 				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "attempt %d after the lock", n)
 			}
 			// Burned: counted on the code, not on the budget.
 			for n := 6; n <= 8; n++ {
-				a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+				a, err = s.AttemptCode(ctx, pa, b)
 				require.NoError(t, err)
 				require.Equal(t, store.Attempt{Code: store.Code{ID: "c", Attempts: n}, Found: true}, a, "burned attempt %d", n)
 			}
-			require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "d"}, time.Hour))
-			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "d"}, time.Hour))
+			a, err = s.AttemptCode(ctx, pa, b)
 			require.NoError(t, err)
 			require.True(t, a.Found, "third charge: got %+v, want counted", a)
 			clk.Advance(time.Minute)
-			a, err = s.AttemptCode(ctx, "s", 5, 3, window)
+			a, err = s.AttemptCode(ctx, pa, b)
 			require.NoError(t, err)
-			assert.Equal(t, store.Attempt{Locked: window - time.Minute}, a, "AttemptCode with the budget spent")
+			assert.Equal(t, pairLock(window-time.Minute), a, "AttemptCode with the budget spent")
 		})
 	}
+}
+
+func TestCustomerExact(t *testing.T) {
+	ctx := context.Background()
+	const window, lockFor = 10 * time.Minute, 24 * time.Hour
+	b := budgets(100, unlimited, store.Budget{Limit: 3, Window: window, LockFor: lockFor})
+	customerLock := func(d time.Duration) store.Lock { return store.Lock{Scope: store.ScopeCustomer, Remaining: d} }
+	attempt := func(t *testing.T, s *memory.Store, p store.Pair) store.Attempt {
+		t.Helper()
+		a, err := s.AttemptCode(ctx, p, b)
+		require.NoError(t, err)
+		return a
+	}
+
+	t.Run("each count keeps the count for Window", func(t *testing.T) {
+		s, clk := newStore(t)
+		require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "a"}, 2*lockFor))
+		require.NoError(t, s.PutCode(ctx, pb, store.Code{ID: "b"}, 2*lockFor))
+		require.True(t, attempt(t, s, pa).Found)
+		clk.Advance(window - time.Nanosecond)
+		require.True(t, attempt(t, s, pb).Found)
+		// Past the first count's Window, within the second's.
+		clk.Advance(window - time.Nanosecond)
+		require.True(t, attempt(t, s, pa).Found, "third count: want counted")
+		assert.Equal(t, store.Attempt{Lock: customerLock(lockFor)}, attempt(t, s, pb), "AttemptCode with the customer's budget spent")
+
+		lock, err := s.Fail(ctx, pa, b)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: lockFor, Set: true}, lock, "Fail at the customer's limit")
+		assert.NotContains(t, s.Items(), "customer-failures/subj", "customer count after the lock: got kept, want deleted")
+		clk.Advance(lockFor - time.Nanosecond)
+		for _, p := range []store.Pair{pa, pb, {Integration: "c", Subject: "subj"}} {
+			l, err := s.Locked(ctx, p)
+			require.NoError(t, err)
+			assert.Equal(t, customerLock(time.Nanosecond), l, "Locked(%v) 1ns before the lock ends", p)
+		}
+		clk.Advance(time.Nanosecond)
+		l, err := s.Locked(ctx, pa)
+		require.NoError(t, err)
+		assert.Zero(t, l, "Locked once the lock ended: got %+v", l)
+		assert.Equal(t, 2, attempt(t, s, pb).Code.Attempts, "attempts on b's code: the refused one counted nothing")
+	})
+	t.Run("forgotten after Window without a count", func(t *testing.T) {
+		s, clk := newStore(t)
+		require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "a"}, time.Hour))
+		require.True(t, attempt(t, s, pa).Found)
+		clk.Advance(window - time.Nanosecond)
+		s.Sweep()
+		require.Contains(t, s.Items(), "customer-failures/subj")
+		clk.Advance(time.Nanosecond)
+		s.Sweep()
+		assert.NotContains(t, s.Items(), "customer-failures/subj", "customer count after Window: got kept, want deleted")
+	})
+}
+
+func TestSucceedDeletesCounts(t *testing.T) {
+	// Succeed deletes the pair's count and the customer's, and nothing
+	// else: not another pair's count, not a lock.
+	ctx := context.Background()
+	s, _ := newStore(t)
+	other := pairOf("other")
+	for _, p := range []store.Pair{pa, pb, other} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+		a, err := s.AttemptCode(ctx, p, open)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	locked := pairOf("locked")
+	_, err := s.Fail(ctx, locked, budgets(10, store.Budget{Limit: 0, LockFor: time.Hour}, store.Budget{Limit: 0, LockFor: time.Hour}))
+	require.NoError(t, err)
+
+	require.NoError(t, s.Succeed(ctx, pa))
+	require.NoError(t, s.Succeed(ctx, locked))
+	items := s.Items()
+	assert.NotContains(t, items, pairItem("pair-failures", pa))
+	assert.NotContains(t, items, "customer-failures/subj")
+	assert.Contains(t, items, pairItem("pair-failures", pb))
+	assert.Contains(t, items, pairItem("pair-failures", other))
+	assert.Contains(t, items, "customer-failures/other")
+	assert.Contains(t, items, pairItem("pair-locks", locked))
+	assert.Contains(t, items, "customer-locks/locked")
+}
+
+func TestFailLeavesLockInForce(t *testing.T) {
+	// A lock in force is neither extended nor shortened by a Fail whose
+	// limit is reached again (a limit below 1).
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name  string
+		scope store.LockScope
+		b     func(lockFor time.Duration) store.Budgets
+	}{
+		{"pair", store.ScopePair, func(d time.Duration) store.Budgets {
+			return budgets(10, store.Budget{Limit: 0, LockFor: d}, unlimited)
+		}},
+		{"customer", store.ScopeCustomer, func(d time.Duration) store.Budgets {
+			return budgets(10, unlimited, store.Budget{Limit: 0, LockFor: d})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, clk := newStore(t)
+			lock, err := s.Fail(ctx, pa, tt.b(10*time.Minute))
+			require.NoError(t, err)
+			require.Equal(t, store.Lock{Scope: tt.scope, Remaining: 10 * time.Minute, Set: true}, lock, "Fail that sets the lock")
+			want := store.Lock{Scope: tt.scope, Remaining: 10 * time.Minute}
+			clk.Advance(time.Minute)
+			want.Remaining -= time.Minute
+			for _, d := range []time.Duration{time.Hour, time.Nanosecond} {
+				lock, err = s.Fail(ctx, pa, tt.b(d))
+				require.NoError(t, err)
+				assert.Equal(t, want, lock, "Fail with LockFor %v during the lock: want the lock in force, not Set", d)
+				lock, err = s.Locked(ctx, pa)
+				require.NoError(t, err)
+				assert.Equal(t, want, lock, "Locked after a Fail with LockFor %v", d)
+			}
+		})
+	}
+}
+
+func TestFailPairLockUnderCustomerLock(t *testing.T) {
+	// b's attempt was charged before a's Fail locked the customer. a's
+	// Fail sets a's pair lock and the customer's, and returns the
+	// customer's with Set. b's own Fail still locks b's pair, but returns
+	// the lock in force, the customer's, without Set; once the customer's
+	// lock ends, b's pair lock shows.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	b := budgets(10, store.Budget{Limit: 1, Window: time.Hour, LockFor: 15 * time.Minute}, store.Budget{Limit: 2, Window: time.Hour, LockFor: 30 * time.Minute})
+	for _, p := range []store.Pair{pa, pb} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+		a, err := s.AttemptCode(ctx, p, b)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	lock, err := s.Fail(ctx, pa, b)
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: 30 * time.Minute, Set: true}, lock, "Fail(a): pair and customer locked")
+	lock, err = s.Fail(ctx, pb, b)
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: 30 * time.Minute}, lock, "Fail(b): b's pair locked under the customer's lock")
+	assert.Contains(t, s.Items(), pairItem("pair-locks", pb), "b's pair lock: got none, want one")
+	assert.NotContains(t, s.Items(), pairItem("pair-failures", pb), "b's count after its lock: got kept, want deleted")
+	for _, p := range []store.Pair{pa, pb} {
+		lock, err = s.Locked(ctx, p)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: 30 * time.Minute}, lock, "Locked(%v)", p)
+	}
+	// The pair locks last until their windows end, an hour after the
+	// first count.
+	clk.Advance(30 * time.Minute)
+	for _, p := range []store.Pair{pa, pb} {
+		lock, err = s.Locked(ctx, p)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: 30 * time.Minute}, lock, "Locked(%v) after the customer's lock", p)
+		lock, err = s.Fail(ctx, p, b)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: 30 * time.Minute}, lock, "Fail(%v) after the customer's lock", p)
+	}
+}
+
+func TestHitPeekRefundExact(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newStore(t)
+	hit := func(want store.Window) {
+		t.Helper()
+		w, err := s.Hit(ctx, "k", 3, time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, want, w, "Hit")
+	}
+	peek := func(want store.Window) {
+		t.Helper()
+		w, err := s.Peek(ctx, "k", 3)
+		require.NoError(t, err)
+		require.Equal(t, want, w, "Peek")
+	}
+	refund := func() {
+		t.Helper()
+		require.NoError(t, s.Refund(ctx, "k"))
+	}
+
+	// Neither Peek nor Refund writes a record.
+	peek(store.Window{Allowed: true, Left: 3})
+	refund()
+	assert.Empty(t, s.Items(), "records after Peek and Refund on nothing")
+
+	hit(store.Window{Allowed: true, Left: 2})
+	clk.Advance(10 * time.Second)
+	peek(store.Window{Allowed: true, Left: 2})
+	hit(store.Window{Allowed: true, Left: 1})
+	hit(store.Window{Allowed: true, Left: 0})
+	hit(store.Window{RetryAfter: 50 * time.Second})
+	peek(store.Window{RetryAfter: 50 * time.Second})
+	refund()
+	peek(store.Window{Allowed: true, Left: 1})
+	hit(store.Window{Allowed: true, Left: 0})
+	for range 5 {
+		refund()
+	}
+	peek(store.Window{Allowed: true, Left: 3})
+	hit(store.Window{Allowed: true, Left: 2})
+	hit(store.Window{Allowed: true, Left: 1})
+	clk.Advance(50*time.Second - time.Nanosecond)
+	peek(store.Window{Allowed: true, Left: 1})
+	clk.Advance(time.Nanosecond)
+	refund() // the window has ended: nothing to take back
+	peek(store.Window{Allowed: true, Left: 3})
+	hit(store.Window{Allowed: true, Left: 2})
+	hit(store.Window{Allowed: true, Left: 1})
+	hit(store.Window{Allowed: true, Left: 0})
+	hit(store.Window{RetryAfter: time.Minute})
+}
+
+func TestPairRecords(t *testing.T) {
+	// A pair's records are kept under subject NUL integration, its
+	// customer's under the subject.
+	ctx := context.Background()
+	s, _ := newStore(t)
+	require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(ctx, pa, open)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	items := s.Items()
+	for _, k := range []string{"codes/subj\x00a", "pair-failures/subj\x00a", "customer-failures/subj"} {
+		assert.Contains(t, items, k)
+	}
+	assert.Len(t, items, 3)
 }
 
 func TestSweep(t *testing.T) {
@@ -466,22 +776,24 @@ func TestSweep(t *testing.T) {
 	const short, long = time.Second, time.Hour
 	for _, ttl := range []time.Duration{short, long} {
 		k := ttl.String()
-		require.NoError(t, s.PutCode(ctx, k, store.Code{ID: "c"}, ttl))
+		b := budgets(10, store.Budget{Limit: 10, Window: ttl}, store.Budget{Limit: 10, Window: ttl})
+		require.NoError(t, s.PutCode(ctx, pairOf(k), store.Code{ID: "c"}, ttl))
 		require.NoError(t, s.CreateSession(ctx, k, store.Session{}, ttl))
-		a, err := s.AttemptCode(ctx, k, 10, 10, ttl) // a failure counter
+		a, err := s.AttemptCode(ctx, pairOf(k), b) // a pair and a customer count
 		require.NoError(t, err)
 		require.True(t, a.Found)
-		_, err = s.Fail(ctx, k+"-locked", 0, ttl) // a lock
+		locks := budgets(10, store.Budget{Limit: 0, LockFor: ttl}, store.Budget{Limit: 0, LockFor: ttl})
+		_, err = s.Fail(ctx, pairOf(k+"-locked"), locks) // a pair and a customer lock
 		require.NoError(t, err)
 		_, _, err = s.Cooldown(ctx, k, ttl)
 		require.NoError(t, err)
-		_, _, err = s.Hit(ctx, k, 2, ttl)
+		_, err = s.Hit(ctx, k, 2, ttl)
 		require.NoError(t, err)
 	}
 	before := s.Items()
-	require.Len(t, before, 12, "records before sweep: got %d, want 12", len(before))
+	require.Len(t, before, 16, "records before sweep: got %d, want 16", len(before))
 	s.Sweep()
-	require.Len(t, s.Items(), 12, "records after a sweep with nothing expired: got %d, want 12", len(s.Items()))
+	require.Len(t, s.Items(), 16, "records after a sweep with nothing expired: got %d, want 16", len(s.Items()))
 
 	clk.Advance(short)
 	s.Sweep()
@@ -489,7 +801,7 @@ func TestSweep(t *testing.T) {
 	for k := range after {
 		assert.Contains(t, k, long.String(), "record %q survived its expiry", k)
 	}
-	assert.Len(t, after, 6, "records after sweep: got %d, want 6", len(after))
+	assert.Len(t, after, 8, "records after sweep: got %d, want 8", len(after))
 }
 
 func TestJanitorSweeps(t *testing.T) {
@@ -551,7 +863,8 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte("integration-1\x00" + subject + "\x00redeem\x00" + code))
 	sum := mac.Sum(nil)
-	require.NoError(t, s.PutCode(ctx, subject, store.Code{
+	p := store.Pair{Integration: "integration-1", Subject: subject}
+	require.NoError(t, s.PutCode(ctx, p, store.Code{
 		ID: "code-id-1", MAC: sum, Integration: "integration-1", Purpose: "redeem",
 		Channel: "sms", ExpiresAt: time.Now().Add(5 * time.Minute),
 	}, 5*time.Minute))
@@ -565,11 +878,13 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 		Integration: "integration-1", CustomerID: "cust-1", Subject: subject,
 		Purpose: "redeem", Scopes: []string{"rewards:redeem"}, ExpiresAt: time.Now().Add(30 * time.Minute),
 	}, 30*time.Minute))
-	_, err = s.AttemptCode(ctx, subject, 5, 10, time.Hour)
+	_, err = s.AttemptCode(ctx, p, open)
 	require.NoError(t, err)
-	_, err = s.Fail(ctx, subject, 1, 15*time.Minute)
+	_, err = s.Fail(ctx, p, budgets(5, store.Budget{Limit: 1, Window: time.Hour, LockFor: 15 * time.Minute}, store.Budget{Limit: 1, Window: time.Hour, LockFor: time.Hour}))
 	require.NoError(t, err)
-	_, _, err = s.Cooldown(ctx, subject, time.Minute)
+	_, err = s.Hit(ctx, "sends:"+subject, 5, time.Hour)
+	require.NoError(t, err)
+	_, _, err = s.Cooldown(ctx, "cooldown:"+subject, time.Minute)
 	require.NoError(t, err)
 
 	d := dump(t, s)

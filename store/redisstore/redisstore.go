@@ -21,43 +21,60 @@
 // written from Go. Every key is written with a millisecond expiry (PX or
 // PEXPIRE); a TTL below store.MinTTL is clamped up to it, and a TTL that is
 // not a whole number of milliseconds is rounded up, so no key lives forever.
-// Token buckets take the time from Redis (TIME inside the script), so the
-// instances' clocks do not matter. Redis 5.0 or newer is required (scripts
-// are replicated by their effects).
+// Durations read back from Redis (PTTL) are whole milliseconds, and a key in
+// its last millisecond reports 1 ms, never 0. Token buckets take the time
+// from Redis (TIME inside the script), so the instances' clocks do not
+// matter. Redis 5.0 or newer is required (scripts are replicated by their
+// effects).
 //
 // # Keys
 //
-// With the default prefix "otpguard:" and S the subject (for example
-// "phone:+5511987654321"):
+// With the default prefix "otpguard:", S the subject (for example
+// "phone:+5511987654321"), I the integration's ID and K a caller's key (for
+// example "sends:customer:42"):
 //
-//	key                          type    TTL                        written by
-//	otpguard:{S}:code            hash    the code's ttl             PutCode (AttemptCode increments; ConsumeCode deletes)
-//	otpguard:{S}:fails           string  window, from 1st count     AttemptCode (ResetFailures and Fail's lock delete it)
-//	otpguard:{S}:lock            string  max(lockFor, window rest)  Fail, when the count has reached the limit
-//	otpguard:{S}:cool            string  d                          Cooldown
-//	otpguard:{S}:sends           string  window, from 1st event     Hit
-//	otpguard:session:{H}         string  the session's ttl          CreateSession (RevokeSession deletes)
-//	otpguard:{bucket:K}          string  until the bucket is full   Take
-//	otpguard:{bucket:K}:fixed    string  1 day after its last use   Take, for a bucket that never refills
+//	key                        type    TTL                               written by
+//	otpguard:{S}:code:I        hash    the code's ttl                    PutCode (AttemptCode increments; ConsumeCode deletes)
+//	otpguard:{S}:fails:I       string  Pair.Window, from its 1st count   AttemptCode (Fail's pair lock and Succeed delete it)
+//	otpguard:{S}:lock:I        string  max(Pair.LockFor, window rest)    Fail, when the pair's count has reached Pair.Limit
+//	otpguard:{S}:cfails        string  Customer.Window, from each count  AttemptCode (Fail's customer lock and Succeed delete it)
+//	otpguard:{S}:clock         string  Customer.LockFor                  Fail, when the customer's count has reached Customer.Limit
+//	otpguard:{K}:cool          string  d                                 Cooldown
+//	otpguard:{K}:hits          string  window, from its 1st event        Hit (Refund decrements; Peek reads)
+//	otpguard:session:{H}       string  the session's ttl                 CreateSession (RevokeSession deletes)
+//	otpguard:{bucket:K}        string  until the bucket is full          Take
+//	otpguard:{bucket:K}:fixed  string  1 day after its last use          Take, for a bucket that never refills
 //
-// H is the session token's hash (store.HashToken) and K the bucket key. The
-// code hash has the fields id, mac (raw bytes), in (integration), pu
-// (purpose), ch (channel), at (attempts) and ex (ExpiresAt, RFC 3339 with
-// nanoseconds). A session is a compact binary encoding of store.Session (a
+// The :code:I, :fails:I and :lock:I keys are the pair's (store.Pair{I, S});
+// :cfails and :clock are the customer's, shared by all of S's pairs. H is the
+// session token's hash (store.HashToken). The code hash has the fields id,
+// mac (raw bytes), in (integration), pu (purpose), ch (channel), at
+// (attempts) and ex (ExpiresAt, RFC 3339 with nanoseconds). A failure count
+// or a Hit window holds its count as a decimal integer; a lock holds "1" and
+// is its PTTL. A session is a compact binary encoding of store.Session (a
 // format byte, then each field as a uvarint length and its bytes; ExpiresAt
 // as time.MarshalBinary), so that GetSession is one GET and decodes without
-// reflection. A bucket holds its theoretical arrival time in
-// microseconds of Redis time (GCRA); a bucket that never refills (r <= 0)
-// holds the number of tokens taken.
+// reflection. A bucket holds its theoretical arrival time in microseconds of
+// Redis time (GCRA); a bucket that never refills (r <= 0) holds the number
+// of tokens taken.
+//
+// S, I, K and H are escaped (see Redis Cluster), so that no subject,
+// integration or key, whatever it holds (':', '{', '}', '%', or nothing),
+// can name another record: within one hash tag every kind of record has its
+// own suffix, and an integration is the last part of its key.
 //
 // # Redis Cluster
 //
-// Every key of one subject carries the hash tag {S}, so all of them live in
-// one slot and the multi-key scripts behind AttemptCode (code, fails, lock)
-// and Fail (fails, lock) run on Redis Cluster. Inside a hash tag the
-// characters '{', '}' and '%' are written as %7B, %7D and %25, and an empty
-// subject or key as a lone '%', so that any subject makes a valid, distinct
-// tag. The prefix may not contain '{' or '}'.
+// Every key of one subject, its pairs' keys included, carries the hash tag
+// {S}, so all of them live in one slot, and the multi-key scripts behind
+// AttemptCode (a pair's code, count and lock, and the customer's count and
+// lock), Fail (the counts and locks) and Locked (the locks), and the
+// two-key DEL of Succeed, run on Redis Cluster. Cooldown, Hit, Peek, Refund
+// and Take touch one key each, tagged with the whole caller's key, so those
+// keys spread over the slots as the caller's keys do. Inside a hash tag,
+// and in an integration ID, the characters '{', '}' and '%' are written as
+// %7B, %7D and %25, and an empty string as a lone '%', so that any subject
+// makes a valid, distinct tag. The prefix may not contain '{' or '}'.
 //
 // # Timeouts
 //
@@ -175,18 +192,22 @@ func checkClient(client redis.UniversalClient) error {
 	return nil
 }
 
-// Key kinds of a subject.
+// Key kinds. A pair's kinds are followed by ":" and the escaped integration;
+// the others end the key. No kind is a prefix of another followed by ':'.
 const (
-	kindCode  = "code"
-	kindFails = "fails"
-	kindLock  = "lock"
-	kindCool  = "cool"
-	kindSends = "sends"
+	kindCode          = "code"   // a pair's code (hash)
+	kindFails         = "fails"  // a pair's failure count
+	kindLock          = "lock"   // a pair's lock
+	kindCustomerFails = "cfails" // a customer's consecutive failure count
+	kindCustomerLock  = "clock"  // a customer's lock
+	kindCool          = "cool"   // a caller key's cooldown
+	kindHits          = "hits"   // a caller key's Hit window
 )
 
-// tag returns s escaped for use inside a hash tag: '%', '{' and '}' become
-// %25, %7B and %7D, and "" becomes "%". The mapping is injective and its
-// result is never empty and holds no brace.
+// tag returns s escaped for use inside a hash tag, or as the integration
+// part of a key: '%', '{' and '}' become %25, %7B and %7D, and "" becomes
+// "%". The mapping is injective and its result is never empty and holds no
+// brace.
 func tag(s string) string {
 	if s == "" {
 		return "%"
@@ -211,9 +232,30 @@ func tag(s string) string {
 	return b.String()
 }
 
-// subjectKey returns the key of one kind of record of subject.
-func (s *Store) subjectKey(subject, kind string) string {
-	return s.prefix + "{" + tag(subject) + "}:" + kind
+// taggedKey returns the key of one kind of record under the hash tag of
+// name (a subject or a caller's key).
+func (s *Store) taggedKey(name, kind string) string {
+	return s.prefix + "{" + tag(name) + "}:" + kind
+}
+
+// pairKeys are the keys of one pair and of its subject.
+type pairKeys struct {
+	code, fails, lock string // the pair's
+	cfails, clock     string // the subject's
+}
+
+// keysOf returns the keys of p and of its subject, all under the hash tag of
+// p.Subject.
+func (s *Store) keysOf(p store.Pair) pairKeys {
+	base := s.prefix + "{" + tag(p.Subject) + "}:"
+	in := ":" + tag(p.Integration)
+	return pairKeys{
+		code:   base + kindCode + in,
+		fails:  base + kindFails + in,
+		lock:   base + kindLock + in,
+		cfails: base + kindCustomerFails,
+		clock:  base + kindCustomerLock,
+	}
 }
 
 // sessionKey returns the key of the session stored under tokenHash.
@@ -249,6 +291,34 @@ func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc
 
 func noCancel() {}
 
+// Lock scopes as the scripts reply them.
+const (
+	replyPair     = 1
+	replyCustomer = 2
+)
+
+// decodeLock turns a script's {scope, ms} reply into a Lock; {0, 0} is the
+// zero Lock.
+func decodeLock(v []any) (store.Lock, error) {
+	if len(v) != 2 {
+		return store.Lock{}, fmt.Errorf("unexpected lock reply of %d elements", len(v))
+	}
+	scope, ok1 := v[0].(int64)
+	n, ok2 := v[1].(int64)
+	if !ok1 || !ok2 {
+		return store.Lock{}, fmt.Errorf("unexpected lock reply %T, %T", v[0], v[1])
+	}
+	switch scope {
+	case 0:
+		return store.Lock{}, nil
+	case replyPair:
+		return store.Lock{Scope: store.ScopePair, Remaining: msDuration(n)}, nil
+	case replyCustomer:
+		return store.Lock{Scope: store.ScopeCustomer, Remaining: msDuration(n)}, nil
+	}
+	return store.Lock{}, fmt.Errorf("unexpected lock scope %d", scope)
+}
+
 // Code fields in the code hash, in the order codeFields lists them.
 const (
 	fID = iota
@@ -268,16 +338,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `)
 
-// PutCode stores c as subject's code, replacing any earlier one, with expiry
-// ttl. It is one script: DEL, HSET, PEXPIRE.
-func (s *Store) PutCode(ctx context.Context, subject string, c store.Code, ttl time.Duration) error {
+// PutCode stores c as the pair's code, replacing any earlier code of the
+// same pair (never another pair's), with expiry ttl. It is one script: DEL,
+// HSET, PEXPIRE. It touches no failure count.
+func (s *Store) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl time.Duration) error {
 	exp, err := c.ExpiresAt.MarshalText()
 	if err != nil {
 		return fmt.Errorf("redisstore: put code: expiry: %w", err)
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	keys := []string{s.subjectKey(subject, kindCode)}
+	keys := []string{s.keysOf(p).code}
 	err = putCodeScript.Run(ctx, s.client, keys,
 		ms(ttl), c.ID, c.MAC, c.Integration, c.Purpose, c.Channel, c.Attempts, exp).Err()
 	if err != nil {
@@ -286,61 +357,92 @@ func (s *Store) PutCode(ctx context.Context, subject string, c store.Code, ttl t
 	return nil
 }
 
-// attemptCodeScript: KEYS code, fails, lock; ARGV maxAttempts, budget,
-// window ms. Returns the ms until subject may try again (a positive integer)
-// when it is locked or its budget is spent, 0 when it has no code, else the
-// code's fields as HMGET returns them, after the attempt was counted.
+// attemptCodeScript: KEYS code, fails, lock (the pair's), cfails, clock (the
+// customer's); ARGV maxAttempts, pair limit, pair window ms, customer limit,
+// customer window ms, customer lockFor ms. Returns {scope, ms} when the
+// attempt is refused (scope 1 pair, 2 customer), 0 when the pair has no
+// code, else the code's fields as HMGET returns them, after the attempt was
+// counted.
 var attemptCodeScript = redis.NewScript(`
-local p = redis.call('PTTL', KEYS[3])
+local p = redis.call('PTTL', KEYS[5])
 if p ~= -2 then
   if p < 1 then p = 1 end
-  return p
+  return {2, p}
 end
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n >= tonumber(ARGV[2]) then
+p = redis.call('PTTL', KEYS[3])
+if p ~= -2 then
+  if p < 1 then p = 1 end
+  return {1, p}
+end
+if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[4]) then
+  return {2, tonumber(ARGV[6])}
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then
   local w = redis.call('PTTL', KEYS[2])
   if w == -2 then
     redis.call('SET', KEYS[2], '0', 'PX', ARGV[3])
-    return tonumber(ARGV[3])
-  end
-  if w == -1 then
+    w = tonumber(ARGV[3])
+  elseif w == -1 then
     redis.call('PEXPIRE', KEYS[2], ARGV[3])
-    return tonumber(ARGV[3])
+    w = tonumber(ARGV[3])
+  elseif w < 1 then
+    w = 1
   end
-  if w < 1 then w = 1 end
-  return w
+  return {1, w}
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HINCRBY', KEYS[1], 'at', 1) <= tonumber(ARGV[1]) then
   redis.call('INCR', KEYS[2])
   if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], ARGV[5])
 end
 return redis.call('HMGET', KEYS[1], 'id', 'mac', 'in', 'pu', 'ch', 'at', 'ex')
 `)
 
-// AttemptCode counts one verification attempt on subject's code and charges
-// subject's failure budget in one script, so that no number of concurrent
-// calls on any number of instances gets past either limit. The script
-// reads the lock's PTTL (locked: it returns the remaining lock), then the
-// failure count (at budget: it returns the fails key's PTTL; with no window
-// running, as when budget < 1, it starts an empty one of window), then
-// checks that the code exists, HINCRBYs its attempt count and, unless that
-// exceeds maxAttempts (a burned code), INCRs the failure count, whose key
-// gets the expiry window when it has none (the window starts with its first
-// count). It returns the record with its new count; it never changes the
-// code's expiry.
-func (s *Store) AttemptCode(ctx context.Context, subject string, maxAttempts, budget int, window time.Duration) (store.Attempt, error) {
+// AttemptCode counts one verification attempt on the pair's code and
+// charges the pair's and the customer's failure budgets, in one script, so
+// that no number of concurrent calls on any number of instances gets past
+// any limit. The script follows the steps of store.Codes:
+//
+//  1. the PTTL of the customer's lock, then of the pair's: locked, it
+//     returns that lock;
+//  2. the customer's count: at b.Customer.Limit it returns a customer lock
+//     of b.Customer.LockFor; then the pair's count: at b.Pair.Limit it
+//     returns a pair lock of the count's PTTL (with no window running, as
+//     when the limit is below 1, it starts an empty one of b.Pair.Window);
+//  3. EXISTS on the code: without one it returns Found false;
+//  4. HINCRBY of the code's attempts: past b.MaxAttempts (burned) it
+//     returns the record and charges nothing;
+//  5. INCR of the pair's count, which gets the expiry b.Pair.Window when it
+//     has none (a fixed window from the first count), and INCR of the
+//     customer's, whose expiry is set to b.Customer.Window on every count;
+//     then it returns the record.
+//
+// It never changes the code's expiry.
+func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	keys := []string{s.subjectKey(subject, kindCode), s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)}
-	res, err := attemptCodeScript.Run(ctx, s.client, keys, maxAttempts, budget, ms(window)).Result()
+	k := s.keysOf(p)
+	keys := []string{k.code, k.fails, k.lock, k.cfails, k.clock}
+	res, err := attemptCodeScript.Run(ctx, s.client, keys,
+		b.MaxAttempts, b.Pair.Limit, ms(b.Pair.Window), b.Customer.Limit, ms(b.Customer.Window), ms(b.Customer.LockFor)).Result()
 	if err != nil {
 		return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
 	}
 	switch v := res.(type) {
 	case int64:
-		return store.Attempt{Locked: msDuration(v)}, nil
+		if v == 0 {
+			return store.Attempt{}, nil
+		}
 	case []any:
+		if len(v) == 2 {
+			l, err := decodeLock(v)
+			if err != nil {
+				return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
+			}
+			return store.Attempt{Lock: l}, nil
+		}
 		c, err := decodeCode(v)
 		if err != nil {
 			return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
@@ -390,12 +492,12 @@ end
 return 0
 `)
 
-// ConsumeCode deletes subject's code only if its ID equals id, in one script
-// (HGET, compare, DEL), and reports whether it deleted it.
-func (s *Store) ConsumeCode(ctx context.Context, subject, id string) (bool, error) {
+// ConsumeCode deletes the pair's code only if its ID equals id, in one
+// script (HGET, compare, DEL), and reports whether it deleted it.
+func (s *Store) ConsumeCode(ctx context.Context, p store.Pair, id string) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := consumeCodeScript.Run(ctx, s.client, []string{s.subjectKey(subject, kindCode)}, id).Int64()
+	n, err := consumeCodeScript.Run(ctx, s.client, []string{s.keysOf(p).code}, id).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: consume code: %w", err)
 	}
@@ -447,67 +549,117 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash string) (bool, erro
 	return n > 0, nil
 }
 
-// failScript: KEYS fails, lock; ARGV limit, lockFor ms. Returns the
-// remaining lock in ms, 0 when subject is not locked.
+// failScript: KEYS fails, lock (the pair's), cfails, clock (the customer's);
+// ARGV pair limit, pair lockFor ms, customer limit, customer lockFor ms.
+// Returns {scope, ms, set} of the lock in force afterwards (the customer's
+// first), with set 1 when the script set it (and ms the duration it set),
+// else {0, 0, 0}. A lock in force is left as it is, and so is its count.
 var failScript = redis.NewScript(`
+local pairSet, customerSet = 0, 0
+if redis.call('EXISTS', KEYS[2]) == 0 and tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
+  local t = tonumber(ARGV[2])
+  local w = redis.call('PTTL', KEYS[1])
+  if w > t then t = w end
+  redis.call('SET', KEYS[2], '1', 'PX', t)
+  redis.call('DEL', KEYS[1])
+  pairSet = t
+end
+if redis.call('EXISTS', KEYS[4]) == 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[3]) then
+  customerSet = tonumber(ARGV[4])
+  redis.call('SET', KEYS[4], '1', 'PX', customerSet)
+  redis.call('DEL', KEYS[3])
+end
+if customerSet > 0 then return {2, customerSet, 1} end
+local p = redis.call('PTTL', KEYS[4])
+if p ~= -2 then
+  if p < 1 then p = 1 end
+  return {2, p, 0}
+end
+if pairSet > 0 then return {1, pairSet, 1} end
+p = redis.call('PTTL', KEYS[2])
+if p ~= -2 then
+  if p < 1 then p = 1 end
+  return {1, p, 0}
+end
+return {0, 0, 0}
+`)
+
+// Fail is called after a wrong code that AttemptCode charged; it counts
+// nothing itself. In one script: unless the pair is locked, when the pair's
+// count has reached b.Pair.Limit it sets the pair's lock for b.Pair.LockFor
+// or the count's PTTL (the rest of its window), whichever is longer, and
+// deletes the count; unless the customer is locked, when the customer's
+// count has reached b.Customer.Limit it sets the customer's lock for
+// b.Customer.LockFor and deletes that count. A limit below 1 is always
+// reached; a lock in force is never extended nor shortened. It returns the
+// lock in force afterwards (the customer's first, else the pair's, else the
+// zero Lock), with Set when this call set it. Lock durations are clamped to
+// store.MinTTL and rounded up to the millisecond.
+func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	k := s.keysOf(p)
+	keys := []string{k.fails, k.lock, k.cfails, k.clock}
+	v, err := failScript.Run(ctx, s.client, keys,
+		b.Pair.Limit, ms(b.Pair.LockFor), b.Customer.Limit, ms(b.Customer.LockFor)).Slice()
+	if err != nil {
+		return store.Lock{}, fmt.Errorf("redisstore: fail: %w", err)
+	}
+	if len(v) != 3 {
+		return store.Lock{}, fmt.Errorf("redisstore: fail: unexpected reply %v", v)
+	}
+	l, err := decodeLock(v[:2])
+	if err != nil {
+		return store.Lock{}, fmt.Errorf("redisstore: fail: %w", err)
+	}
+	l.Set = v[2] == int64(1)
+	return l, nil
+}
+
+// lockedScript: KEYS lock (the pair's), clock (the customer's). Returns
+// {scope, ms} of the lock in force, the customer's first, else {0, 0}.
+var lockedScript = redis.NewScript(`
 local p = redis.call('PTTL', KEYS[2])
 if p ~= -2 then
   if p < 1 then p = 1 end
-  return p
+  return {2, p}
 end
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n < tonumber(ARGV[1]) then return 0 end
-local ttl = tonumber(ARGV[2])
-local w = redis.call('PTTL', KEYS[1])
-if w > ttl then ttl = w end
-redis.call('SET', KEYS[2], '1', 'PX', ttl)
-redis.call('DEL', KEYS[1])
-return ttl
+p = redis.call('PTTL', KEYS[1])
+if p ~= -2 then
+  if p < 1 then p = 1 end
+  return {1, p}
+end
+return {0, 0}
 `)
 
-// Fail is called after a wrong code that AttemptCode counted; it counts
-// nothing itself. In one script: while subject is locked it returns the
-// remaining lock; otherwise, when the failure count has reached limit
-// (limit < 1 is always reached), it locks subject for lockFor (clamped to
-// store.MinTTL) or the rest of the failure window, whichever is longer,
-// deletes the count, and returns the lock; otherwise it changes nothing and
-// returns 0.
-func (s *Store) Fail(ctx context.Context, subject string, limit int, lockFor time.Duration) (time.Duration, error) {
+// Locked returns the lock in force on the pair, in one script that reads
+// the PTTL of the customer's lock and then of the pair's: the customer's
+// lock when there is one, else the pair's, else the zero Lock. It changes
+// nothing.
+func (s *Store) Locked(ctx context.Context, p store.Pair) (store.Lock, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	keys := []string{s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)}
-	n, err := failScript.Run(ctx, s.client, keys, limit, ms(lockFor)).Int64()
+	k := s.keysOf(p)
+	v, err := lockedScript.Run(ctx, s.client, []string{k.lock, k.clock}).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("redisstore: fail: %w", err)
+		return store.Lock{}, fmt.Errorf("redisstore: locked: %w", err)
 	}
-	return msDuration(n), nil
+	l, err := decodeLock(v)
+	if err != nil {
+		return store.Lock{}, fmt.Errorf("redisstore: locked: %w", err)
+	}
+	return l, nil
 }
 
-// Locked returns the remaining lock of subject: one PTTL.
-func (s *Store) Locked(ctx context.Context, subject string) (time.Duration, bool, error) {
+// Succeed forgets the pair's and the customer's failure counts after a right
+// code: one DEL of both keys, which share a slot. It lifts no lock and
+// touches no other pair's count.
+func (s *Store) Succeed(ctx context.Context, p store.Pair) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	d, err := s.client.PTTL(ctx, s.subjectKey(subject, kindLock)).Result()
-	if err != nil {
-		return 0, false, fmt.Errorf("redisstore: locked: %w", err)
-	}
-	// go-redis reports a missing key as -2ns and a key without expiry as
-	// -1ns; the latter is never written, but would be a lock all the same.
-	switch {
-	case d == -2:
-		return 0, false, nil
-	case d < time.Millisecond:
-		return time.Millisecond, true, nil
-	}
-	return d, true, nil
-}
-
-// ResetFailures deletes subject's failure count (one DEL); a lock stays.
-func (s *Store) ResetFailures(ctx context.Context, subject string) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	if err := s.client.Del(ctx, s.subjectKey(subject, kindFails)).Err(); err != nil {
-		return fmt.Errorf("redisstore: reset failures: %w", err)
+	k := s.keysOf(p)
+	if err := s.client.Del(ctx, k.fails, k.cfails).Err(); err != nil {
+		return fmt.Errorf("redisstore: succeed: %w", err)
 	}
 	return nil
 }
@@ -521,58 +673,139 @@ if p < 1 then p = 1 end
 return p
 `)
 
-// Cooldown starts a cooldown of d for subject unless one is running, in one
+// Cooldown starts a cooldown of d under key unless one is running, in one
 // script (SET NX PX, else PTTL). A d of zero or less always allows and
 // touches nothing.
-func (s *Store) Cooldown(ctx context.Context, subject string, d time.Duration) (bool, time.Duration, error) {
+func (s *Store) Cooldown(ctx context.Context, key string, d time.Duration) (bool, time.Duration, error) {
 	if d <= 0 {
 		return true, 0, nil
 	}
-	return s.allowOrWait(ctx, "cooldown", cooldownScript, s.subjectKey(subject, kindCool), ms(d))
-}
-
-// hitScript: KEYS sends; ARGV limit, window ms. Returns 0 when the event was
-// counted, else the remaining window in ms. With limit < 1 nothing is ever
-// counted, but the first refusal still starts a window (count 0), so that
-// retryAfter runs down as it does in the memory store.
-var hitScript = redis.NewScript(`
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n < tonumber(ARGV[1]) then
-  if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-  return 0
-end
-local p = redis.call('PTTL', KEYS[1])
-if p == -2 then
-  redis.call('SET', KEYS[1], '0', 'PX', ARGV[2])
-  return tonumber(ARGV[2])
-end
-if p < 1 then p = 1 end
-return p
-`)
-
-// Hit counts one event for subject in a fixed window that starts with the
-// window's first event and lasts window (clamped to store.MinTTL), in one
-// script. When limit events are already counted (limit < 1 refuses every
-// event) it refuses, counts nothing, and returns the time until the window
-// ends.
-func (s *Store) Hit(ctx context.Context, subject string, limit int, window time.Duration) (bool, time.Duration, error) {
-	return s.allowOrWait(ctx, "hit", hitScript, s.subjectKey(subject, kindSends), limit, ms(window))
-}
-
-// allowOrWait runs script, which replies 0 to allow and otherwise the ms to
-// wait, on key with args, under the operation timeout. Its errors are
-// wrapped as those of op.
-func (s *Store) allowOrWait(ctx context.Context, op string, script *redis.Script, key string, args ...any) (bool, time.Duration, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := script.Run(ctx, s.client, []string{key}, args...).Int64()
+	n, err := cooldownScript.Run(ctx, s.client, []string{s.taggedKey(key, kindCool)}, ms(d)).Int64()
 	if err != nil {
-		return false, 0, fmt.Errorf("redisstore: %s: %w", op, err)
+		return false, 0, fmt.Errorf("redisstore: cooldown: %w", err)
 	}
 	if n == 0 {
 		return true, 0, nil
 	}
 	return false, msDuration(n), nil
+}
+
+// hitScript: KEYS hits; ARGV limit, window ms. Returns {1, left} when the
+// event was counted, else {0, ms until the window ends}. The count's key
+// gets the expiry window when it has none, so the window starts with its
+// first event and a count that Refund brought back to 0 keeps its window.
+// With limit < 1 nothing is ever counted, but the first refusal still starts
+// a window (count 0), so that RetryAfter runs down as it does in the memory
+// store.
+var hitScript = redis.NewScript(`
+local limit = tonumber(ARGV[1])
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n < limit then
+  n = redis.call('INCR', KEYS[1])
+  if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return {1, limit - n}
+end
+local p = redis.call('PTTL', KEYS[1])
+if p == -2 then
+  redis.call('SET', KEYS[1], '0', 'PX', ARGV[2])
+  p = tonumber(ARGV[2])
+elseif p == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  p = tonumber(ARGV[2])
+elseif p < 1 then
+  p = 1
+end
+return {0, p}
+`)
+
+// Hit counts one event under key in a fixed window that starts with the
+// window's first event and lasts window (clamped to store.MinTTL and rounded
+// up to the millisecond), in one script. When limit events are already
+// counted (limit < 1 refuses every event) it refuses, counts nothing, and
+// reports the time until the window ends; otherwise Left is what the window
+// allows after this event.
+func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration) (store.Window, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := hitScript.Run(ctx, s.client, []string{s.taggedKey(key, kindHits)}, limit, ms(window)).Slice()
+	if err != nil {
+		return store.Window{}, fmt.Errorf("redisstore: hit: %w", err)
+	}
+	w, err := decodeWindow(v)
+	if err != nil {
+		return store.Window{}, fmt.Errorf("redisstore: hit: %w", err)
+	}
+	return w, nil
+}
+
+// peekScript: KEYS hits; ARGV limit. Returns what hitScript would: {1, left
+// now} when an event would be counted, else {0, ms until the window ends};
+// {0, 0} when limit < 1 and no window is running. It writes nothing.
+var peekScript = redis.NewScript(`
+local limit = tonumber(ARGV[1])
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n < limit then return {1, limit - n} end
+local p = redis.call('PTTL', KEYS[1])
+if p == -2 then return {0, 0} end
+if p < 1 then p = 1 end
+return {0, p}
+`)
+
+// Peek reports what Hit would do now under key, without counting, in one
+// read-only script (GET, then PTTL when refused). When it would be allowed,
+// Left is what the window allows now. When refused, RetryAfter is the time
+// until the window ends; with limit < 1 and no window running (Hit would
+// start one of its window, which Peek is not told) it is 0.
+func (s *Store) Peek(ctx context.Context, key string, limit int) (store.Window, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := peekScript.Run(ctx, s.client, []string{s.taggedKey(key, kindHits)}, limit).Slice()
+	if err != nil {
+		return store.Window{}, fmt.Errorf("redisstore: peek: %w", err)
+	}
+	w, err := decodeWindow(v)
+	if err != nil {
+		return store.Window{}, fmt.Errorf("redisstore: peek: %w", err)
+	}
+	return w, nil
+}
+
+// decodeWindow turns a {allowed, left or ms} reply into a Window.
+func decodeWindow(v []any) (store.Window, error) {
+	if len(v) != 2 {
+		return store.Window{}, fmt.Errorf("unexpected window reply of %d elements", len(v))
+	}
+	ok, ok1 := v[0].(int64)
+	n, ok2 := v[1].(int64)
+	if !ok1 || !ok2 {
+		return store.Window{}, fmt.Errorf("unexpected window reply %T, %T", v[0], v[1])
+	}
+	if ok == 1 {
+		return store.Window{Allowed: true, Left: int(n)}, nil
+	}
+	return store.Window{RetryAfter: msDuration(n)}, nil
+}
+
+// refundScript: KEYS hits. Takes one from a positive count; DECR keeps the
+// window's expiry. Returns the count before.
+var refundScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then redis.call('DECR', KEYS[1]) end
+return n
+`)
+
+// Refund takes back one event Hit counted under key in the window running
+// now, in one script (GET, then DECR when positive); without a running
+// window or a counted event it does nothing. The window keeps its end.
+func (s *Store) Refund(ctx context.Context, key string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := refundScript.Run(ctx, s.client, []string{s.taggedKey(key, kindHits)}).Err(); err != nil {
+		return fmt.Errorf("redisstore: refund: %w", err)
+	}
+	return nil
 }
 
 // takeScript is GCRA, the token bucket kept as one number. KEYS bucket; ARGV

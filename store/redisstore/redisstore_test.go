@@ -84,20 +84,61 @@ func TestNew(t *testing.T) {
 	})
 }
 
+// Test pairs: two partners of one customer.
+var (
+	goomer = store.Pair{Integration: "goomer", Subject: "phone:+5511987654321"}
+	saipos = store.Pair{Integration: "saipos", Subject: "phone:+5511987654321"}
+)
+
+// noLimit is a limit no test reaches.
+const noLimit = 1 << 30
+
+// wide returns budgets no test reaches.
+func wide() store.Budgets {
+	return store.Budgets{
+		MaxAttempts: noLimit,
+		Pair:        store.Budget{Limit: noLimit, Window: time.Hour, LockFor: time.Hour},
+		Customer:    store.Budget{Limit: noLimit, Window: time.Hour, LockFor: time.Hour},
+	}
+}
+
+// pairBudgets returns budgets whose customer budget no test reaches.
+func pairBudgets(maxAttempts, limit int, window, lockFor time.Duration) store.Budgets {
+	b := wide()
+	b.MaxAttempts = maxAttempts
+	b.Pair = store.Budget{Limit: limit, Window: window, LockFor: lockFor}
+	return b
+}
+
+// customerBudgets returns budgets whose pair budget no test reaches.
+func customerBudgets(limit int, window, lockFor time.Duration) store.Budgets {
+	b := wide()
+	b.Customer = store.Budget{Limit: limit, Window: window, LockFor: lockFor}
+	return b
+}
+
 func TestKeys(t *testing.T) {
 	s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}))
 	require.NoError(t, err)
-	const subject = "phone:+5511987654321"
+	k := s.keysOf(goomer)
+	odd := s.keysOf(store.Pair{Integration: "a}b{c%:d", Subject: "email:a}b{c%@x"})
+	empty := s.keysOf(store.Pair{})
 	tests := []struct{ got, want string }{
-		{s.subjectKey(subject, kindCode), "otpguard:{phone:+5511987654321}:code"},
-		{s.subjectKey(subject, kindFails), "otpguard:{phone:+5511987654321}:fails"},
-		{s.subjectKey(subject, kindLock), "otpguard:{phone:+5511987654321}:lock"},
-		{s.subjectKey(subject, kindCool), "otpguard:{phone:+5511987654321}:cool"},
-		{s.subjectKey(subject, kindSends), "otpguard:{phone:+5511987654321}:sends"},
+		{k.code, "otpguard:{phone:+5511987654321}:code:goomer"},
+		{k.fails, "otpguard:{phone:+5511987654321}:fails:goomer"},
+		{k.lock, "otpguard:{phone:+5511987654321}:lock:goomer"},
+		{k.cfails, "otpguard:{phone:+5511987654321}:cfails"},
+		{k.clock, "otpguard:{phone:+5511987654321}:clock"},
+		{s.taggedKey("sends:pair:goomer:customer:42", kindCool), "otpguard:{sends:pair:goomer:customer:42}:cool"},
+		{s.taggedKey("fails:integration:goomer", kindHits), "otpguard:{fails:integration:goomer}:hits"},
 		{s.sessionKey("ab12"), "otpguard:session:{ab12}"},
 		{s.bucketKey("integration-1"), "otpguard:{bucket:integration-1}"},
-		{s.subjectKey("", kindCode), "otpguard:{%}:code"},
-		{s.subjectKey("email:a}b{c%@x", kindCode), "otpguard:{email:a%7Db%7Bc%25@x}:code"},
+		{empty.code, "otpguard:{%}:code:%"},
+		{empty.cfails, "otpguard:{%}:cfails"},
+		{s.taggedKey("", kindHits), "otpguard:{%}:hits"},
+		{odd.code, "otpguard:{email:a%7Db%7Bc%25@x}:code:a%7Db%7Bc%25:d"},
+		{odd.lock, "otpguard:{email:a%7Db%7Bc%25@x}:lock:a%7Db%7Bc%25:d"},
+		{s.taggedKey("a{b}", kindCool), "otpguard:{a%7Bb%7D}:cool"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -120,6 +161,45 @@ func TestTagInjective(t *testing.T) {
 			t.Errorf("tag(%q) = tag(%q) = %q, want distinct tags", in, prev, got)
 		}
 		seen[got] = in
+	}
+}
+
+// awkward are names that try to break out of their place in a key.
+var awkward = []string{
+	"", "%", "{", "}", "{}", ":", "::", "a", "a:b", "a:", ":b", "a}b", "}{x", "%7D", "a%7Bb%7D", "a{b}",
+	"code", "code:a", "fails:a", "lock", "cfails", "clock", "cool", "hits", "bucket:a", "session:a",
+	"phone:+5511987654321", "email:\"{weird}\"@x",
+}
+
+// TestKeysDistinct checks that no two records share a key, however the
+// subject, the integration and the caller's keys are chosen: every key the
+// store can write for the awkward names is written once.
+func TestKeysDistinct(t *testing.T) {
+	s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}))
+	require.NoError(t, err)
+	owner := map[string]string{}
+	add := func(key, what string) {
+		if prev, ok := owner[key]; ok {
+			t.Errorf("key %q: both %s and %s, want distinct keys", key, prev, what)
+		}
+		owner[key] = what
+	}
+	for _, subject := range awkward {
+		add(s.keysOf(store.Pair{Subject: subject}).cfails, fmt.Sprintf("cfails(%q)", subject))
+		add(s.keysOf(store.Pair{Subject: subject}).clock, fmt.Sprintf("clock(%q)", subject))
+		for _, in := range awkward {
+			k := s.keysOf(store.Pair{Integration: in, Subject: subject})
+			add(k.code, fmt.Sprintf("code(%q, %q)", in, subject))
+			add(k.fails, fmt.Sprintf("fails(%q, %q)", in, subject))
+			add(k.lock, fmt.Sprintf("lock(%q, %q)", in, subject))
+		}
+	}
+	for _, key := range awkward {
+		add(s.taggedKey(key, kindCool), fmt.Sprintf("cool(%q)", key))
+		add(s.taggedKey(key, kindHits), fmt.Sprintf("hits(%q)", key))
+		add(s.sessionKey(key), fmt.Sprintf("session(%q)", key))
+		add(s.bucketKey(key), fmt.Sprintf("bucket(%q)", key))
+		add(s.bucketKey(key)+":fixed", fmt.Sprintf("fixed bucket(%q)", key))
 	}
 }
 
@@ -169,31 +249,39 @@ func TestKeySlot(t *testing.T) {
 }
 
 // TestClusterSlots checks that the keys of every multi-key script, and all
-// keys of one subject, share a hash slot, whatever the subject holds.
+// keys of one subject and of all its pairs, share a hash slot, whatever the
+// subject and the integrations hold.
 func TestClusterSlots(t *testing.T) {
 	for _, prefix := range []string{DefaultPrefix, "", "app:otp:"} {
 		s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}), WithPrefix(prefix))
 		require.NoError(t, err)
-		subjects := []string{"phone:+5511987654321", "email:maria@example.com", "cpf:12345678909", "", "}", "{", "{}", "a}b", "}{x", "%7D", "email:\"{weird}\"@x"}
-		for _, subject := range subjects {
+		for _, subject := range awkward {
 			t.Run(fmt.Sprintf("%q/%q", prefix, subject), func(t *testing.T) {
-				// AttemptCode's script uses code, fails and lock; Fail's
-				// fails and lock.
-				scripts := map[string][]string{
-					"AttemptCode": {s.subjectKey(subject, kindCode), s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)},
-					"Fail":        {s.subjectKey(subject, kindFails), s.subjectKey(subject, kindLock)},
-				}
-				for name, keys := range scripts {
-					for _, k := range keys[1:] {
-						assert.Equal(t, keySlot(keys[0]), keySlot(k), "%s keys %q: got different slots, want one", name, keys)
+				want := keySlot(s.keysOf(store.Pair{Integration: "goomer", Subject: subject}).code)
+				for _, in := range awkward {
+					k := s.keysOf(store.Pair{Integration: in, Subject: subject})
+					// AttemptCode's script uses all five; Fail's the counts
+					// and locks; Locked's the locks; Succeed's DEL the
+					// counts. One slot for all, and for every pair of the
+					// subject.
+					for _, key := range []string{k.code, k.fails, k.lock, k.cfails, k.clock} {
+						if got := keySlot(key); got != want {
+							t.Errorf("slot of %q: got %d, want %d (the subject's)", key, got, want)
+						}
 					}
 				}
-				want := keySlot(s.subjectKey(subject, kindCode))
-				for _, kind := range []string{kindFails, kindLock, kindCool, kindSends} {
-					k := s.subjectKey(subject, kind)
-					assert.Equal(t, want, keySlot(k), "slot of %q: got %d, want %d (the code's)", k, keySlot(k), want)
-				}
 			})
+		}
+	}
+	// A caller's key is hashed whole, whatever it holds.
+	s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}))
+	require.NoError(t, err)
+	for _, key := range awkward {
+		want := keySlot(tag(key))
+		for _, k := range []string{s.taggedKey(key, kindCool), s.taggedKey(key, kindHits)} {
+			if got := keySlot(k); got != want {
+				t.Errorf("slot of %q: got %d, want %d (the slot of its tag)", k, got, want)
+			}
 		}
 	}
 }
@@ -203,17 +291,17 @@ func TestCodes(t *testing.T) {
 	ctx := context.Background()
 	exp := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.FixedZone("BRT", -3*3600))
 	want := store.Code{ID: "id-1", MAC: []byte{0, 1, 2, 0xff}, Integration: "goomer", Purpose: "redeem", Channel: "whatsapp", Attempts: 2, ExpiresAt: exp}
-	require.NoError(t, s.PutCode(ctx, "phone:+5511987654321", want, time.Minute))
+	require.NoError(t, s.PutCode(ctx, goomer, want, time.Minute))
 
-	key := prefix + "{phone:+5511987654321}:code"
+	key := prefix + "{phone:+5511987654321}:code:goomer"
 	assert.Equal(t, "hash", client.Type(ctx, key).Val(), "type of %s", key)
 	ttl := client.PTTL(ctx, key).Val()
 	assert.True(t, ttl > 59*time.Second && ttl <= time.Minute, "PTTL: got %v, want about 1m", ttl)
 
-	a, err := s.AttemptCode(ctx, "phone:+5511987654321", 5, 5, time.Minute)
+	a, err := s.AttemptCode(ctx, goomer, wide())
 	require.NoError(t, err)
 	require.True(t, a.Found)
-	assert.Zero(t, a.Locked)
+	assert.Zero(t, a.Lock)
 	got := a.Code
 	want.Attempts = 3
 	assert.True(t, got.ExpiresAt.Equal(exp), "ExpiresAt: got %v, want %v", got.ExpiresAt, exp)
@@ -224,17 +312,18 @@ func TestCodes(t *testing.T) {
 	ttl2 := client.PTTL(ctx, key).Val()
 	assert.LessOrEqual(t, ttl2, ttl, "AttemptCode must not extend the TTL")
 
-	deleted, err := s.ConsumeCode(ctx, "phone:+5511987654321", "id-2")
+	deleted, err := s.ConsumeCode(ctx, goomer, "id-2")
 	require.NoError(t, err)
 	assert.False(t, deleted, "ConsumeCode with a wrong id")
-	deleted, err = s.ConsumeCode(ctx, "phone:+5511987654321", "id-1")
+	deleted, err = s.ConsumeCode(ctx, goomer, "id-1")
 	require.NoError(t, err)
 	assert.True(t, deleted, "ConsumeCode with the right id")
 	assert.Zero(t, client.Exists(ctx, key).Val(), "code key after ConsumeCode")
 
 	// A nil MAC and empty fields come back as such.
-	require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "x"}, time.Minute))
-	a, err = s.AttemptCode(ctx, "s", 5, 5, time.Minute)
+	p := store.Pair{Subject: "s"}
+	require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "x"}, time.Minute))
+	a, err = s.AttemptCode(ctx, p, wide())
 	require.NoError(t, err)
 	require.True(t, a.Found)
 	got = a.Code
@@ -243,10 +332,59 @@ func TestCodes(t *testing.T) {
 	assert.Equal(t, 1, got.Attempts)
 }
 
+// TestPairCodes checks that each pair has its own code: a partner can
+// neither replace, burn nor consume another partner's code for the same
+// customer, whatever the integrations' IDs hold.
+func TestPairCodes(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	const subject = "phone:+5511987654321"
+	integrations := []string{"goomer", "saipos", "", "%", "a:b", "a", "b", "a{b}", "a%7Bb%7D", "code", "lock:x"}
+	for _, in := range integrations {
+		require.NoError(t, s.PutCode(ctx, store.Pair{Integration: in, Subject: subject}, store.Code{ID: "id-" + in, Integration: in}, time.Minute))
+	}
+	keys, err := redistest.Keys(ctx, client, prefix)
+	require.NoError(t, err)
+	assert.Len(t, keys, len(integrations), "code keys: got %q", keys)
+	for _, in := range integrations {
+		a, err := s.AttemptCode(ctx, store.Pair{Integration: in, Subject: subject}, wide())
+		require.NoError(t, err)
+		require.True(t, a.Found, "integration %q", in)
+		assert.Equal(t, "id-"+in, a.Code.ID, "integration %q", in)
+		assert.Equal(t, 1, a.Code.Attempts, "integration %q", in)
+	}
+
+	// Burning goomer's code leaves saipos's alone.
+	for range 3 {
+		_, err := s.AttemptCode(ctx, goomer, pairBudgets(1, noLimit, time.Hour, time.Hour))
+		require.NoError(t, err)
+	}
+	a, err := s.AttemptCode(ctx, saipos, pairBudgets(1, noLimit, time.Hour, time.Hour))
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	assert.Equal(t, 2, a.Code.Attempts, "saipos's attempts after goomer burned its code")
+
+	// A new code replaces only its pair's; consuming takes only its pair's.
+	require.NoError(t, s.PutCode(ctx, goomer, store.Code{ID: "new"}, time.Minute))
+	deleted, err := s.ConsumeCode(ctx, goomer, "id-saipos")
+	require.NoError(t, err)
+	assert.False(t, deleted, "ConsumeCode of another pair's id")
+	deleted, err = s.ConsumeCode(ctx, saipos, "id-saipos")
+	require.NoError(t, err)
+	assert.True(t, deleted)
+	a, err = s.AttemptCode(ctx, goomer, wide())
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	assert.Equal(t, "new", a.Code.ID)
+	a, err = s.AttemptCode(ctx, saipos, wide())
+	require.NoError(t, err)
+	assert.False(t, a.Found, "saipos's code after it was consumed")
+}
+
 func TestPutCodeBadExpiry(t *testing.T) {
 	s, err := New(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}))
 	require.NoError(t, err)
-	err = s.PutCode(context.Background(), "s", store.Code{ExpiresAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, time.Minute)
+	err = s.PutCode(context.Background(), goomer, store.Code{ExpiresAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, time.Minute)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "redisstore: put code: expiry")
 }
@@ -305,10 +443,10 @@ func TestCorruptRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			key := prefix + "{" + tt.name + "}:code"
+			key := prefix + "{" + tt.name + "}:code:goomer"
 			require.NoError(t, client.HSet(ctx, key, tt.fields...).Err())
 			require.NoError(t, client.PExpire(ctx, key, time.Minute).Err())
-			a, err := s.AttemptCode(ctx, tt.name, 5, 5, time.Minute)
+			a, err := s.AttemptCode(ctx, store.Pair{Integration: "goomer", Subject: tt.name}, wide())
 			require.Error(t, err)
 			assert.Equal(t, store.Attempt{}, a)
 			assert.Contains(t, err.Error(), tt.wantErr)
@@ -316,146 +454,479 @@ func TestCorruptRecords(t *testing.T) {
 	}
 
 	// A wrong type is a system error, wrapped.
-	require.NoError(t, client.Set(ctx, prefix+"{wrongtype}:code", "x", time.Minute).Err())
-	_, err = s.AttemptCode(ctx, "wrongtype", 5, 5, time.Minute)
+	require.NoError(t, client.Set(ctx, prefix+"{wrongtype}:code:goomer", "x", time.Minute).Err())
+	_, err = s.AttemptCode(ctx, store.Pair{Integration: "goomer", Subject: "wrongtype"}, wide())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "WRONGTYPE")
 	assert.Contains(t, err.Error(), "redisstore: attempt code: ")
+
+	// A count that is not a number is a system error in every method that
+	// reads it, never a free pass.
+	bad := store.Pair{Integration: "goomer", Subject: "badcount"}
+	require.NoError(t, s.PutCode(ctx, bad, store.Code{ID: "c"}, time.Minute))
+	require.NoError(t, client.Set(ctx, prefix+"{badcount}:cfails", "x", time.Minute).Err())
+	_, err = s.AttemptCode(ctx, bad, wide())
+	assert.ErrorContains(t, err, "redisstore: attempt code: ")
+	_, err = s.Fail(ctx, bad, wide())
+	assert.ErrorContains(t, err, "redisstore: fail: ")
+	require.NoError(t, client.Set(ctx, prefix+"{badhits}:hits", "x", time.Minute).Err())
+	_, err = s.Hit(ctx, "badhits", 5, time.Minute)
+	assert.ErrorContains(t, err, "redisstore: hit: ")
+	_, err = s.Peek(ctx, "badhits", 5)
+	assert.ErrorContains(t, err, "redisstore: peek: ")
+	assert.ErrorContains(t, s.Refund(ctx, "badhits"), "redisstore: refund: ")
 }
 
-// TestAttemptAndFailKeys checks what AttemptCode and Fail leave in Redis.
+// keyChecker reads keys of the test Redis.
+type keyChecker struct {
+	t      *testing.T
+	ctx    context.Context
+	client *redis.Client
+}
+
+// has fails the test unless key holds val with a PTTL in (lo, hi].
+func (c keyChecker) has(key, val string, lo, hi time.Duration) {
+	c.t.Helper()
+	got, err := c.client.Get(c.ctx, key).Result()
+	require.NoError(c.t, err, "GET %s", key)
+	assert.Equal(c.t, val, got, "GET %s: got %q, want %q", key, got, val)
+	ttl := c.client.PTTL(c.ctx, key).Val()
+	assert.True(c.t, ttl > lo && ttl <= hi, "PTTL %s: got %v, want in (%v, %v]", key, ttl, lo, hi)
+}
+
+// absent fails the test unless key does not exist.
+func (c keyChecker) absent(key, why string) {
+	c.t.Helper()
+	assert.Zero(c.t, c.client.Exists(c.ctx, key).Val(), "%s: %s exists, want it absent", why, key)
+}
+
+// lockWithin fails the test unless l is a lock of scope whose remaining
+// time is in (lo, hi], and that the call that returned it did not set (Set
+// false): what Locked and AttemptCode return, and Fail when it finds the
+// lock in force.
+func lockWithin(t *testing.T, what string, l store.Lock, scope store.LockScope, lo, hi time.Duration) {
+	t.Helper()
+	lockIs(t, what, l, scope, false, lo, hi)
+}
+
+// setLockWithin fails the test unless l is a lock of scope whose remaining
+// time is in (lo, hi], set by the Fail that returned it (Set true).
+func setLockWithin(t *testing.T, what string, l store.Lock, scope store.LockScope, lo, hi time.Duration) {
+	t.Helper()
+	lockIs(t, what, l, scope, true, lo, hi)
+}
+
+// lockIs fails the test unless l is a lock of scope whose remaining time
+// is in (lo, hi] and whose Set is set.
+func lockIs(t *testing.T, what string, l store.Lock, scope store.LockScope, set bool, lo, hi time.Duration) {
+	t.Helper()
+	assert.Equal(t, scope, l.Scope, "%s scope: got %v, want %v", what, l.Scope, scope)
+	assert.True(t, l.Remaining > lo && l.Remaining <= hi, "%s remaining: got %v, want in (%v, %v]", what, l.Remaining, lo, hi)
+	assert.Equal(t, set, l.Set, "%s Set: got %v, want %v", what, l.Set, set)
+}
+
+// TestAttemptAndFailKeys checks what AttemptCode, Fail and Succeed leave in
+// Redis for one pair's budget.
 func TestAttemptAndFailKeys(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
-	const subject = "phone:+5511987654321"
-	codeKey := prefix + "{" + subject + "}:code"
-	failsKey := prefix + "{" + subject + "}:fails"
-	lockKey := prefix + "{" + subject + "}:lock"
-	attempt := func(maxAttempts, budget int, window time.Duration) store.Attempt {
+	p := goomer
+	base := prefix + "{" + p.Subject + "}:"
+	codeKey, failsKey, lockKey, cfailsKey := base+"code:goomer", base+"fails:goomer", base+"lock:goomer", base+"cfails"
+	keys := keyChecker{t, ctx, client}
+	attempt := func(p store.Pair, b store.Budgets) store.Attempt {
 		t.Helper()
-		a, err := s.AttemptCode(ctx, subject, maxAttempts, budget, window)
+		a, err := s.AttemptCode(ctx, p, b)
 		require.NoError(t, err)
 		return a
 	}
-	requireKey := func(key, val string, lo, hi time.Duration) {
+	fail := func(p store.Pair, b store.Budgets) store.Lock {
 		t.Helper()
-		got, err := client.Get(ctx, key).Result()
-		require.NoError(t, err, "GET %s", key)
-		assert.Equal(t, val, got, "GET %s: got %q, want %q", key, got, val)
-		ttl := client.PTTL(ctx, key).Val()
-		assert.True(t, ttl > lo && ttl <= hi, "PTTL %s: got %v, want in (%v, %v]", key, ttl, lo, hi)
+		l, err := s.Fail(ctx, p, b)
+		require.NoError(t, err)
+		return l
 	}
 
-	require.NoError(t, s.PutCode(ctx, subject, store.Code{ID: "c"}, time.Hour))
-	// The first count starts the window; the next ones keep it.
+	require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+	// The first count starts the pair's window; the next ones keep it.
+	// Each count sets the customer's count to expire after its window.
 	for n := 1; n <= 2; n++ {
-		a := attempt(2, 3, time.Minute)
+		a := attempt(p, pairBudgets(2, 3, time.Minute, time.Hour))
 		require.True(t, a.Found, "attempt %d", n)
 		assert.Equal(t, n, a.Code.Attempts)
 	}
-	requireKey(failsKey, "2", 59*time.Second, time.Minute)
-	// A burned code counts on the code, not on the budget.
-	a := attempt(2, 3, time.Hour)
+	keys.has(failsKey, "2", 59*time.Second, time.Minute)
+	keys.has(cfailsKey, "2", 59*time.Minute, time.Hour)
+	// A burned code counts on the code, not on either budget.
+	a := attempt(p, pairBudgets(2, 3, time.Hour, time.Hour))
 	require.True(t, a.Found)
 	assert.Equal(t, 3, a.Code.Attempts)
-	requireKey(failsKey, "2", 59*time.Second, time.Minute)
-	// Fail below the limit changes nothing.
-	lock, err := s.Fail(ctx, subject, 3, time.Hour)
-	require.NoError(t, err)
-	assert.Zero(t, lock, "Fail below the limit")
-	requireKey(failsKey, "2", 59*time.Second, time.Minute)
-	assert.Zero(t, client.Exists(ctx, lockKey).Val(), "lock key below the limit")
+	keys.has(failsKey, "2", 59*time.Second, time.Minute)
+	keys.has(cfailsKey, "2", 59*time.Minute, time.Hour)
+	// Fail below the limits changes nothing.
+	assert.Zero(t, fail(p, pairBudgets(2, 3, time.Hour, time.Hour)), "Fail below the limit")
+	keys.has(failsKey, "2", 59*time.Second, time.Minute)
+	keys.absent(lockKey, "below the limit")
 
-	// The budget spent: refused, nothing counted anywhere.
-	a = attempt(10, 3, time.Hour)
+	// The pair's budget spent: refused, nothing counted anywhere.
+	a = attempt(p, pairBudgets(10, 3, time.Hour, time.Hour))
 	require.True(t, a.Found)
-	a = attempt(10, 3, time.Hour)
+	a = attempt(p, pairBudgets(10, 3, time.Hour, time.Hour))
 	assert.False(t, a.Found, "attempt with the budget spent")
-	assert.True(t, a.Locked > 59*time.Second && a.Locked <= time.Minute, "Locked with the budget spent: got %v, want the rest of the 1m window", a.Locked)
-	requireKey(failsKey, "3", 59*time.Second, time.Minute)
+	lockWithin(t, "AttemptCode with the budget spent", a.Lock, store.ScopePair, 59*time.Second, time.Minute)
+	keys.has(failsKey, "3", 59*time.Second, time.Minute)
+	keys.has(cfailsKey, "3", 59*time.Minute, time.Hour)
 	assert.Equal(t, "4", client.HGet(ctx, codeKey, "at").Val(), "attempts on the code after a refusal")
+	l, err := s.Locked(ctx, p)
+	require.NoError(t, err)
+	assert.Zero(t, l, "a spent budget is not a lock")
 
 	// At the limit: locked for the rest of the window (longer than
-	// lockFor), the count deleted.
-	lock, err = s.Fail(ctx, subject, 3, 40*time.Second)
-	require.NoError(t, err)
-	assert.True(t, lock > 59*time.Second && lock <= time.Minute, "Fail at the limit: got %v, want the rest of the 1m window", lock)
-	requireKey(lockKey, "1", 59*time.Second, time.Minute)
-	assert.Zero(t, client.Exists(ctx, failsKey).Val(), "count after locking")
+	// lockFor), the pair's count deleted, the customer's kept.
+	lock := fail(p, pairBudgets(10, 3, time.Hour, 40*time.Second))
+	setLockWithin(t, "Fail at the limit", lock, store.ScopePair, 59*time.Second, time.Minute)
+	keys.has(lockKey, "1", 59*time.Second, time.Minute)
+	keys.absent(failsKey, "after locking")
+	keys.has(cfailsKey, "3", 59*time.Minute, time.Hour)
 
 	// While locked: Fail and AttemptCode report the lock and change
-	// nothing.
-	lock2, err := s.Fail(ctx, subject, 3, time.Hour)
-	require.NoError(t, err)
-	assert.True(t, lock2 > 0 && lock2 <= lock, "Fail while locked: got %v, want at most %v", lock2, lock)
-	a = attempt(10, 10, time.Hour)
+	// nothing (Fail without Set); Locked reports it.
+	lock2 := fail(p, pairBudgets(10, 3, time.Hour, time.Hour))
+	lockWithin(t, "Fail while locked", lock2, store.ScopePair, 0, lock.Remaining)
+	// Even a limit below 1, always reached, neither extends nor shortens
+	// a lock in force.
+	lock2 = fail(p, pairBudgets(10, 0, time.Hour, 2*time.Hour))
+	lockWithin(t, "Fail with limit 0 while locked", lock2, store.ScopePair, 0, lock.Remaining)
+	a = attempt(p, wide())
 	assert.False(t, a.Found)
-	assert.True(t, a.Locked > 0 && a.Locked <= lock, "AttemptCode while locked: got Locked %v, want at most %v", a.Locked, lock)
-	requireKey(lockKey, "1", 59*time.Second, time.Minute)
-	assert.Zero(t, client.Exists(ctx, failsKey).Val(), "count while locked")
+	lockWithin(t, "AttemptCode while locked", a.Lock, store.ScopePair, 0, lock.Remaining)
+	l, err = s.Locked(ctx, p)
+	require.NoError(t, err)
+	lockWithin(t, "Locked", l, store.ScopePair, 0, lock.Remaining)
+	keys.has(lockKey, "1", 59*time.Second, time.Minute)
+	keys.absent(failsKey, "while locked")
+	keys.has(cfailsKey, "3", 59*time.Minute, time.Hour)
 	assert.Equal(t, "4", client.HGet(ctx, codeKey, "at").Val(), "attempts on the code while locked")
 
-	// ResetFailures forgets the count, not the lock.
-	require.NoError(t, s.PutCode(ctx, "other", store.Code{ID: "o"}, time.Minute))
-	a, err = s.AttemptCode(ctx, "other", 5, 5, time.Minute)
-	require.NoError(t, err)
+	// Succeed forgets both counts, not the lock.
+	other := store.Pair{Integration: "goomer", Subject: "other"}
+	require.NoError(t, s.PutCode(ctx, other, store.Code{ID: "o"}, time.Minute))
+	a = attempt(other, wide())
 	require.True(t, a.Found)
-	require.NoError(t, s.ResetFailures(ctx, "other"))
-	assert.Zero(t, client.Exists(ctx, prefix+"{other}:fails").Val(), "count after ResetFailures")
-	require.NoError(t, s.ResetFailures(ctx, subject))
-	_, locked, err := s.Locked(ctx, subject)
+	require.NoError(t, s.Succeed(ctx, other))
+	keys.absent(prefix+"{other}:fails:goomer", "after Succeed")
+	keys.absent(prefix+"{other}:cfails", "after Succeed")
+	require.NoError(t, s.Succeed(ctx, p))
+	keys.absent(cfailsKey, "after Succeed")
+	l, err = s.Locked(ctx, p)
 	require.NoError(t, err)
-	assert.True(t, locked, "ResetFailures must not lift a lock")
+	assert.True(t, l.Locked(), "Succeed must not lift a lock")
 
 	// lockFor longer than the rest of the window: the lock is lockFor,
-	// rounded up to the millisecond.
-	require.NoError(t, s.PutCode(ctx, "l", store.Code{ID: "l"}, time.Minute))
-	_, err = s.AttemptCode(ctx, "l", 5, 5, time.Second)
-	require.NoError(t, err)
-	lock, err = s.Fail(ctx, "l", 1, 40*time.Second+1500*time.Microsecond)
-	require.NoError(t, err)
-	assert.Equal(t, 40*time.Second+2*time.Millisecond, lock)
+	// rounded up to the millisecond. Fail reports the lock's PTTL, read in
+	// the script after it set the lock, which may be a millisecond or so
+	// later.
+	lp := store.Pair{Integration: "goomer", Subject: "l"}
+	require.NoError(t, s.PutCode(ctx, lp, store.Code{ID: "l"}, time.Minute))
+	attempt(lp, pairBudgets(5, 5, time.Second, time.Hour))
+	lock = fail(lp, pairBudgets(5, 1, time.Second, 40*time.Second+1500*time.Microsecond))
+	setLockWithin(t, "Fail with a lockFor of 40.0015s", lock, store.ScopePair, 39*time.Second, 40*time.Second+2*time.Millisecond)
+	assert.Zero(t, lock.Remaining%time.Millisecond, "Fail lock: got %v, want whole milliseconds", lock.Remaining)
+	// A refusal at a spent customer budget reports LockFor itself, rounded
+	// up to the millisecond the same way, with no time read.
+	lc := store.Pair{Integration: "goomer", Subject: "lc"}
+	a = attempt(lc, customerBudgets(0, time.Minute, 40*time.Second+1500*time.Microsecond))
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: 40*time.Second + 2*time.Millisecond}}, a)
 
 	// A tiny lock is clamped, never zero or forever.
-	lock, err = s.Fail(ctx, "tiny", 0, 0)
-	require.NoError(t, err)
-	assert.Equal(t, store.MinTTL, lock)
+	lock = fail(store.Pair{Subject: "tiny"}, pairBudgets(5, 0, 0, 0))
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: store.MinTTL, Set: true}, lock)
+	lock = fail(store.Pair{Subject: "tiny-customer"}, customerBudgets(0, 0, 0))
+	assert.Equal(t, store.Lock{Scope: store.ScopeCustomer, Remaining: store.MinTTL, Set: true}, lock)
 
-	// A budget of 0 refuses and starts an empty window.
-	a, err = s.AttemptCode(ctx, "zero", 5, 0, time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{Locked: time.Minute}, a)
-	requireKey(prefix+"{zero}:fails", "0", 59*time.Second, time.Minute)
+	// A pair budget of 0 refuses and starts an empty window.
+	zero := store.Pair{Integration: "goomer", Subject: "zero"}
+	a = attempt(zero, pairBudgets(5, 0, time.Minute, time.Hour))
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Minute}}, a)
+	keys.has(prefix+"{zero}:fails:goomer", "0", 59*time.Second, time.Minute)
 
 	// A count that somehow lost its expiry gets one again.
-	require.NoError(t, client.Set(ctx, prefix+"{forever}:fails", "1", 0).Err())
-	require.NoError(t, s.PutCode(ctx, "forever", store.Code{ID: "f"}, time.Minute))
-	a, err = s.AttemptCode(ctx, "forever", 5, 5, time.Minute)
+	forever := store.Pair{Integration: "goomer", Subject: "forever"}
+	require.NoError(t, client.Set(ctx, prefix+"{forever}:fails:goomer", "1", 0).Err())
+	require.NoError(t, s.PutCode(ctx, forever, store.Code{ID: "f"}, time.Minute))
+	a = attempt(forever, pairBudgets(5, 5, time.Minute, time.Hour))
+	require.True(t, a.Found)
+	keys.has(prefix+"{forever}:fails:goomer", "2", 59*time.Second, time.Minute)
+	forever2 := store.Pair{Integration: "goomer", Subject: "forever2"}
+	require.NoError(t, client.Set(ctx, prefix+"{forever2}:fails:goomer", "5", 0).Err())
+	a = attempt(forever2, pairBudgets(5, 5, time.Minute, time.Hour))
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Minute}}, a, "a spent budget without expiry")
+	keys.has(prefix+"{forever2}:fails:goomer", "5", 59*time.Second, time.Minute)
+}
+
+// TestPairIsolation checks that one partner's spent budget and lock leave
+// the customer's other partners alone.
+func TestPairIsolation(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	keys := keyChecker{t, ctx, client}
+	b := pairBudgets(noLimit, 2, time.Minute, time.Hour)
+	for _, p := range []store.Pair{goomer, saipos} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: p.Integration}, time.Hour))
+	}
+	for range 2 {
+		a, err := s.AttemptCode(ctx, goomer, b)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	// goomer's budget spent: goomer refused, saipos counted.
+	a, err := s.AttemptCode(ctx, goomer, b)
+	require.NoError(t, err)
+	lockWithin(t, "goomer's attempt", a.Lock, store.ScopePair, 59*time.Second, time.Minute)
+	a, err = s.AttemptCode(ctx, saipos, b)
+	require.NoError(t, err)
+	require.True(t, a.Found, "saipos's attempt while goomer's budget is spent")
+	assert.Zero(t, a.Lock)
+
+	// goomer locked: saipos is not, and its Fail below its limit locks
+	// nothing.
+	l, err := s.Fail(ctx, goomer, b)
+	require.NoError(t, err)
+	setLockWithin(t, "goomer's Fail", l, store.ScopePair, 59*time.Minute, time.Hour)
+	l, err = s.Locked(ctx, saipos)
+	require.NoError(t, err)
+	assert.Zero(t, l, "saipos's lock while goomer is locked")
+	l, err = s.Fail(ctx, saipos, b)
+	require.NoError(t, err)
+	assert.Zero(t, l, "saipos's Fail below its limit while goomer is locked")
+	a, err = s.AttemptCode(ctx, saipos, b)
+	require.NoError(t, err)
+	require.True(t, a.Found, "saipos's attempt while goomer is locked")
+	assert.Equal(t, 2, a.Code.Attempts)
+	keys.has(prefix+"{"+saipos.Subject+"}:fails:saipos", "2", 59*time.Second, time.Minute)
+
+	// Succeed on saipos leaves goomer's lock; Succeed on goomer leaves
+	// saipos's count.
+	require.NoError(t, s.Succeed(ctx, saipos))
+	l, err = s.Locked(ctx, goomer)
+	require.NoError(t, err)
+	assert.True(t, l.Locked(), "goomer's lock after saipos's Succeed")
+	a, err = s.AttemptCode(ctx, saipos, b)
 	require.NoError(t, err)
 	require.True(t, a.Found)
-	requireKey(prefix+"{forever}:fails", "2", 59*time.Second, time.Minute)
-	require.NoError(t, client.Set(ctx, prefix+"{forever2}:fails", "5", 0).Err())
-	a, err = s.AttemptCode(ctx, "forever2", 5, 5, time.Minute)
+	require.NoError(t, s.Succeed(ctx, goomer))
+	keys.has(prefix+"{"+saipos.Subject+"}:fails:saipos", "1", 0, time.Minute)
+}
+
+// TestCustomerBudget checks the customer's consecutive-failure budget and
+// lock, shared by all its pairs.
+func TestCustomerBudget(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	keys := keyChecker{t, ctx, client}
+	const subject = "cpf:12345678909"
+	pair := func(in string) store.Pair { return store.Pair{Integration: in, Subject: subject} }
+	a, b, c := pair("goomer"), pair("saipos"), pair("repediu")
+	base := prefix + "{" + subject + "}:"
+	budgets := customerBudgets(3, time.Minute, 24*time.Hour)
+	attempt := func(p store.Pair, bs store.Budgets) store.Attempt {
+		t.Helper()
+		at, err := s.AttemptCode(ctx, p, bs)
+		require.NoError(t, err)
+		return at
+	}
+	for _, p := range []store.Pair{a, b} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: p.Integration}, time.Hour))
+	}
+
+	// Counts from every pair add up.
+	for _, p := range []store.Pair{a, b, a} {
+		require.True(t, attempt(p, budgets).Found, "attempt by %s", p.Integration)
+	}
+	keys.has(base+"cfails", "3", 59*time.Second, time.Minute)
+	keys.has(base+"fails:goomer", "2", 59*time.Minute, time.Hour)
+	keys.has(base+"fails:saipos", "1", 59*time.Minute, time.Hour)
+
+	// Spent but not yet locked: every pair is refused with a customer lock
+	// of LockFor, and nothing is counted.
+	at := attempt(b, budgets)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: 24 * time.Hour}}, at)
+	assert.Equal(t, "1", client.HGet(ctx, base+"code:saipos", "at").Val(), "saipos's attempts after a refusal")
+	keys.has(base+"cfails", "3", 59*time.Second, time.Minute)
+
+	// Fail locks the customer, and says so, and clears its count; the
+	// pair's count, below its limit, stays.
+	l, err := s.Fail(ctx, a, budgets)
 	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{Locked: time.Minute}, a, "a spent budget without expiry")
-	requireKey(prefix+"{forever2}:fails", "5", 59*time.Second, time.Minute)
+	setLockWithin(t, "Fail at the customer's limit", l, store.ScopeCustomer, 24*time.Hour-time.Minute, 24*time.Hour)
+	keys.has(base+"clock", "1", 24*time.Hour-time.Minute, 24*time.Hour)
+	keys.absent(base+"cfails", "after the customer's lock")
+	keys.has(base+"fails:goomer", "2", 59*time.Minute, time.Hour)
+
+	// Every pair, even one that never tried, sees the lock.
+	for _, p := range []store.Pair{a, b, c} {
+		l, err := s.Locked(ctx, p)
+		require.NoError(t, err)
+		lockWithin(t, "Locked("+p.Integration+")", l, store.ScopeCustomer, 24*time.Hour-time.Minute, 24*time.Hour)
+		at := attempt(p, wide())
+		assert.False(t, at.Found, "attempt by %s", p.Integration)
+		lockWithin(t, "AttemptCode("+p.Integration+")", at.Lock, store.ScopeCustomer, 24*time.Hour-time.Minute, 24*time.Hour)
+		l, err = s.Fail(ctx, p, budgets)
+		require.NoError(t, err)
+		lockWithin(t, "Fail("+p.Integration+") while locked", l, store.ScopeCustomer, 24*time.Hour-time.Minute, 24*time.Hour)
+	}
+	keys.absent(base+"cfails", "while locked")
+	// A limit below 1 neither extends nor shortens the lock in force.
+	l, err = s.Fail(ctx, a, customerBudgets(0, time.Minute, 48*time.Hour))
+	require.NoError(t, err)
+	lockWithin(t, "Fail with limit 0 while locked", l, store.ScopeCustomer, 24*time.Hour-time.Minute, 24*time.Hour)
+	keys.has(base+"clock", "1", 24*time.Hour-time.Minute, 24*time.Hour)
+
+	// Succeed lifts no lock.
+	require.NoError(t, s.Succeed(ctx, a))
+	l, err = s.Locked(ctx, c)
+	require.NoError(t, err)
+	assert.Equal(t, store.ScopeCustomer, l.Scope, "the customer's lock after Succeed")
+
+	// A customer limit below 1 refuses every attempt with LockFor and
+	// writes nothing.
+	z := store.Pair{Integration: "goomer", Subject: "zero"}
+	require.NoError(t, s.PutCode(ctx, z, store.Code{ID: "z"}, time.Hour))
+	for _, limit := range []int{0, -1} {
+		at := attempt(z, customerBudgets(limit, time.Minute, time.Hour))
+		assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: time.Hour}}, at, "limit %d", limit)
+	}
+	keys.absent(prefix+"{zero}:cfails", "customer limit 0")
+	keys.absent(prefix+"{zero}:fails:goomer", "customer limit 0")
+	assert.Equal(t, "0", client.HGet(ctx, prefix+"{zero}:code:goomer", "at").Val(), "attempts after refusals")
+}
+
+// TestLockPrecedence checks which lock is reported when the pair's and the
+// customer's are both spent, set or in force.
+func TestLockPrecedence(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	keys := keyChecker{t, ctx, client}
+	bs := store.Budgets{
+		MaxAttempts: noLimit,
+		Pair:        store.Budget{Limit: 1, Window: time.Minute, LockFor: 2 * time.Hour},
+		Customer:    store.Budget{Limit: 2, Window: time.Minute, LockFor: time.Hour},
+	}
+	for _, p := range []store.Pair{goomer, saipos} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: p.Integration}, time.Hour))
+	}
+	a, err := s.AttemptCode(ctx, goomer, bs)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	l, err := s.Fail(ctx, goomer, bs)
+	require.NoError(t, err)
+	setLockWithin(t, "goomer's Fail: only the pair's limit reached", l, store.ScopePair, 2*time.Hour-time.Minute, 2*time.Hour)
+
+	// saipos spends both budgets: before any Fail, the customer's refuses
+	// first, with its LockFor rather than the rest of the pair's window.
+	a, err = s.AttemptCode(ctx, saipos, bs)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	a, err = s.AttemptCode(ctx, saipos, bs)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: time.Hour}}, a, "saipos's attempt with both budgets spent")
+
+	// saipos reaches both limits: both locks are set, the customer's is
+	// returned, with Set, even though the pair's is longer.
+	l, err = s.Fail(ctx, saipos, bs)
+	require.NoError(t, err)
+	setLockWithin(t, "saipos's Fail: both limits reached", l, store.ScopeCustomer, 59*time.Minute, time.Hour)
+
+	// Both in force: the customer's wins in Locked, AttemptCode and Fail.
+	for _, p := range []store.Pair{goomer, saipos} {
+		l, err := s.Locked(ctx, p)
+		require.NoError(t, err)
+		lockWithin(t, "Locked("+p.Integration+")", l, store.ScopeCustomer, 59*time.Minute, time.Hour)
+		a, err := s.AttemptCode(ctx, p, bs)
+		require.NoError(t, err)
+		lockWithin(t, "AttemptCode("+p.Integration+")", a.Lock, store.ScopeCustomer, 59*time.Minute, time.Hour)
+		l, err = s.Fail(ctx, p, wide())
+		require.NoError(t, err)
+		lockWithin(t, "Fail("+p.Integration+")", l, store.ScopeCustomer, 59*time.Minute, time.Hour)
+	}
+
+	// On another subject, saipos's attempt was charged before goomer's
+	// Fail locked the customer: saipos's Fail sets saipos's pair lock but
+	// returns the lock in force, the customer's, without Set.
+	const other = "cpf:12345678909"
+	goomer2, saipos2 := store.Pair{Integration: "goomer", Subject: other}, store.Pair{Integration: "saipos", Subject: other}
+	for _, p := range []store.Pair{goomer2, saipos2} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: p.Integration}, time.Hour))
+		a, err := s.AttemptCode(ctx, p, bs)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	l, err = s.Fail(ctx, goomer2, bs)
+	require.NoError(t, err)
+	setLockWithin(t, "goomer's Fail: both limits reached", l, store.ScopeCustomer, 59*time.Minute, time.Hour)
+	l, err = s.Fail(ctx, saipos2, bs)
+	require.NoError(t, err)
+	lockWithin(t, "saipos's Fail: its pair locked under the customer's lock", l, store.ScopeCustomer, 59*time.Minute, time.Hour)
+	base := prefix + "{" + other + "}:"
+	keys.has(base+"lock:saipos", "1", 2*time.Hour-time.Minute, 2*time.Hour)
+	keys.absent(base+"fails:saipos", "after saipos's pair lock")
+
+	// Both budgets below 1: the customer's refuses first, and the pair's
+	// starts no window.
+	zero := store.Pair{Integration: "goomer", Subject: "zero"}
+	zeros := store.Budgets{
+		MaxAttempts: noLimit,
+		Pair:        store.Budget{Limit: 0, Window: time.Minute, LockFor: time.Minute},
+		Customer:    store.Budget{Limit: 0, Window: time.Minute, LockFor: time.Hour},
+	}
+	a, err = s.AttemptCode(ctx, zero, zeros)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopeCustomer, Remaining: time.Hour}}, a, "AttemptCode with both budgets of 0")
+	keys.absent(prefix+"{zero}:fails:goomer", "both budgets of 0")
+}
+
+// TestCustomerWindowSlides checks that the customer's count is forgotten
+// after its window without a failure, and that each failure restarts that
+// window, while the pair's window stays fixed.
+func TestCustomerWindowSlides(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	keys := keyChecker{t, ctx, client}
+	bs := store.Budgets{
+		MaxAttempts: noLimit,
+		Pair:        store.Budget{Limit: noLimit, Window: 400 * time.Millisecond, LockFor: time.Hour},
+		Customer:    store.Budget{Limit: noLimit, Window: 300 * time.Millisecond, LockFor: time.Hour},
+	}
+	base := prefix + "{" + goomer.Subject + "}:"
+	require.NoError(t, s.PutCode(ctx, goomer, store.Code{ID: "c"}, time.Hour))
+	_, err := s.AttemptCode(ctx, goomer, bs)
+	require.NoError(t, err)
+	time.Sleep(200 * time.Millisecond)
+	_, err = s.AttemptCode(ctx, goomer, bs)
+	require.NoError(t, err)
+	keys.has(base+"cfails", "2", 250*time.Millisecond, 300*time.Millisecond)
+	keys.has(base+"fails:goomer", "2", 0, 200*time.Millisecond)
+	time.Sleep(320 * time.Millisecond)
+	keys.absent(base+"cfails", "a window after the last failure")
 }
 
 func TestCooldown(t *testing.T) {
-	s, _, _ := newTestStore(t)
+	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
+	const key = "sends:pair:goomer:customer:42"
 
-	allowed, retry, err := s.Cooldown(ctx, "s", time.Minute)
+	allowed, retry, err := s.Cooldown(ctx, key, time.Minute)
 	require.NoError(t, err)
 	assert.True(t, allowed)
 	assert.Zero(t, retry)
-	allowed, retry, err = s.Cooldown(ctx, "s", time.Hour)
+	allowed, retry, err = s.Cooldown(ctx, key, time.Hour)
 	require.NoError(t, err)
 	assert.False(t, allowed)
 	assert.True(t, retry > 59*time.Second && retry <= time.Minute, "retryAfter: got %v, want about 1m", retry)
+	keyChecker{t, ctx, client}.has(prefix+"{"+key+"}:cool", "1", 59*time.Second, time.Minute)
 
 	for _, d := range []time.Duration{0, -time.Second} {
-		allowed, retry, err = s.Cooldown(ctx, "s", d)
+		allowed, retry, err = s.Cooldown(ctx, key, d)
 		require.NoError(t, err)
 		assert.True(t, allowed, "Cooldown(%v)", d)
 		assert.Zero(t, retry)
@@ -474,37 +945,128 @@ func TestHit(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
 	for i := 1; i <= 3; i++ {
-		allowed, retry, err := s.Hit(ctx, "s", 3, time.Minute)
+		w, err := s.Hit(ctx, "s", 3, time.Minute)
 		require.NoError(t, err)
-		assert.True(t, allowed, "event %d", i)
-		assert.Zero(t, retry)
+		assert.Equal(t, store.Window{Allowed: true, Left: 3 - i}, w, "event %d", i)
 	}
-	allowed, retry, err := s.Hit(ctx, "s", 3, time.Minute)
+	w, err := s.Hit(ctx, "s", 3, time.Minute)
 	require.NoError(t, err)
-	assert.False(t, allowed, "event over the limit")
-	assert.True(t, retry > 59*time.Second && retry <= time.Minute, "retryAfter: got %v", retry)
-	assert.Equal(t, "3", client.Get(ctx, prefix+"{s}:sends").Val(), "a refused event must not count")
+	assert.False(t, w.Allowed, "event over the limit")
+	assert.Zero(t, w.Left)
+	assert.True(t, w.RetryAfter > 59*time.Second && w.RetryAfter <= time.Minute, "RetryAfter: got %v", w.RetryAfter)
+	assert.Equal(t, "3", client.Get(ctx, prefix+"{s}:hits").Val(), "a refused event must not count")
 
-	allowed, retry, err = s.Hit(ctx, "zero", 0, time.Minute)
+	w, err = s.Hit(ctx, "zero", 0, time.Minute)
 	require.NoError(t, err)
-	assert.False(t, allowed, "limit 0")
-	assert.Equal(t, time.Minute, retry)
+	assert.Equal(t, store.Window{RetryAfter: time.Minute}, w, "limit 0")
 	time.Sleep(5 * time.Millisecond)
-	allowed, retry, err = s.Hit(ctx, "zero", 0, time.Minute)
+	w, err = s.Hit(ctx, "zero", 0, time.Minute)
 	require.NoError(t, err)
-	assert.False(t, allowed, "limit 0 again")
-	assert.True(t, retry > 50*time.Second && retry < time.Minute, "retryAfter with limit 0 runs down: got %v", retry)
+	assert.False(t, w.Allowed, "limit 0 again")
+	assert.True(t, w.RetryAfter > 50*time.Second && w.RetryAfter < time.Minute, "RetryAfter with limit 0 runs down: got %v", w.RetryAfter)
 
-	allowed, _, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
+	w, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
 	require.NoError(t, err)
-	require.True(t, allowed)
-	allowed, retry, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
+	require.True(t, w.Allowed)
+	w, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
 	require.NoError(t, err)
-	require.False(t, allowed)
-	time.Sleep(retry + 5*time.Millisecond)
-	allowed, _, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
+	require.False(t, w.Allowed)
+	time.Sleep(w.RetryAfter + 5*time.Millisecond)
+	w, err = s.Hit(ctx, "w", 1, 300*time.Millisecond)
 	require.NoError(t, err)
-	assert.True(t, allowed, "event in a new window")
+	assert.True(t, w.Allowed, "event in a new window")
+
+	// A window that lost its expiry gets one again.
+	require.NoError(t, client.Set(ctx, prefix+"{forever}:hits", "2", 0).Err())
+	w, err = s.Hit(ctx, "forever", 2, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, store.Window{RetryAfter: time.Minute}, w)
+	keyChecker{t, ctx, client}.has(prefix+"{forever}:hits", "2", 59*time.Second, time.Minute)
+}
+
+func TestPeek(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	peek := func(key string, limit int) store.Window {
+		t.Helper()
+		w, err := s.Peek(ctx, key, limit)
+		require.NoError(t, err)
+		return w
+	}
+	assert.Equal(t, store.Window{Allowed: true, Left: 3}, peek("s", 3), "Peek of a fresh key")
+	keys, err := redistest.Keys(ctx, client, prefix)
+	require.NoError(t, err)
+	assert.Empty(t, keys, "keys after Peek")
+
+	for i := 1; i <= 3; i++ {
+		_, err := s.Hit(ctx, "s", 3, time.Minute)
+		require.NoError(t, err)
+		if i < 3 {
+			assert.Equal(t, store.Window{Allowed: true, Left: 3 - i}, peek("s", 3), "Peek after %d events", i)
+		}
+	}
+	for range 2 {
+		w := peek("s", 3)
+		assert.False(t, w.Allowed, "Peek of a full window")
+		assert.Zero(t, w.Left)
+		assert.True(t, w.RetryAfter > 59*time.Second && w.RetryAfter <= time.Minute, "RetryAfter: got %v", w.RetryAfter)
+	}
+	assert.Equal(t, "3", client.Get(ctx, prefix+"{s}:hits").Val(), "Peek must not count")
+	// Another limit reads the same count.
+	assert.Equal(t, store.Window{Allowed: true, Left: 2}, peek("s", 5))
+
+	// Limit 0: refused; RetryAfter is the running window's, 0 without one.
+	assert.Equal(t, store.Window{}, peek("zero", 0), "limit 0 without a window")
+	_, err = s.Hit(ctx, "zero", 0, time.Minute)
+	require.NoError(t, err)
+	w := peek("zero", 0)
+	assert.False(t, w.Allowed)
+	assert.True(t, w.RetryAfter > 59*time.Second && w.RetryAfter <= time.Minute, "RetryAfter: got %v", w.RetryAfter)
+}
+
+func TestRefund(t *testing.T) {
+	s, client, prefix := newTestStore(t)
+	ctx := context.Background()
+	keys := keyChecker{t, ctx, client}
+
+	// Nothing to take back: nothing written.
+	require.NoError(t, s.Refund(ctx, "none"))
+	keys.absent(prefix+"{none}:hits", "Refund without a window")
+
+	for range 3 {
+		w, err := s.Hit(ctx, "s", 3, time.Minute)
+		require.NoError(t, err)
+		require.True(t, w.Allowed)
+	}
+	ttl := client.PTTL(ctx, prefix+"{s}:hits").Val()
+	require.NoError(t, s.Refund(ctx, "s"))
+	keys.has(prefix+"{s}:hits", "2", 0, ttl)
+	w, err := s.Hit(ctx, "s", 3, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, store.Window{Allowed: true, Left: 0}, w, "the event after a refund")
+
+	// Never below zero.
+	for range 5 {
+		require.NoError(t, s.Refund(ctx, "s"))
+	}
+	keys.has(prefix+"{s}:hits", "0", 0, ttl)
+	assert.Equal(t, store.Window{Allowed: true, Left: 3}, func() store.Window {
+		w, err := s.Peek(ctx, "s", 3)
+		require.NoError(t, err)
+		return w
+	}())
+
+	// A window brought back to 0 keeps its end: the next event does not
+	// start a new one.
+	w, err = s.Hit(ctx, "f", 1, 300*time.Millisecond)
+	require.NoError(t, err)
+	require.True(t, w.Allowed)
+	require.NoError(t, s.Refund(ctx, "f"))
+	time.Sleep(100 * time.Millisecond)
+	w, err = s.Hit(ctx, "f", 1, 300*time.Millisecond)
+	require.NoError(t, err)
+	require.True(t, w.Allowed)
+	keys.has(prefix+"{f}:hits", "1", 0, 200*time.Millisecond)
 }
 
 func TestTake(t *testing.T) {
@@ -581,52 +1143,69 @@ func TestTakeNeverRefills(t *testing.T) {
 
 // TestEveryKeyHasTTL runs every method and then checks that each key under
 // the prefix expires.
+
+// TestEveryKeyHasTTL runs every method and then checks that each key under
+// the prefix expires.
 func TestEveryKeyHasTTL(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
 	const subject = "phone:+5511987654321"
+	p := store.Pair{Integration: "goomer", Subject: subject}
 	h := store.HashToken("tok")
+	lockAll := store.Budgets{
+		MaxAttempts: 5,
+		Pair:        store.Budget{Limit: 1, Window: time.Minute, LockFor: time.Minute},
+		Customer:    store.Budget{Limit: 1, Window: time.Minute, LockFor: time.Minute},
+	}
 
-	require.NoError(t, s.PutCode(ctx, subject, store.Code{ID: "a", MAC: []byte("m")}, time.Minute))
-	a, err := s.AttemptCode(ctx, subject, 5, 10, time.Minute)
+	require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "a", MAC: []byte("m")}, time.Minute))
+	a, err := s.AttemptCode(ctx, p, wide())
 	require.NoError(t, err)
 	require.True(t, a.Found)
-	require.NoError(t, s.PutCode(ctx, "gone", store.Code{ID: "b"}, time.Minute))
-	_, err = s.ConsumeCode(ctx, "gone", "b")
+	gone := store.Pair{Integration: "goomer", Subject: "gone"}
+	require.NoError(t, s.PutCode(ctx, gone, store.Code{ID: "b"}, time.Minute))
+	_, err = s.ConsumeCode(ctx, gone, "b")
 	require.NoError(t, err)
 	require.NoError(t, s.CreateSession(ctx, h, store.Session{Subject: subject}, 0))
 	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{Subject: subject}, time.Minute))
 	_, _, err = s.GetSession(ctx, store.HashToken("keep"))
 	require.NoError(t, err)
-	lock, err := s.Fail(ctx, subject, 1, time.Minute)
+	lock, err := s.Fail(ctx, p, lockAll)
 	require.NoError(t, err)
-	require.NotZero(t, lock, "Fail at the limit")
-	_, err = s.Fail(ctx, subject, 1, time.Minute)
+	require.True(t, lock.Locked(), "Fail at the limits")
+	_, err = s.Fail(ctx, p, wide())
 	require.NoError(t, err)
-	// A counted attempt writes the failure count; a refusal at a budget of
-	// 0 writes an empty window.
-	require.NoError(t, s.PutCode(ctx, "other", store.Code{ID: "o"}, time.Minute))
-	a, err = s.AttemptCode(ctx, "other", 5, 10, time.Minute)
+	// A counted attempt writes both failure counts; a refusal at a pair
+	// budget of 0 writes an empty window.
+	other := store.Pair{Integration: "saipos", Subject: "other"}
+	require.NoError(t, s.PutCode(ctx, other, store.Code{ID: "o"}, time.Minute))
+	a, err = s.AttemptCode(ctx, other, wide())
 	require.NoError(t, err)
 	require.True(t, a.Found)
-	a, err = s.AttemptCode(ctx, "zero-budget", 5, 0, time.Minute)
+	a, err = s.AttemptCode(ctx, store.Pair{Integration: "goomer", Subject: "zero-budget"}, pairBudgets(5, 0, time.Minute, time.Minute))
 	require.NoError(t, err)
-	require.NotZero(t, a.Locked)
-	_, _, err = s.Locked(ctx, subject)
+	require.True(t, a.Lock.Locked())
+	_, err = s.Locked(ctx, p)
 	require.NoError(t, err)
 	for i := 0; i < 2; i++ {
 		_, _, err = s.Cooldown(ctx, subject, time.Minute)
 		require.NoError(t, err)
-		_, _, err = s.Hit(ctx, subject, 5, time.Minute)
+		_, err = s.Hit(ctx, subject, 5, time.Minute)
 		require.NoError(t, err)
+		_, err = s.Peek(ctx, subject, 5)
+		require.NoError(t, err)
+		require.NoError(t, s.Refund(ctx, subject))
 		_, _, err = s.Take(ctx, "integration-1", 1, 5)
 		require.NoError(t, err)
 		_, _, err = s.Take(ctx, "integration-2", 0, 1)
 		require.NoError(t, err)
 	}
-	_, _, err = s.Hit(ctx, "nothing", 0, time.Minute)
+	_, err = s.Hit(ctx, "nothing", 0, time.Minute)
 	require.NoError(t, err)
-	require.NoError(t, s.ResetFailures(ctx, subject))
+	_, err = s.Peek(ctx, "peeked", 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Refund(ctx, "refunded"))
+	require.NoError(t, s.Succeed(ctx, p))
 
 	keys, err := redistest.Keys(ctx, client, prefix)
 	require.NoError(t, err)
@@ -634,14 +1213,16 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		prefix + "session:{" + store.HashToken("keep") + "}",
 		prefix + "{bucket:integration-1}",
 		prefix + "{bucket:integration-2}:fixed",
-		prefix + "{nothing}:sends",
-		prefix + "{other}:code",
-		prefix + "{other}:fails",
-		prefix + "{zero-budget}:fails",
-		prefix + "{" + subject + "}:code",
+		prefix + "{nothing}:hits",
+		prefix + "{other}:cfails",
+		prefix + "{other}:code:saipos",
+		prefix + "{other}:fails:saipos",
+		prefix + "{zero-budget}:fails:goomer",
+		prefix + "{" + subject + "}:clock",
+		prefix + "{" + subject + "}:code:goomer",
 		prefix + "{" + subject + "}:cool",
-		prefix + "{" + subject + "}:lock",
-		prefix + "{" + subject + "}:sends",
+		prefix + "{" + subject + "}:hits",
+		prefix + "{" + subject + "}:lock:goomer",
 	}
 	sort.Strings(want)
 	// The session written with ttl 0 lives 1 ms and may still be there.
@@ -669,7 +1250,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 func TestConcurrentCodes(t *testing.T) {
 	s, _, _ := newTestStore(t)
 	ctx := context.Background()
-	require.NoError(t, s.PutCode(ctx, "s", store.Code{ID: "c"}, time.Minute))
+	require.NoError(t, s.PutCode(ctx, goomer, store.Code{ID: "c"}, time.Minute))
 
 	const n = 200
 	counts := make([]int, n)
@@ -679,7 +1260,7 @@ func TestConcurrentCodes(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			a, err := s.AttemptCode(ctx, "s", 1000, 1000, time.Minute)
+			a, err := s.AttemptCode(ctx, goomer, wide())
 			if err == nil && !a.Found {
 				err = errors.New("not found")
 			}
@@ -701,7 +1282,7 @@ func TestConcurrentCodes(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			deleted[i], errs[i] = s.ConsumeCode(ctx, "s", "c")
+			deleted[i], errs[i] = s.ConsumeCode(ctx, goomer, "c")
 		}(i)
 	}
 	wg.Wait()
@@ -715,6 +1296,107 @@ func TestConcurrentCodes(t *testing.T) {
 	assert.Equal(t, 1, wins, "concurrent ConsumeCode: got %d deletions, want 1", wins)
 }
 
+// TestConcurrentBudgets checks that concurrent attempts from several
+// partners never get past the pair's or the customer's budget.
+func TestConcurrentBudgets(t *testing.T) {
+	s, _, _ := newTestStore(t)
+	ctx := context.Background()
+	const partners, perPartner = 4, 60
+	tests := []struct {
+		name                     string
+		pairLimit, customerLimit int
+		want                     func(counted [partners]int) string
+	}{
+		{"customer budget", noLimit, 50, func(c [partners]int) string {
+			if sum := c[0] + c[1] + c[2] + c[3]; sum != 50 {
+				return fmt.Sprintf("counted %v in all: got %d, want 50", c, sum)
+			}
+			return ""
+		}},
+		{"pair budget", 20, noLimit, func(c [partners]int) string {
+			if c != [partners]int{20, 20, 20, 20} {
+				return fmt.Sprintf("counted per partner: got %v, want 20 each", c)
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subject := "customer:" + tt.name
+			bs := store.Budgets{
+				MaxAttempts: noLimit,
+				Pair:        store.Budget{Limit: tt.pairLimit, Window: time.Minute, LockFor: time.Minute},
+				Customer:    store.Budget{Limit: tt.customerLimit, Window: time.Minute, LockFor: time.Minute},
+			}
+			for i := range partners {
+				p := store.Pair{Integration: fmt.Sprint("partner-", i), Subject: subject}
+				require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Minute))
+			}
+			var mu sync.Mutex
+			var counted [partners]int
+			errs := make([]error, partners*perPartner)
+			var wg sync.WaitGroup
+			for i := range partners * perPartner {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					partner := i % partners
+					a, err := s.AttemptCode(ctx, store.Pair{Integration: fmt.Sprint("partner-", partner), Subject: subject}, bs)
+					switch {
+					case err != nil:
+						errs[i] = err
+					case a.Found:
+						mu.Lock()
+						counted[partner]++
+						mu.Unlock()
+					case !a.Lock.Locked():
+						errs[i] = errors.New("neither counted nor refused")
+					}
+				}()
+			}
+			wg.Wait()
+			require.NoError(t, errors.Join(errs...))
+			if msg := tt.want(counted); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
+// TestConcurrentHits checks that concurrent Hits count exactly limit events
+// and that exactly one of them sees the event that fills the window.
+func TestConcurrentHits(t *testing.T) {
+	s, _, _ := newTestStore(t)
+	ctx := context.Background()
+	const n, limit = 200, 50
+	windows := make([]store.Window, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			windows[i], errs[i] = s.Hit(ctx, "fails:integration:goomer", limit, time.Minute)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	var allowed, filled int
+	lefts := map[int]bool{}
+	for _, w := range windows {
+		if w.Allowed {
+			allowed++
+			lefts[w.Left] = true
+			if w.Left == 0 {
+				filled++
+			}
+		}
+	}
+	assert.Equal(t, limit, allowed, "allowed events")
+	assert.Equal(t, 1, filled, "events that filled the window")
+	assert.Len(t, lefts, limit, "distinct Left values of allowed events")
+}
+
 func TestContextCanceled(t *testing.T) {
 	s, _, _ := newTestStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -724,10 +1406,18 @@ func TestContextCanceled(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Contains(t, err.Error(), "redisstore: get session: ")
-	_, err = s.Fail(ctx, "s", 1, time.Minute)
+	_, err = s.Fail(ctx, goomer, wide())
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = s.AttemptCode(ctx, "s", 1, 1, time.Minute)
+	_, err = s.AttemptCode(ctx, goomer, wide())
 	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.Locked(ctx, goomer)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, s.Succeed(ctx, goomer), context.Canceled)
+	_, err = s.Hit(ctx, "k", 1, time.Minute)
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = s.Peek(ctx, "k", 1)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, s.Refund(ctx, "k"), context.Canceled)
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
 }
 
@@ -739,15 +1429,27 @@ func TestClosedClient(t *testing.T) {
 	require.NoError(t, client.Close())
 
 	ctx := context.Background()
-	_, _, err = s.GetSession(ctx, "h")
-	assert.ErrorIs(t, err, redis.ErrClosed)
-	_, err = s.AttemptCode(ctx, "s", 5, 5, time.Minute)
-	assert.ErrorIs(t, err, redis.ErrClosed)
-	_, err = s.Fail(ctx, "s", 5, time.Minute)
-	assert.ErrorIs(t, err, redis.ErrClosed)
-	assert.ErrorIs(t, s.PutCode(ctx, "s", store.Code{}, time.Minute), redis.ErrClosed)
-	_, _, err = s.Take(ctx, "k", 1, 1)
-	assert.ErrorIs(t, err, redis.ErrClosed)
+	tests := []struct {
+		op  string
+		err error
+	}{
+		{"get session", func() error { _, _, err := s.GetSession(ctx, "h"); return err }()},
+		{"attempt code", func() error { _, err := s.AttemptCode(ctx, goomer, wide()); return err }()},
+		{"fail", func() error { _, err := s.Fail(ctx, goomer, wide()); return err }()},
+		{"locked", func() error { _, err := s.Locked(ctx, goomer); return err }()},
+		{"succeed", s.Succeed(ctx, goomer)},
+		{"put code", s.PutCode(ctx, goomer, store.Code{}, time.Minute)},
+		{"take", func() error { _, _, err := s.Take(ctx, "k", 1, 1); return err }()},
+		{"hit", func() error { _, err := s.Hit(ctx, "k", 1, time.Minute); return err }()},
+		{"peek", func() error { _, err := s.Peek(ctx, "k", 1); return err }()},
+		{"refund", s.Refund(ctx, "k")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			assert.ErrorIs(t, tt.err, redis.ErrClosed)
+			assert.ErrorContains(t, tt.err, "redisstore: "+tt.op+": ")
+		})
+	}
 }
 
 // proxy forwards TCP connections to Redis. Cut makes it hold every
@@ -899,7 +1601,7 @@ func TestUnreachableRedis(t *testing.T) {
 				assert.Less(t, elapsed, timeout+250*time.Millisecond, "GetSession %d took %v, want under the timeout %v + 250ms", i, elapsed, timeout)
 			}
 			start := time.Now()
-			_, err = s.Fail(ctx, "s", 3, time.Minute)
+			_, err = s.Fail(ctx, goomer, wide())
 			require.Error(t, err, "Fail with Redis cut off")
 			assert.Less(t, time.Since(start), timeout+250*time.Millisecond)
 

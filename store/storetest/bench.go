@@ -11,33 +11,48 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// benchKeys is how many distinct subjects and token hashes a benchmark
+// benchKeys is how many distinct pairs, keys and token hashes a benchmark
 // cycles through.
 const benchKeys = 1024
+
+// benchIntegrations is how many integrations the benchmark pairs spread
+// over; each subject is seen by one of them.
+const benchIntegrations = 4
 
 // benchSet holds precomputed keys so the measured loops do not format
 // strings.
 type benchSet struct {
-	subjects []string
-	hashes   []string
+	pairs  []store.Pair
+	keys   []string
+	hashes []string
 }
 
-// newBenchSet returns benchKeys subjects and token hashes.
+// newBenchSet returns benchKeys pairs, keys and token hashes.
 func newBenchSet() benchSet {
-	ks := benchSet{subjects: make([]string, benchKeys), hashes: make([]string, benchKeys)}
+	ks := benchSet{pairs: make([]store.Pair, benchKeys), keys: make([]string, benchKeys), hashes: make([]string, benchKeys)}
 	for i := range benchKeys {
-		ks.subjects[i] = fmt.Sprintf("phone:+55119%08d", i)
+		subject := fmt.Sprintf("phone:+55119%08d", i)
+		ks.pairs[i] = store.Pair{Integration: fmt.Sprintf("bench-integration-%d", i%benchIntegrations), Subject: subject}
+		ks.keys[i] = "sends:" + subject
 		ks.hashes[i] = store.HashToken(fmt.Sprintf("bench-token-%d", i))
 	}
 	return ks
+}
+
+// benchBudgets are Budgets no benchmark reaches, with windows that outlast
+// it.
+var benchBudgets = store.Budgets{
+	MaxAttempts: 1 << 30,
+	Pair:        store.Budget{Limit: 1 << 30, Window: time.Hour, LockFor: time.Hour},
+	Customer:    store.Budget{Limit: 1 << 30, Window: time.Hour, LockFor: time.Hour},
 }
 
 // Bench runs the store benchmarks against the stores h makes, one
 // sub-benchmark per operation, each reporting allocations. The names are
 // stable so results can be compared with benchstat: GetSession,
 // GetSessionScopes, GetSessionParallel, GetSessionMiss, CreateSession,
-// PutCode, AttemptCode, ConsumeCode, Fail, Locked, Cooldown, Hit, Take and
-// TakeParallel. Bench never calls h.Advance: every TTL is long.
+// PutCode, AttemptCode, ConsumeCode, Fail, Locked, Cooldown, Hit, Peek,
+// Take and TakeParallel. Bench never calls h.Advance: every TTL is long.
 func Bench(b *testing.B, h Harness) {
 	b.Helper()
 	if h.New == nil {
@@ -69,22 +84,22 @@ func Bench(b *testing.B, h Harness) {
 			return nil
 		})
 	}
-	// putCodes stores code "c" for each subject.
-	putCodes := func(b *testing.B, s store.Store, subjects []string) {
+	// putCodes stores code "c" for each pair.
+	putCodes := func(b *testing.B, s store.Store, pairs []store.Pair) {
 		b.Helper()
-		for _, subject := range subjects {
-			if err := s.PutCode(ctx, subject, newCode("c"), time.Hour); err != nil {
+		for _, p := range pairs {
+			if err := s.PutCode(ctx, p, newCode("c"), time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}
 	}
-	// failOnce stores code "c" for each subject and counts one attempt on
-	// it, which is a failure for Fail to find.
-	failOnce := func(b *testing.B, s store.Store, subjects []string) {
+	// failOnce stores code "c" for each pair and counts one attempt on it,
+	// which is a failure for Fail to find.
+	failOnce := func(b *testing.B, s store.Store, pairs []store.Pair) {
 		b.Helper()
-		putCodes(b, s, subjects)
-		for _, subject := range subjects {
-			if _, err := s.AttemptCode(ctx, subject, 10, 10, time.Hour); err != nil {
+		putCodes(b, s, pairs)
+		for _, p := range pairs {
+			if _, err := s.AttemptCode(ctx, p, benchBudgets); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -127,16 +142,16 @@ func Bench(b *testing.B, h Harness) {
 		s := h.New(b)
 		c := newCode("c")
 		measure(b, func(i int) error {
-			return s.PutCode(ctx, ks.subjects[i%benchKeys], c, time.Hour)
+			return s.PutCode(ctx, ks.pairs[i%benchKeys], c, time.Hour)
 		})
 	})
 	b.Run("AttemptCode", func(b *testing.B) {
 		s := h.New(b)
-		putCodes(b, s, ks.subjects)
+		putCodes(b, s, ks.pairs)
 		measure(b, func(i int) error {
-			// Limits no run reaches: every call counts on the code and the
-			// budget.
-			a, err := s.AttemptCode(ctx, ks.subjects[i%benchKeys], 1<<30, 1<<30, time.Hour)
+			// Budgets no run reaches: every call counts on the code and
+			// charges both budgets.
+			a, err := s.AttemptCode(ctx, ks.pairs[i%benchKeys], benchBudgets)
 			if err != nil || !a.Found {
 				return fmt.Errorf("storetest: AttemptCode: got found=%v err=%v, want found", a.Found, err)
 			}
@@ -148,40 +163,42 @@ func Bench(b *testing.B, h Harness) {
 		s := h.New(b)
 		c := newCode("c")
 		measure(b, func(i int) error {
-			subject := ks.subjects[i%benchKeys]
-			if err := s.PutCode(ctx, subject, c, time.Hour); err != nil {
+			p := ks.pairs[i%benchKeys]
+			if err := s.PutCode(ctx, p, c, time.Hour); err != nil {
 				return err
 			}
-			if deleted, err := s.ConsumeCode(ctx, subject, "c"); err != nil || !deleted {
+			if deleted, err := s.ConsumeCode(ctx, p, "c"); err != nil || !deleted {
 				return fmt.Errorf("storetest: ConsumeCode: got deleted=%v err=%v, want deleted", deleted, err)
 			}
 			return nil
 		})
 	})
 	b.Run("Fail", func(b *testing.B) {
-		// Every subject has one failure counted, below the limit: every
-		// call checks the lock and the count and changes nothing.
+		// Every pair has one failure counted, below the limits: every
+		// call checks the locks and the counts and changes nothing.
 		s := h.New(b)
-		failOnce(b, s, ks.subjects)
+		failOnce(b, s, ks.pairs)
 		measure(b, func(i int) error {
-			if lock, err := s.Fail(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour); err != nil || lock != 0 {
-				return fmt.Errorf("storetest: Fail: got lock=%v err=%v, want no lock", lock, err)
+			if lock, err := s.Fail(ctx, ks.pairs[i%benchKeys], benchBudgets); err != nil || lock.Locked() {
+				return fmt.Errorf("storetest: Fail: got lock=%+v err=%v, want no lock", lock, err)
 			}
 			return nil
 		})
 	})
 	b.Run("Locked", func(b *testing.B) {
 		s := h.New(b)
-		// Half the subjects locked: one counted failure each, at a limit
-		// of one.
-		failOnce(b, s, ks.subjects[:benchKeys/2])
-		for _, subject := range ks.subjects[:benchKeys/2] {
-			if lock, err := s.Fail(ctx, subject, 1, time.Hour); err != nil || lock == 0 {
-				b.Fatalf("Fail: got lock=%v err=%v, want a lock", lock, err)
+		// Half the pairs locked: one counted failure each, at a pair
+		// limit of one.
+		failOnce(b, s, ks.pairs[:benchKeys/2])
+		lockOne := benchBudgets
+		lockOne.Pair.Limit = 1
+		for _, p := range ks.pairs[:benchKeys/2] {
+			if lock, err := s.Fail(ctx, p, lockOne); err != nil || !lock.Locked() {
+				b.Fatalf("Fail: got lock=%+v err=%v, want a lock", lock, err)
 			}
 		}
 		measure(b, func(i int) error {
-			_, _, err := s.Locked(ctx, ks.subjects[i%benchKeys])
+			_, err := s.Locked(ctx, ks.pairs[i%benchKeys])
 			return err
 		})
 	})
@@ -189,28 +206,41 @@ func Bench(b *testing.B, h Harness) {
 		// After the first lap every call finds a running cooldown.
 		s := h.New(b)
 		measure(b, func(i int) error {
-			_, _, err := s.Cooldown(ctx, ks.subjects[i%benchKeys], time.Hour)
+			_, _, err := s.Cooldown(ctx, ks.keys[i%benchKeys], time.Hour)
 			return err
 		})
 	})
 	b.Run("Hit", func(b *testing.B) {
 		s := h.New(b)
 		measure(b, func(i int) error {
-			_, _, err := s.Hit(ctx, ks.subjects[i%benchKeys], 1<<30, time.Hour)
+			_, err := s.Hit(ctx, ks.keys[i%benchKeys], 1<<30, time.Hour)
+			return err
+		})
+	})
+	b.Run("Peek", func(b *testing.B) {
+		// Every key has a running window.
+		s := h.New(b)
+		for _, k := range ks.keys {
+			if _, err := s.Hit(ctx, k, 1<<30, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+		}
+		measure(b, func(i int) error {
+			_, err := s.Peek(ctx, ks.keys[i%benchKeys], 1<<30)
 			return err
 		})
 	})
 	b.Run("Take", func(b *testing.B) {
 		s := h.New(b)
 		measure(b, func(i int) error {
-			_, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20)
+			_, _, err := s.Take(ctx, ks.keys[i%benchKeys], rate.Limit(1e6), 1<<20)
 			return err
 		})
 	})
 	b.Run("TakeParallel", func(b *testing.B) {
 		s := h.New(b)
 		measureParallel(b, func(i uint64) error {
-			_, _, err := s.Take(ctx, ks.subjects[i%benchKeys], rate.Limit(1e6), 1<<20)
+			_, _, err := s.Take(ctx, ks.keys[i%benchKeys], rate.Limit(1e6), 1<<20)
 			return err
 		})
 	})

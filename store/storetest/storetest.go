@@ -11,35 +11,55 @@
 //   - AttemptCode, ConsumeCode and GetSession report found=false once the
 //     TTL given at write time has run out; TTLs below store.MinTTL are
 //     clamped up, so no record lives forever.
-//   - AttemptCode follows the five steps of store.Codes in order: a locked
-//     subject is refused (Locked = the remaining lock) before a spent budget
-//     (Locked = the rest of the failure window), which is refused before a
-//     missing code is reported; refusals and misses count nothing. Only an
-//     attempt within maxAttempts charges the budget, in a fixed window that
-//     starts with the first charge. A budget below 1 refuses every attempt.
-//   - Fail counts nothing. At the limit (a limit below 1 is always reached)
-//     it locks for lockFor or the rest of the window, whichever is longer,
-//     clears the count and returns the lock; while locked it returns the
-//     remaining lock and changes nothing; below the limit it changes
-//     nothing.
+//   - Each store.Pair has its own code, failure count and lock: PutCode,
+//     AttemptCode, ConsumeCode, Fail and Succeed on one integration's pair
+//     never replace, burn, consume, charge, lock or refill another's. The
+//     customer's count and lock are shared by every pair of its subject.
+//   - AttemptCode follows the five steps of store.Codes in order: a lock
+//     (the customer's before the pair's) refuses first, with its remaining
+//     time; then a spent customer budget (a customer lock of exactly
+//     Customer.LockFor) and, only after it, a spent pair budget (a pair lock
+//     of the rest of the pair's window); then a missing code is reported.
+//     Refusals and misses count nothing. Only an attempt within
+//     MaxAttempts charges the budgets: the pair's in a fixed window that
+//     starts with its first charge, the customer's kept for
+//     Customer.Window after each charge. A budget limit below 1 refuses
+//     every attempt.
+//   - Fail counts nothing. At the pair's limit (a limit below 1 is always
+//     reached) it locks the pair for Pair.LockFor or the rest of the
+//     window, whichever is longer, and clears the pair's count; at the
+//     customer's limit it locks the customer for Customer.LockFor and
+//     clears the customer's count. A lock in force is neither extended nor
+//     shortened. It returns the lock in force afterwards, as Locked reports
+//     it (the customer's before the pair's), with Set true exactly when
+//     that call set that lock: a pair lock set under the customer's lock is
+//     reported as the customer's, Set false. Of concurrent Fail calls that
+//     find one lock to set, exactly one reports Set. Locked and AttemptCode
+//     never report Set.
+//   - Succeed clears the pair's and the customer's counts, and no lock.
 //   - Cooldown with d <= 0 is always allowed.
-//   - Hit counts in a fixed window that starts with the window's first event.
+//   - Hit counts in a fixed window that starts with the window's first
+//     event; Left counts down to 0 on the event that fills it. Peek counts
+//     nothing. Refund takes back one counted event of the running window,
+//     never more than were counted, and leaves the window's end alone.
 //   - Take is a token bucket that starts full; one token comes back every
 //     1/r seconds.
-//   - Codes, sessions, failure counters, locks, cooldowns, send windows and
-//     token buckets live in separate namespaces: the same string used as a
-//     subject, a token hash and a bucket key names unrelated records.
+//   - Codes, sessions, failure counters, locks, cooldowns, windows and
+//     token buckets live in separate namespaces: the same string used as an
+//     integration, a subject, a token hash and a key names unrelated
+//     records.
 //   - Records are values: changing a slice passed in, or one returned, does
 //     not change what the store holds.
 //
 // Timing: the suite uses TTLs of at most 200ms and moves time with
-// Harness.Advance, so a store on real time (where Advance sleeps about 3s in
-// all) finishes it in a few seconds. Cases run one after another, never in parallel,
-// because Advance moves the clock of the most recent store.
+// Harness.Advance, so a store on real time (where Advance sleeps about 4.5s
+// in all) finishes it in a few seconds. Cases run one after another, never in
+// parallel, because Advance moves the clock of the most recent store.
 package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,9 +126,11 @@ type group struct {
 
 // Run runs the conformance suite against the stores h makes. Every case is a
 // subtest (for example "Codes/AttemptCounts") with a fresh store from h.New,
-// so one failure does not hide the others and -run can select cases. Cases
-// run sequentially. The concurrency cases use real goroutines; run the suite
-// with -race.
+// so one failure does not hide the others and -run can select cases. The
+// groups are Codes, Sessions, Limits (a pair's budget, and the key-based
+// limits), Customer (the customer's budget across pairs), TTL, Namespaces
+// and Concurrency. Cases run sequentially. The concurrency cases use real
+// goroutines; run the suite with -race.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	if h.New == nil || h.Advance == nil {
@@ -117,7 +139,8 @@ func Run(t *testing.T, h Harness) {
 	groups := []group{
 		{"Codes", codeCases},
 		{"Sessions", sessionCases},
-		{"Limits", limitCases},
+		{"Limits", slices.Concat(pairCases, windowCases)},
+		{"Customer", customerCases},
 		{"TTL", ttlCases},
 		{"Namespaces", namespaceCases},
 		{"Concurrency", concurrencyCases},
