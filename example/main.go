@@ -73,6 +73,7 @@ import (
 
 	"github.com/otpguard/otpguard/example/loyalty"
 	"github.com/otpguard/otpguard/otpcode"
+	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/policy"
 )
 
@@ -95,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	var (
 		addr        = fs.String("addr", "127.0.0.1:8080", "listen address; loopback only by default, since the development sender prints live codes (use :8080 to listen on every interface)")
+		adminAddr   = fs.String("admin-addr", "", "serve the operators' API (status, unlock, revoke-sessions) on this loopback address, e.g. 127.0.0.1:9090; its bearer token comes only from OTPGUARD_ADMIN_TOKEN (32+ characters). Off by default")
 		region      = fs.String("region", "BR", "default region of phone numbers typed without a country code (ISO 3166-1 alpha-2)")
 		policyFile  = fs.String("policies", "", "policy file; default the built-in example/loyalty/policies.json")
 		problemBase = fs.String("problem-base", "https://api.zupy.com/errors/", "base URI of problem types")
@@ -206,6 +208,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *auditLog {
 		cfg.Audit = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
+	if *adminAddr != "" {
+		if err := checkAdmin(*adminAddr, getenv("OTPGUARD_ADMIN_TOKEN")); err != nil {
+			return err
+		}
+		cfg.AdminToken = getenv("OTPGUARD_ADMIN_TOKEN")
+	}
 	handler, err := loyalty.New(cfg, stdout)
 	if err != nil {
 		return err
@@ -234,19 +242,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if peppers == nil && sf.kind == "redis" {
 		fmt.Fprintln(stderr, "warning: no OTPGUARD_PEPPER or -pepper-file: other instances on this Redis cannot verify this one's codes")
 	}
+	servers := []*http.Server{srv}
+	listeners := []net.Listener{ln}
+	if *adminAddr != "" {
+		aln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		asrv := &http.Server{Handler: handler.Admin(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
+		servers, listeners = append(servers, asrv), append(listeners, aln)
+		fmt.Fprintf(stderr, "admin API on http://%s/admin/v1/customers/{customer_id}/otp (bearer token from OTPGUARD_ADMIN_TOKEN)\n", aln.Addr())
+	}
 	fmt.Fprintln(stderr)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() { errc <- s.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-errc:
+		shutdown(servers)
 		return err
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(stderr, "shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return shutdown(servers)
+}
+
+// shutdown stops the servers gracefully, within 10 seconds in all.
+func shutdown(servers []*http.Server) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	var errs []error
+	for _, s := range servers {
+		errs = append(errs, s.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// checkAdmin refuses an admin listener that partners could reach, and a
+// missing or short token.
+func checkAdmin(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-admin-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("-admin-addr %q: the admin API listens on loopback only (127.0.0.1, ::1 or localhost)", addr)
+	}
+	switch {
+	case token == "":
+		return errors.New("-admin-addr needs OTPGUARD_ADMIN_TOKEN (at least 32 characters; it is read only from the environment)")
+	case len(token) < otphttp.MinAdminTokenLen:
+		return fmt.Errorf("OTPGUARD_ADMIN_TOKEN is shorter than %d characters", otphttp.MinAdminTokenLen)
+	}
+	return nil
 }
 
 // loadPolicies reads the policy file at path, or returns the example's

@@ -100,7 +100,9 @@ func TestRunFlags(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr))
 	for _, f := range []string{"-addr", "-policies", "-code-ttl", "-session-ttl", "-max-attempts", "-resend-cooldown",
 		"-send-limit", "-send-window", "-lock-after", "-lock-window", "-lock-for", "-rate", "-burst", "-problem-base", "-log", "-pepper-file",
-		"-store", "-redis-addr", "-redis-prefix", "-redis-timeout",
+		"-store", "-redis-addr", "-redis-prefix", "-redis-timeout", "-admin-addr", "-region", "-allowed-countries", "-unknown-recipients",
+		"-customer-fail-limit", "-customer-fail-window", "-customer-lock-for", "-integration-fail-limit", "-integration-fail-window",
+		"-customer-send-limit", "-customer-send-window", "-integration-send-limit", "-integration-send-window",
 		"-whatsapp-phone-number-id", "-whatsapp-base-url", "-whatsapp-template",
 		"-smtp-host", "-smtp-port", "-smtp-user", "-smtp-from", "-smtp-tls"} {
 		assert.Regexp(t, `(?m)^  `+f+`( |$)`, stderr.String(), "-h does not list %s", f)
@@ -129,6 +131,11 @@ func TestRunFlags(t *testing.T) {
 		{"bad pepper", nil, map[string]string{"OTPGUARD_PEPPER": "not-hex"}, "pepper 1 is not hex"},
 		{"half a WhatsApp set-up", nil, map[string]string{envWhatsAppToken: "wa-secret-token-123"}, envWhatsAppPhoneID},
 		{"listen", []string{"-addr", "256.0.0.1:80"}, nil, "listen"},
+		{"admin without a token", []string{"-admin-addr", "127.0.0.1:0"}, nil, "OTPGUARD_ADMIN_TOKEN"},
+		{"admin with a short token", []string{"-admin-addr", "127.0.0.1:0"}, map[string]string{"OTPGUARD_ADMIN_TOKEN": "short"}, "shorter than 32"},
+		{"admin off loopback", []string{"-admin-addr", "0.0.0.0:9090"}, map[string]string{"OTPGUARD_ADMIN_TOKEN": strings.Repeat("a", 40)}, "loopback only"},
+		{"bad unknown-recipients", []string{"-unknown-recipients", "maybe"}, nil, "-unknown-recipients"},
+		{"bad allowed country", []string{"-allowed-countries", "BR,XX"}, nil, "XX"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

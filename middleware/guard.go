@@ -65,6 +65,12 @@ var (
 	ErrWrongCustomer = errors.New("middleware: OTP session issued for another customer")
 	// ErrScope: the session's scopes do not include the action.
 	ErrScope = errors.New("middleware: OTP session not valid for this action")
+	// ErrSessionStale: the policy gives the action a max_age, and the
+	// session was verified longer ago than that.
+	ErrSessionStale = errors.New("middleware: OTP session verified too long ago for this action")
+	// ErrSessionUsed: the policy makes the action single-use, and the
+	// session was already used for it.
+	ErrSessionUsed = errors.New("middleware: OTP session already used for this single-use action")
 )
 
 // ErrUnavailable is wrapped, together with the underlying error, by every
@@ -97,7 +103,13 @@ var ErrInvalidConfig = errors.New("middleware: invalid configuration")
 //     handler only when the session exists, has not expired, was issued to
 //     the same integration, for the request's customer (when configured)
 //     and with a scope that covers the action; any other case is a 403
-//     otp-required.
+//     otp-required;
+//  5. when the integration's policy gives the action a max_age, refuses a
+//     session verified longer ago (403); when it makes the action
+//     single-use, consumes the session for the action atomically, so that
+//     of parallel requests with one session exactly one reaches the
+//     handler, and a later one gets 403 (the session still serves other
+//     actions).
 type Guard struct {
 	web      *HTTP
 	policies policy.Source
@@ -189,7 +201,8 @@ func WithClock(now func() time.Time) Option {
 
 // WithDenyHandler sets the hook that answers a refused request. err is one
 // of ErrNoIntegration, ErrNoSession, ErrSessionInvalid, ErrSessionExpired,
-// ErrWrongIntegration, ErrNoCustomer, ErrWrongCustomer and ErrScope (compare with
+// ErrWrongIntegration, ErrNoCustomer, ErrWrongCustomer, ErrScope,
+// ErrSessionStale and ErrSessionUsed (compare with
 // errors.Is). Default: 401 authentication-required for ErrNoIntegration and
 // the seed's 403 otp-required for every other reason. Security: the hook
 // must not call the guarded handler, and telling clients the precise reason
@@ -382,15 +395,30 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 		ownIntegration: g.web.integration != nil,
 		decision:       d,
 	}
-	s, found, err := g.sessions.GetSession(ctx, gc.hashToken(token))
+	hash := gc.hashToken(token)
+	s, found, err := g.sessions.GetSession(ctx, hash)
 	if err != nil {
 		g.audit(ctx, integration, d, outcomeError, errAuditSessionStore)
 		g.onError(w, r, fmt.Errorf("middleware: %w: get session: %w", ErrUnavailable, err))
 		return
 	}
-	if err := h.check(integration, customer, s, found); err != nil {
+	if err := h.check(integration, customer, s, found, d); err != nil {
 		g.refuse(w, r, integration, d, err)
 		return
+	}
+	if d.SingleUse {
+		// Consumed for this action by this request, atomically: of
+		// parallel requests with the session, one goes through.
+		first, err := g.sessions.UseSession(ctx, hash, string(d.Action))
+		if err != nil {
+			g.audit(ctx, integration, d, outcomeError, errAuditSessionStore)
+			g.onError(w, r, fmt.Errorf("middleware: %w: use session: %w", ErrUnavailable, err))
+			return
+		}
+		if !first {
+			g.refuse(w, r, integration, d, ErrSessionUsed)
+			return
+		}
 	}
 	gc.session = s
 	g.audit(ctx, integration, d, outcomeAllowed, nil)
@@ -398,20 +426,24 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 }
 
 // check returns why session s (found or not) does not authorize the
-// request of integration on customer ("" when the route binds none), or nil
-// when it does.
-func (h *guarded) check(integration, customer string, s store.Session, found bool) error {
-	switch {
-	case !found:
+// request of integration on customer ("" when the route binds none) under
+// decision d, or nil when it does.
+func (h *guarded) check(integration, customer string, s store.Session, found bool, d policy.Decision) error {
+	if !found {
 		return ErrSessionInvalid
+	}
+	now := h.g.now()
+	switch {
 	case s.Integration != integration:
 		return ErrWrongIntegration
-	case !s.ExpiresAt.After(h.g.now()):
+	case !s.ExpiresAt.After(now):
 		return ErrSessionExpired
 	case h.customer.bound() && customer != s.CustomerID:
 		return ErrWrongCustomer
 	case len(s.Scopes) > 0 && !slices.Contains(s.Scopes, string(h.rule.Action())):
 		return ErrScope
+	case d.MaxAge > 0 && now.Sub(s.VerifiedAt) > d.MaxAge:
+		return ErrSessionStale
 	}
 	return nil
 }

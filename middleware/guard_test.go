@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpguard/otpguard/middleware"
+	"github.com/otpguard/otpguard/middleware/guardtest"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -867,4 +868,83 @@ func TestGuardConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, int64(8*50), allowed.Load(), "got %d allowed, want %d", allowed.Load(), 8*50)
 	assert.Equal(t, int64(8*50), denied.Load(), "got %d denied, want %d", denied.Load(), 8*50)
+}
+
+// TestGuardSingleUseAndMaxAge: the policy's single_use consumes a session
+// for one action, once, even under parallel requests; max_age refuses a
+// session verified too long ago; each with its own reason.
+func TestGuardSingleUseAndMaxAge(t *testing.T) {
+	pol, err := policy.Load(strings.NewReader(`{"default": "strict", "integrations": {"goomer": {"level": "relaxed",
+		"single_use": ["redeem_reward"], "max_age": {"use_coupon": "2m"}}}}`), "p.json")
+	require.NoError(t, err)
+	clock := storetest.NewClock(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
+	st := memory.New(memory.WithClock(clock.Now))
+	defer st.Close()
+	var (
+		mu      sync.Mutex
+		reasons []error
+	)
+	web, err := middleware.NewHTTP(middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "goomer", true }))
+	require.NoError(t, err)
+	g, err := middleware.NewGuard(web, middleware.WithPolicies(pol), middleware.WithSessions(st), middleware.WithClock(clock.Now),
+		middleware.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
+			mu.Lock()
+			reasons = append(reasons, err)
+			mu.Unlock()
+			w.WriteHeader(http.StatusForbidden)
+		}))
+	require.NoError(t, err)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	redeem, coupon := g.Require(policy.RedeemReward)(ok), g.Require(policy.UseCoupon)(ok)
+	token := guardtest.MustIssue(t, st, guardtest.Session{Integration: "goomer", CustomerID: "c1", Now: clock.Now})
+	serve := func(h http.Handler) int {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.Header.Set(middleware.SessionHeader, token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+
+	codes := together(20, func(int) int { return serve(redeem) })
+	assert.Equal(t, 1, count(codes, http.StatusOK), "of 20 parallel single-use redeems, one passes: %v", codes)
+	assert.Equal(t, 19, count(codes, http.StatusForbidden))
+	assert.Equal(t, http.StatusOK, serve(coupon), "another action keeps the session")
+	clock.Advance(2*time.Minute + time.Second)
+	assert.Equal(t, http.StatusForbidden, serve(coupon), "verified more than max_age ago")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, reasons, 20)
+	for _, r := range reasons[:19] {
+		assert.ErrorIs(t, r, middleware.ErrSessionUsed)
+	}
+	assert.ErrorIs(t, reasons[19], middleware.ErrSessionStale)
+}
+
+// together runs f on n goroutines at once and returns the results.
+func together(n int, f func(int) int) []int {
+	out := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func count(xs []int, x int) int {
+	n := 0
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -25,6 +24,7 @@ type Service struct {
 	region string
 
 	allowedRegions map[string]bool // WithAllowedRegions; empty allows all
+	actionPurposes map[string]bool // WithActionPurposes
 	unknown        UnknownRecipients
 	events         func(context.Context, Event)
 }
@@ -329,6 +329,10 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err := s.checkCodeFormat(in.Code); err != nil {
 		return VerifyResult{}, err
 	}
+	scopes, err := s.sessionScopes(in.Purpose, in.Scopes)
+	if err != nil {
+		return VerifyResult{}, err
+	}
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return VerifyResult{}, err
 	}
@@ -406,25 +410,19 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	scopes := slices.Clone(in.Scopes)
 	sess := store.Session{
 		Integration: in.Integration,
 		CustomerID:  cust.ID,
 		Subject:     idSubject,
 		Purpose:     in.Purpose,
 		Scopes:      scopes,
+		VerifiedAt:  now,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
 	}
 	if err := s.store.CreateSession(ctx, store.HashToken(token), sess, s.limits.SessionTTL); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: create session: %w", err)
 	}
 	return VerifyResult{Customer: cust, Session: token, ExpiresIn: s.limits.SessionTTL, ExpiresAt: sess.ExpiresAt, Scopes: scopes}, nil
-}
-
-// Revoke ends the session with the given token, reporting whether there was
-// one.
-func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
-	return s.store.RevokeSession(ctx, store.HashToken(token))
 }
 
 // fail ends a verification whose attempt AttemptCode charged and that was
@@ -630,10 +628,13 @@ func channelError(ch Channel) error {
 // than giving an attacker one per identifier; else the identifier itself.
 func subjectOf(idSubject string, c Customer, found bool) string {
 	if found && c.ID != "" {
-		return "customer:" + c.ID
+		return customerSubject(c.ID)
 	}
 	return idSubject
 }
+
+// customerSubject is the subject of a customer the directory knows.
+func customerSubject(id string) string { return "customer:" + id }
 
 func selfContacts(id Identifier) Contacts {
 	switch id.Kind {

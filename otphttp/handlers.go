@@ -100,6 +100,7 @@ type Handlers struct {
 
 	request http.Handler
 	verify  http.Handler
+	revoke  http.Handler
 }
 
 // Option configures Handlers in New.
@@ -180,6 +181,7 @@ func New(web *middleware.HTTP, svc *otpcode.Service, opts ...Option) (*Handlers,
 	}
 	h.request = http.HandlerFunc(h.serveRequest)
 	h.verify = http.HandlerFunc(h.serveVerify)
+	h.revoke = http.HandlerFunc(h.serveRevoke)
 	return h, nil
 }
 
@@ -190,6 +192,41 @@ func (h *Handlers) RequestOTP() http.Handler { return h.request }
 // VerifyOTP returns the verify-otp handler: it checks a code and returns an
 // otp_session token with the customer's profile.
 func (h *Handlers) VerifyOTP() http.Handler { return h.verify }
+
+// RevokeOTP returns the revoke-otp-session handler, usually mounted at
+// POST /api/v2/auth/revoke-otp-session/: a partner ends a session it holds
+// by sending it in X-OTP-Session (no body needed). It answers 200
+// {"data":{"revoked":true},"meta":{}} when the session was the calling
+// integration's and is now ended, and {"revoked":false} for anything else
+// — another integration's token, an expired, malformed or unknown one — so
+// that tokens cannot be probed. A request without the header is a 400.
+func (h *Handlers) RevokeOTP() http.Handler { return h.revoke }
+
+func (h *Handlers) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	const event = "otp.revoke"
+	integration, ok := h.caller(w, r)
+	if !ok {
+		return
+	}
+	vals := r.Header[http.CanonicalHeaderKey(middleware.SessionHeader)]
+	if len(vals) == 0 || vals[0] == "" {
+		h.refuse(w, r, event, integration, fieldProblem(middleware.SessionHeader, "required", "the X-OTP-Session header names the session to revoke"))
+		return
+	}
+	revoked := false
+	if token := vals[0]; len(vals) == 1 && len(token) <= middleware.MaxSessionTokenLen {
+		var err error
+		if revoked, err = h.svc.RevokeOwned(r.Context(), integration, token); err != nil {
+			h.fail(w, r, event, integration, err)
+			return
+		}
+	}
+	h.writeData(w, map[string]bool{"revoked": revoked})
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, event,
+		slog.String("integration", integration),
+		slog.Bool("revoked", revoked),
+	)
+}
 
 type requestBody struct {
 	Identifier     string `json:"identifier"`
@@ -319,6 +356,20 @@ func (h *Handlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 // returns the integration. When it refuses the request it has written the
 // problem, and audited a refused body under event; the caller just returns.
 func (h *Handlers) begin(w http.ResponseWriter, r *http.Request, event string, dst any) (string, bool) {
+	integration, ok := h.caller(w, r)
+	if !ok {
+		return "", false
+	}
+	if p, ok := h.decode(w, r, dst); !ok {
+		h.audit(r.Context(), event, integration, p)
+		return "", false
+	}
+	return integration, true
+}
+
+// caller checks the method and returns the calling integration. When it
+// refuses the request it has written the problem.
+func (h *Handlers) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.problem(w, middleware.Problem{
@@ -337,10 +388,6 @@ func (h *Handlers) begin(w http.ResponseWriter, r *http.Request, event string, d
 			Status: http.StatusUnauthorized,
 			Detail: "a valid API key is required",
 		})
-		return "", false
-	}
-	if p, ok := h.decode(w, r, dst); !ok {
-		h.audit(r.Context(), event, integration, p)
 		return "", false
 	}
 	return integration, true

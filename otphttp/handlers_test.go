@@ -539,6 +539,19 @@ func (hFailingStore) GetSession(context.Context, string) (store.Session, bool, e
 func (hFailingStore) RevokeSession(context.Context, string) (bool, error) {
 	return false, errHStoreDown
 }
+func (hFailingStore) UseSession(context.Context, string, string) (bool, error) {
+	return false, errHStoreDown
+}
+func (hFailingStore) RevokeSessions(context.Context, store.LockScope, string) (int, error) {
+	return 0, errHStoreDown
+}
+func (hFailingStore) CountSessions(context.Context, store.LockScope, string) (int, error) {
+	return 0, errHStoreDown
+}
+func (hFailingStore) Status(context.Context, string) (store.Status, error) {
+	return store.Status{}, errHStoreDown
+}
+func (hFailingStore) Unlock(context.Context, string, string) error { return errHStoreDown }
 func (hFailingStore) Fail(context.Context, store.Pair, store.Budgets) (store.Lock, error) {
 	return store.Lock{}, errHStoreDown
 }

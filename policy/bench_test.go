@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/otpguard/otpguard/policy"
 )
@@ -77,5 +78,28 @@ func BenchmarkStaticPolicy(b *testing.B) {
 		}
 		sinkPolicy = p
 		i++
+	}
+}
+
+// BenchmarkRuleDecideSessionSettings is BenchmarkRuleDecide under a policy
+// with single_use and max_age for several actions: the guard's per-request
+// decision once a file uses them.
+func BenchmarkRuleDecideSessionSettings(b *testing.B) {
+	r, err := policy.NewCatalog().Rule(policy.RedeemReward)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := policy.Preset(policy.Relaxed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.SingleUse = []policy.Action{policy.ValidateCoupon, policy.UseCoupon, policy.RedeemReward}
+	p.MaxAge = map[policy.Action]time.Duration{policy.UseCoupon: time.Hour, policy.RedeemReward: 5 * time.Minute}
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkDecision = r.Decide(p)
+	}
+	if !sinkDecision.SingleUse || sinkDecision.MaxAge != 5*time.Minute {
+		b.Fatalf("got %+v, want single use and max age 5m", sinkDecision)
 	}
 }

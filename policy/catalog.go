@@ -109,21 +109,23 @@ func (c *Catalog) Actions() []Action {
 }
 
 // Decide returns the decision for action a under policy p (see the package
-// documentation for the rules). An uncatalogued action returns an error
+// documentation for the rules). When the decision is Required, its SingleUse
+// and MaxAge carry p's settings for a. An uncatalogued action returns an error
 // wrapping [ErrUnknownAction], together with a fail-closed decision (Required,
 // [ReasonUnknown]). Decide does not allocate unless it fails.
-func (c *Catalog) Decide(p Policy, a Action) (Decision, error) {
+func (c *Catalog) Decide(p Policy, a Action) (d Decision, err error) {
 	if f, ok := c.state.Load().lookup(a); ok {
-		return decide(a, f, p), nil
+		d.decide(a, f, &p)
+		return d, nil
 	}
-	return Decision{Action: a, Required: true, Reason: ReasonUnknown},
-		fmt.Errorf("policy: decide %q: %w", a, ErrUnknownAction)
+	d.failClosed(a, &p)
+	return d, fmt.Errorf("policy: decide %q: %w", a, ErrUnknownAction)
 }
 
 // Rule resolves action a once, for callers that decide it many times: the
-// returned [Rule] decides without a map lookup. An uncatalogued action returns
-// an error wrapping [ErrUnknownAction]. A later Register cannot change a's
-// binding, so the rule stays correct.
+// returned [Rule] decides without a catalogue lookup. An uncatalogued action
+// returns an error wrapping [ErrUnknownAction]. A later Register cannot change
+// a's binding, so the rule stays correct.
 func (c *Catalog) Rule(a Action) (Rule, error) {
 	f, ok := c.Lookup(a)
 	if !ok {

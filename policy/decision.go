@@ -1,6 +1,10 @@
 package policy
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Reason says why a [Decision] came out as it did. It is a small comparable
 // value, so decisions allocate nothing; its String is the name shown in logs
@@ -56,7 +60,8 @@ func (r Reason) Flag() (Flag, bool) {
 func reasonOf(f Flag) Reason { return ReasonNever + Reason(f) }
 
 // Decision is the outcome of deciding one action under one policy: whether
-// the request needs a verified OTP session, and why.
+// the request needs a verified OTP session, why, and what the session must
+// then satisfy. It is a small comparable value.
 type Decision struct {
 	// Action is the action decided.
 	Action Action
@@ -64,35 +69,86 @@ type Decision struct {
 	Required bool
 	// Reason says why.
 	Reason Reason
+	// SingleUse reports that the policy lists the action in SingleUse: the
+	// request consumes the session for the action. It is false when Required
+	// is false.
+	SingleUse bool
+	// MaxAge is the policy's MaxAge for the action: the session must have
+	// been verified within it. It is 0, no bound, when the policy sets none
+	// or Required is false.
+	MaxAge time.Duration
 }
 
 // String formats the decision for logs, as in
-// "redeem_reward: required (require_otp_for_redemption)".
+// "redeem_reward: required (require_otp_for_redemption)" or, with session
+// settings, "redeem_reward: required, single use, max age 5m
+// (require_otp_for_redemption)".
 func (d Decision) String() string {
 	verdict := "not required"
 	if d.Required {
 		verdict = "required"
 	}
-	return string(d.Action) + ": " + verdict + " (" + d.Reason.String() + ")"
+	return string(d.Action) + ": " + verdict + d.sessionText() + " (" + d.Reason.String() + ")"
 }
 
-// decide applies the decision rules; f must be a valid flag.
-func decide(a Action, f Flag, p Policy) Decision {
-	d := Decision{Action: a, Reason: reasonOf(f)}
+// sessionText returns ", single use" and ", max age DURATION" for the
+// settings d carries, or "".
+func (d Decision) sessionText() string {
+	var s string
+	if d.SingleUse {
+		s = ", single use"
+	}
+	if d.MaxAge > 0 {
+		s += ", max age " + formatAge(d.MaxAge)
+	}
+	return s
+}
+
+// formatAge formats a duration as time.Duration.String does but without
+// zero trailing units: "5m" rather than "5m0s", "1h" rather than "1h0m0s".
+// The result still parses with time.ParseDuration.
+func formatAge(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// decide sets d, which must be zero, to the decision for action a, bound to
+// the valid flag f, under p. It fills d in place and reads p through a
+// pointer because Policy and Decision are too large for the compiler to keep
+// in registers: building a Decision and returning it by value, with p copied
+// again, took BenchmarkRuleDecide from 14 ns to 27 ns.
+func (d *Decision) decide(a Action, f Flag, p *Policy) {
+	d.Action = a
+	d.Reason = reasonOf(f)
 	switch {
 	case f == Never:
 	case p.Requires(f):
 		// A require flag wins over trust, so a contradictory policy fails
 		// closed.
 		d.Required = true
+		d.SingleUse, d.MaxAge = p.session(a)
 	case p.TrustPartnerValidation:
 		d.Reason = ReasonTrustedPartner
 	}
-	return d
+}
+
+// failClosed sets d, which must be zero, to the decision for an action no
+// catalogue knows: required, with whatever session settings p has for it.
+func (d *Decision) failClosed(a Action, p *Policy) {
+	d.Action = a
+	d.Required = true
+	d.Reason = ReasonUnknown
+	d.SingleUse, d.MaxAge = p.session(a)
 }
 
 // Rule is an action resolved against a [Catalog] by [Catalog.Rule]: it
-// decides without a map lookup and without allocating. A Rule is a small
+// decides without a catalogue lookup and without allocating. A Rule is a small
 // value, safe to copy and to use from many goroutines. The zero Rule is not
 // resolved and decides every policy as Required with [ReasonUnknown] (fail
 // closed).
@@ -110,10 +166,12 @@ func (r Rule) Action() Action { return r.action }
 func (r Rule) Flag() Flag { return r.flag }
 
 // Decide returns the decision for the rule's action under policy p, by the
-// same rules as [Catalog.Decide].
-func (r Rule) Decide(p Policy) Decision {
+// same rules as [Catalog.Decide]. It does not allocate.
+func (r Rule) Decide(p Policy) (d Decision) {
 	if !r.known {
-		return Decision{Action: r.action, Required: true, Reason: ReasonUnknown}
+		d.failClosed(r.action, &p)
+		return d
 	}
-	return decide(r.action, r.flag, p)
+	d.decide(r.action, r.flag, &p)
+	return d
 }

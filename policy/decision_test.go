@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -180,6 +181,12 @@ func TestDecisionString(t *testing.T) {
 		{policy.Decision{Action: policy.RedeemReward, Required: true, Reason: policy.ReasonRedemption}, "redeem_reward: required (require_otp_for_redemption)"},
 		{policy.Decision{Action: policy.RedeemReward, Reason: policy.ReasonTrustedPartner}, "redeem_reward: not required (trusted partner)"},
 		{policy.Decision{Action: policy.SearchCustomers, Reason: policy.ReasonNever}, "search_customers: not required (never)"},
+		{policy.Decision{Action: policy.RedeemReward, Required: true, Reason: policy.ReasonRedemption, SingleUse: true},
+			"redeem_reward: required, single use (require_otp_for_redemption)"},
+		{policy.Decision{Action: policy.UseCoupon, Required: true, Reason: policy.ReasonCouponUsage, MaxAge: 5 * time.Minute},
+			"use_coupon: required, max age 5m (require_otp_for_coupon_usage)"},
+		{policy.Decision{Action: policy.RedeemReward, Required: true, Reason: policy.ReasonRedemption, SingleUse: true, MaxAge: 90 * time.Minute},
+			"redeem_reward: required, single use, max age 1h30m (require_otp_for_redemption)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
@@ -201,4 +208,85 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "got %v allocations per decision, want 0", allocs)
 	assert.True(t, sink.Required)
+}
+
+func TestDecideSessionSettings(t *testing.T) {
+	cat := policy.NewCatalog()
+	require.NoError(t, cat.Register("transfer_points", policy.RequireRedemption))
+	withSettings := func(p policy.Policy) policy.Policy {
+		p.SingleUse = []policy.Action{policy.RedeemReward, policy.EnrollCustomer, "transfer_points"}
+		p.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute, policy.UseCoupon: time.Hour, policy.EnrollCustomer: time.Minute}
+		return p
+	}
+	relaxed := withSettings(preset(t, policy.Relaxed))
+	trusted := withSettings(preset(t, policy.Trusted))
+	contradictory := withSettings(policy.Policy{TrustPartnerValidation: true, RequireOTPForRedemption: true})
+	tests := []struct {
+		name   string
+		p      policy.Policy
+		action policy.Action
+		want   policy.Decision
+	}{
+		{"single use and max age", relaxed, policy.RedeemReward,
+			policy.Decision{Action: policy.RedeemReward, Required: true, Reason: policy.ReasonRedemption, SingleUse: true, MaxAge: 5 * time.Minute}},
+		{"max age only", relaxed, policy.UseCoupon,
+			policy.Decision{Action: policy.UseCoupon, Required: true, Reason: policy.ReasonCouponUsage, MaxAge: time.Hour}},
+		{"neither", relaxed, policy.ValidateCoupon,
+			policy.Decision{Action: policy.ValidateCoupon, Required: true, Reason: policy.ReasonCouponUsage}},
+		{"single use only, host action", relaxed, "transfer_points",
+			policy.Decision{Action: "transfer_points", Required: true, Reason: policy.ReasonRedemption, SingleUse: true}},
+		{"not required under the policy", relaxed, policy.EnrollCustomer,
+			policy.Decision{Action: policy.EnrollCustomer, Reason: policy.ReasonEnrollment}},
+		{"trusted partner carries none", trusted, policy.RedeemReward,
+			policy.Decision{Action: policy.RedeemReward, Reason: policy.ReasonTrustedPartner}},
+		{"never action carries none", relaxed, policy.SearchCustomers,
+			policy.Decision{Action: policy.SearchCustomers, Reason: policy.ReasonNever}},
+		{"contradictory policy fails closed with them", contradictory, policy.RedeemReward,
+			policy.Decision{Action: policy.RedeemReward, Required: true, Reason: policy.ReasonRedemption, SingleUse: true, MaxAge: 5 * time.Minute}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cat.Decide(tc.p, tc.action)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got, "Catalog.Decide: got %+v, want %+v", got, tc.want)
+
+			r, err := cat.Rule(tc.action)
+			require.NoError(t, err)
+			got = r.Decide(tc.p)
+			assert.Equal(t, tc.want, got, "Rule.Decide: got %+v, want %+v", got, tc.want)
+		})
+	}
+}
+
+func TestFailClosedDecisionCarriesSessionSettings(t *testing.T) {
+	p := policy.Policy{
+		SingleUse: []policy.Action{"delete_customer"},
+		MaxAge:    map[policy.Action]time.Duration{"delete_customer": time.Minute},
+	}
+	want := policy.Decision{Action: "delete_customer", Required: true, Reason: policy.ReasonUnknown, SingleUse: true, MaxAge: time.Minute}
+	got, err := policy.NewCatalog().Decide(p, "delete_customer")
+	require.ErrorIs(t, err, policy.ErrUnknownAction)
+	assert.Equal(t, want, got, "got %+v, want %+v", got, want)
+
+	r, err := policy.NewCatalog().Rule("delete_customer")
+	require.ErrorIs(t, err, policy.ErrUnknownAction)
+	got = r.Decide(p)
+	assert.Equal(t, want, got, "a Rule that failed to resolve: got %+v, want %+v", got, want)
+}
+
+func TestDecideWithSessionSettingsDoesNotAllocate(t *testing.T) {
+	cat := policy.NewCatalog()
+	p := preset(t, policy.Relaxed)
+	p.SingleUse = []policy.Action{policy.UseCoupon, policy.RedeemReward}
+	p.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute}
+	r, err := cat.Rule(policy.RedeemReward)
+	require.NoError(t, err)
+	var sink policy.Decision
+	allocs := testing.AllocsPerRun(100, func() {
+		sink, _ = cat.Decide(p, policy.UseCoupon)
+		sink = r.Decide(p)
+	})
+	assert.Zero(t, allocs, "got %v allocations per decision, want 0", allocs)
+	assert.True(t, sink.SingleUse)
+	assert.Equal(t, 5*time.Minute, sink.MaxAge)
 }

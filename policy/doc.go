@@ -20,13 +20,15 @@
 // A host adds its own actions with [Catalog.Register], each bound to one flag or
 // to Never.
 //
-// A [Policy] holds the four settings of one integration:
+// A [Policy] holds the four flags of one integration —
 // require_otp_for_enrollment, require_otp_for_redemption,
-// require_otp_for_coupon_usage and trust_partner_validation. Three
-// [TrustLevel] presets ([Preset]) reproduce the seed's Trust Levels table:
-// [Strict] (all three required; the default for new or unknown integrations),
-// [Relaxed] (enrollment not required; redemption and coupons required) and
-// [Trusted] (nothing required; the partner's own verification is trusted).
+// require_otp_for_coupon_usage and trust_partner_validation — and two
+// per-action session settings, single_use and max_age (see "Single use and
+// freshness" below). Three [TrustLevel] presets ([Preset]) reproduce the
+// seed's Trust Levels table: [Strict] (all three required; the default for new
+// or unknown integrations), [Relaxed] (enrollment not required; redemption and
+// coupons required) and [Trusted] (nothing required; the partner's own
+// verification is trusted). The presets carry no session settings.
 //
 // # Decisions
 //
@@ -47,7 +49,26 @@
 // An action nobody registered is a configuration error ([ErrUnknownAction]),
 // never a silent "not required". A guard resolves each action to a [Rule] with
 // [Catalog.Rule] when it is built, so the error surfaces at start-up and the
-// per-request decision does no map lookup and allocates nothing.
+// per-request decision does no catalogue lookup and allocates nothing.
+//
+// # Single use and freshness
+//
+// When an action requires OTP, the policy can also say what the session must
+// satisfy for it:
+//
+//   - [Policy.SingleUse] (single_use in a file) lists actions on which a
+//     session is single use: the request consumes the session for that
+//     action, and a second request with the same session is refused for it.
+//   - [Policy.MaxAge] (max_age in a file) gives actions a freshness bound: the
+//     session must have been verified within that duration, however long it
+//     has left before it expires.
+//
+// The decision carries them: when Decide returns a Required decision,
+// [Decision.SingleUse] and [Decision.MaxAge] hold the policy's settings for
+// the action; the guard enforces them. A decision that is not required carries
+// neither, so the settings matter only where OTP is required: a trusted
+// integration may carry them, and they take effect only if its policy ever
+// requires OTP for the action.
 //
 // # Per-integration policies
 //
@@ -63,33 +84,60 @@
 //	  "default": "strict",
 //	  "integrations": {
 //	    "repediu": {"name": "Repediu", "level": "trusted"},
-//	    "goomer":  {"name": "Goomer", "level": "relaxed", "require_otp_for_enrollment": true}
+//	    "goomer":  {"name": "Goomer", "level": "relaxed", "require_otp_for_enrollment": true},
+//	    "saipos":  {
+//	      "name": "Saipos", "level": "relaxed",
+//	      "single_use": ["redeem_reward", "use_coupon"],
+//	      "max_age": {"redeem_reward": "5m"}
+//	    }
 //	  }
 //	}
 //
-// "default" names the trust level used for integrations the file does not list;
-// it is "strict" when absent. "integrations" maps each integration ID to an
-// object with a required "level" (strict, relaxed or trusted), an optional
-// display "name" (the ID when absent) and optional overrides of the four flags
+// "integrations" maps each integration ID to an object with a required
+// "level" (strict, relaxed or trusted), an optional display "name" (the ID
+// when absent), optional overrides of the four flags
 // (require_otp_for_enrollment, require_otp_for_redemption,
 // require_otp_for_coupon_usage, trust_partner_validation), applied on top of
-// the level's preset. Unknown fields, duplicate keys, wrong types, empty
-// integration IDs, missing or unknown levels, contradictory flags, trailing data
-// and empty files are errors; each is a [*LoadError] naming the file, the line
-// and column, and the JSON path (for example integrations.goomer.level).
+// the level's preset, and the optional session settings:
+//
+//   - "single_use": an array of distinct action names;
+//   - "max_age": an object from action names to positive durations in
+//     [time.ParseDuration] syntax, such as "90s", "5m" or "1h30m".
+//
+// Every action they name must be catalogued — in [NewCatalog], or in the
+// catalogue given to [Load] with [WithCatalog] — and must not be bound to
+// [Never] (it never requires OTP, so the setting could never apply).
+//
+// "default" is the policy of integrations the file does not list; it is the
+// strict preset when absent. It is either a trust level name, as above, or an
+// object with the members of an integration entry except "name", so that the
+// default can carry overrides and session settings too:
+//
+//	"default": {"level": "strict", "single_use": ["redeem_reward"], "max_age": {"redeem_reward": "10m"}}
+//
+// Unknown fields, duplicate keys, wrong types, empty integration IDs, missing
+// or unknown levels, contradictory flags, unknown, never-bound or repeated
+// actions, durations that do not parse or are not positive, trailing data and
+// empty files are errors; each is a [*LoadError] naming the file, the line and
+// column, and the JSON path (for example integrations.goomer.level or
+// integrations.saipos.single_use[1]).
 //
 // # Matrices
 //
 // [NewMatrix] computes the decision of every catalogued action under a set of
 // columns — the presets ([PresetColumns]) or the integrations of a Static
 // ([IntegrationColumns]) — and renders it as aligned text or Markdown, so a host
-// can pin its matrix in a unit test and print it in its documentation.
+// can pin its matrix in a unit test and print it in its documentation. A
+// required cell names its session settings, as in "required, single use,
+// max age 5m".
 // [NewPresetTable] renders the Trust Levels table itself.
 //
 // # Concurrency
 //
-// Policy, Rule, Decision, TrustLevel, Flag and Reason are plain values. A
-// Catalog may be read from any number of goroutines, also while another
-// goroutine registers actions; registration is meant for set-up. Static, Matrix
-// and PresetTable are immutable after construction and safe for concurrent use.
+// Rule, Decision, TrustLevel, Flag and Reason are plain values. Policy is a
+// value whose SingleUse and MaxAge are shared between copies: build it, then
+// treat it as read-only, and any number of goroutines may read it. A Catalog
+// may be read from any number of goroutines, also while another goroutine
+// registers actions; registration is meant for set-up. Static, Matrix and
+// PresetTable are immutable after construction and safe for concurrent use.
 package policy

@@ -58,3 +58,14 @@ var ErrWrongType = errors.New("wrong type")
 
 // ErrMissingLevel reports an integration whose "level" is absent or empty.
 var ErrMissingLevel = errors.New("missing trust level")
+
+// ErrDuplicateAction reports an action listed twice in a policy's single_use.
+var ErrDuplicateAction = errors.New("duplicate action")
+
+// ErrNeverRequired reports an action bound to [Never] in a policy's
+// single_use or max_age: it never requires OTP, so no session is checked for
+// it and the setting could never apply.
+var ErrNeverRequired = errors.New("action never requires OTP")
+
+// ErrInvalidMaxAge reports a max_age that is not a positive duration.
+var ErrInvalidMaxAge = errors.New("invalid max age")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/otpguard/otpguard/policy"
 )
@@ -101,6 +102,80 @@ func ExampleLoad() {
 	// repediu, Repediu (trusted): enroll_customer: not required (trusted partner)
 	// unknown-partner, default (strict): enroll_customer: required (require_otp_for_enrollment)
 	// policy: policies.json:1:39: integrations.goomer.level: unknown trust level "lax" (want strict, relaxed or trusted)
+}
+
+func ExampleLoad_sessionSettings() {
+	// The default is an object here, so that it too can carry session
+	// settings; "transfer_points" is a host action, accepted because the
+	// file is loaded with the host's catalogue.
+	const file = `{
+  "default": {"level": "strict", "max_age": {"enroll_customer": "10m"}},
+  "integrations": {
+    "goomer": {
+      "name": "Goomer", "level": "relaxed",
+      "single_use": ["redeem_reward", "transfer_points"],
+      "max_age": {"redeem_reward": "5m"}
+    },
+    "repediu": {"name": "Repediu", "level": "trusted", "single_use": ["redeem_reward"]}
+  }
+}`
+	cat := policy.NewCatalog()
+	if err := cat.Register("transfer_points", policy.RequireRedemption); err != nil {
+		fmt.Println(err)
+		return
+	}
+	s, err := policy.Load(strings.NewReader(file), "policies.json", policy.WithCatalog(cat))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, id := range []string{"goomer", "repediu", "unknown-partner"} {
+		p, _ := s.Policy(context.Background(), id)
+		for _, a := range []policy.Action{policy.RedeemReward, "transfer_points", policy.EnrollCustomer} {
+			d, _ := cat.Decide(p, a)
+			fmt.Printf("%s: %s\n", id, d)
+		}
+	}
+
+	// The guard reads the settings from the decision.
+	p, _ := s.Policy(context.Background(), "goomer")
+	d, _ := cat.Decide(p, policy.RedeemReward)
+	fmt.Println(d.Required, d.SingleUse, d.MaxAge)
+
+	_, err = policy.Load(strings.NewReader(`{"default": {"level": "strict", "max_age": {"redeem_reward": "0s"}}}`), "policies.json")
+	fmt.Println(err)
+	// Output:
+	// goomer: redeem_reward: required, single use, max age 5m (require_otp_for_redemption)
+	// goomer: transfer_points: required, single use (require_otp_for_redemption)
+	// goomer: enroll_customer: not required (require_otp_for_enrollment)
+	// repediu: redeem_reward: not required (trusted partner)
+	// repediu: transfer_points: not required (trusted partner)
+	// repediu: enroll_customer: not required (trusted partner)
+	// unknown-partner: redeem_reward: required (require_otp_for_redemption)
+	// unknown-partner: transfer_points: required (require_otp_for_redemption)
+	// unknown-partner: enroll_customer: required, max age 10m (require_otp_for_enrollment)
+	// true true 5m0s
+	// policy: policies.json:1:62: default.max_age.redeem_reward: invalid max age: "0s" is not positive
+}
+
+func ExampleCellText() {
+	p, _ := policy.Preset(policy.Relaxed)
+	p.SingleUse = []policy.Action{policy.RedeemReward}
+	p.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute, policy.UseCoupon: 90 * time.Minute}
+	m, err := policy.NewMatrix(policy.NewCatalog(), policy.Column{Header: "partner", Policy: p})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range []policy.Action{policy.RedeemReward, policy.UseCoupon, policy.ValidateCoupon, policy.EnrollCustomer} {
+		d, _ := m.Cell(a, "partner")
+		fmt.Printf("%s: %s\n", a, policy.CellText(d))
+	}
+	// Output:
+	// redeem_reward: required, single use, max age 5m
+	// use_coupon: required, max age 1h30m
+	// validate_coupon: required
+	// enroll_customer: not required
 }
 
 func ExampleMatrix_Text() {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -51,24 +53,74 @@ func (e *LoadError) Error() string {
 // Unwrap returns the problem.
 func (e *LoadError) Unwrap() error { return e.Err }
 
+// LoadOption configures [Load] and [LoadFile].
+type LoadOption func(*loadConfig) error
+
+type loadConfig struct {
+	catalog *Catalog
+}
+
+// WithCatalog sets the catalogue that the action names of single_use and
+// max_age must be in, so that a file may name the actions a host registered.
+// Default: [NewCatalog], the built-in actions. Pass the catalogue the guard
+// decides with, with every host action registered before loading. A nil c is
+// an error.
+func WithCatalog(c *Catalog) LoadOption {
+	return func(cfg *loadConfig) error {
+		if c == nil {
+			return errors.New("nil catalog")
+		}
+		cfg.catalog = c
+		return nil
+	}
+}
+
+func newLoadConfig(name string, opts []LoadOption) (*loadConfig, error) {
+	cfg := &loadConfig{}
+	for _, opt := range opts {
+		if err := opt(cfg); err != nil {
+			return nil, fmt.Errorf("policy: load %s: %w", name, err)
+		}
+	}
+	if cfg.catalog == nil {
+		cfg.catalog = NewCatalog()
+	}
+	return cfg, nil
+}
+
 // LoadFile reads the policy file at path (see the package documentation for
 // the format) and returns its policies as a [Static]. Problems in the file are
 // [*LoadError] values naming path, the line and column, and the JSON path.
-func LoadFile(path string) (*Static, error) {
+// The options are those of [Load].
+func LoadFile(path string, opts ...LoadOption) (*Static, error) {
+	cfg, err := newLoadConfig(path, opts)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: load file: %w", err)
 	}
 	defer f.Close()
-	return Load(f, path)
+	return load(f, path, cfg)
 }
 
 // Load reads a policy file from r (see the package documentation for the
 // format) and returns its policies as a [Static]. name identifies the input
 // in errors, typically its file name. Problems in the input are [*LoadError]
 // values naming name, the line and column, and the JSON path; a read error is
-// wrapped as is. Inputs larger than [MaxFileSize] are refused.
-func Load(r io.Reader, name string) (*Static, error) {
+// wrapped as is. Inputs larger than [MaxFileSize] are refused. The actions
+// named in single_use and max_age must be in the built-in catalogue, or in
+// the one given with [WithCatalog].
+func Load(r io.Reader, name string, opts ...LoadOption) (*Static, error) {
+	cfg, err := newLoadConfig(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return load(r, name, cfg)
+}
+
+func load(r io.Reader, name string, cfg *loadConfig) (*Static, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("policy: read %s: %w", name, err)
@@ -76,7 +128,7 @@ func Load(r io.Reader, name string) (*Static, error) {
 	if len(data) > MaxFileSize {
 		return nil, &LoadError{File: name, Err: fmt.Errorf("%w: more than %d bytes", ErrFileTooLarge, MaxFileSize)}
 	}
-	l := &loader{name: name, data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	l := &loader{name: name, data: data, dec: json.NewDecoder(bytes.NewReader(data)), cat: cfg.catalog}
 	return l.load()
 }
 
@@ -86,6 +138,7 @@ type loader struct {
 	name string
 	data []byte
 	dec  *json.Decoder
+	cat  *Catalog // the actions single_use and max_age may name
 }
 
 // fail returns a LoadError at byte offset off (negative for no position).
@@ -251,6 +304,11 @@ func (l *loader) level(path string) (TrustLevel, error) {
 	if err != nil {
 		return Strict, err
 	}
+	return l.levelName(s, off, path)
+}
+
+// levelName checks the trust level name s read at offset off.
+func (l *loader) levelName(s string, off int, path string) (TrustLevel, error) {
 	if s == "" {
 		return Strict, l.failf(off, path, ErrMissingLevel, ": empty (want strict, relaxed or trusted)")
 	}
@@ -268,7 +326,7 @@ func (l *loader) load() (*Static, error) {
 	if _, err := l.object(""); err != nil {
 		return nil, err
 	}
-	def := Strict
+	def := Integration{Name: "default", Level: Strict, Policy: levels[Strict].policy}
 	var list []Integration
 	seen := map[string]bool{}
 	for l.dec.More() {
@@ -283,7 +341,7 @@ func (l *loader) load() (*Static, error) {
 		seen[k] = true
 		switch k {
 		case "default":
-			if def, err = l.level(path); err != nil {
+			if def, err = l.defaultEntry(path); err != nil {
 				return nil, err
 			}
 		case "integrations":
@@ -300,7 +358,7 @@ func (l *loader) load() (*Static, error) {
 	if rest := bytes.TrimLeft(l.data[l.dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return nil, l.fail(len(l.data)-len(rest), "", ErrTrailingData)
 	}
-	s, err := newStatic(Integration{Name: "default", Level: def, Policy: levels[def].policy}, list)
+	s, err := newStatic(def, list)
 	if err != nil {
 		// Every policy was validated with its position already.
 		return nil, l.fail(-1, "", err)
@@ -344,12 +402,45 @@ var flagFields = map[string]func(*Policy) *bool{
 	"trust_partner_validation":     func(p *Policy) *bool { return &p.TrustPartnerValidation },
 }
 
+// defaultEntry reads "default": a trust level name, or an object shaped as
+// an integration entry without "name".
+func (l *loader) defaultEntry(path string) (Integration, error) {
+	tok, off, err := l.token(path)
+	if err != nil {
+		return Integration{}, err
+	}
+	switch v := tok.(type) {
+	case string:
+		lv, err := l.levelName(v, off, path)
+		if err != nil {
+			return Integration{}, err
+		}
+		return Integration{Name: "default", Level: lv, Policy: levels[lv].policy}, nil
+	case json.Delim:
+		if v == '{' {
+			return l.entry("", path, off)
+		}
+	}
+	return Integration{}, l.failf(off, path, ErrWrongType, ": got %s, want string or object", kind(tok))
+}
+
 func (l *loader) integration(id, path string) (Integration, error) {
 	start, err := l.object(path)
 	if err != nil {
 		return Integration{}, err
 	}
+	return l.entry(id, path, start)
+}
+
+// entry reads the members of integration id's object, or of the default's
+// object when id is "", whose opening brace at offset start has been read.
+func (l *loader) entry(id, path string, start int) (Integration, error) {
 	in := Integration{ID: id, Name: id}
+	want := " (want name, level, require_otp_for_enrollment, require_otp_for_redemption, require_otp_for_coupon_usage, trust_partner_validation, single_use or max_age)"
+	if id == "" {
+		in.Name = "default"
+		want = " (want level, require_otp_for_enrollment, require_otp_for_redemption, require_otp_for_coupon_usage, trust_partner_validation, single_use or max_age)"
+	}
 	hasLevel := false
 	var overrides Policy
 	var set []func(*Policy) *bool
@@ -364,8 +455,8 @@ func (l *loader) integration(id, path string) (Integration, error) {
 			return in, l.failf(off, fpath, ErrDuplicateField, "")
 		}
 		seen[k] = true
-		switch k {
-		case "name":
+		switch {
+		case k == "name" && id != "":
 			name, _, err := l.str(fpath)
 			if err != nil {
 				return in, err
@@ -373,16 +464,23 @@ func (l *loader) integration(id, path string) (Integration, error) {
 			if name != "" {
 				in.Name = name
 			}
-		case "level":
+		case k == "level":
 			if in.Level, err = l.level(fpath); err != nil {
 				return in, err
 			}
 			hasLevel = true
+		case k == "single_use":
+			if overrides.SingleUse, err = l.singleUse(fpath); err != nil {
+				return in, err
+			}
+		case k == "max_age":
+			if overrides.MaxAge, err = l.maxAge(fpath); err != nil {
+				return in, err
+			}
 		default:
 			field, ok := flagFields[k]
 			if !ok {
-				return in, l.failf(off, fpath, ErrUnknownField,
-					" (want name, level, require_otp_for_enrollment, require_otp_for_redemption, require_otp_for_coupon_usage or trust_partner_validation)")
+				return in, l.failf(off, fpath, ErrUnknownField, want)
 			}
 			if *field(&overrides), err = l.boolean(fpath); err != nil {
 				return in, err
@@ -400,8 +498,98 @@ func (l *loader) integration(id, path string) (Integration, error) {
 	for _, field := range set {
 		*field(&in.Policy) = *field(&overrides)
 	}
+	in.Policy.SingleUse, in.Policy.MaxAge = overrides.SingleUse, overrides.MaxAge
 	if err := in.Policy.validate(); err != nil {
+		if id == "" {
+			return in, l.fail(start, path, fmt.Errorf("default policy: %w", err))
+		}
 		return in, l.fail(start, path, fmt.Errorf("integration %q: %w", id, err))
 	}
 	return in, nil
+}
+
+// action checks that a, read at offset off, is catalogued and may require
+// OTP.
+func (l *loader) action(a Action, off int, path string) error {
+	f, ok := l.cat.Lookup(a)
+	if !ok {
+		return l.failf(off, path, ErrUnknownAction, " %q (not in the catalogue)", a)
+	}
+	if f == Never {
+		return l.failf(off, path, ErrNeverRequired, " (%q is bound to never)", a)
+	}
+	return nil
+}
+
+// singleUse reads a single_use array of distinct action names; an empty
+// array is nil.
+func (l *loader) singleUse(path string) ([]Action, error) {
+	tok, off, err := l.token(path)
+	if err != nil {
+		return nil, err
+	}
+	if tok != json.Delim('[') {
+		return nil, l.failf(off, path, ErrWrongType, ": got %s, want array of action names", kind(tok))
+	}
+	var list []Action
+	for i := 0; l.dec.More(); i++ {
+		epath := path + "[" + strconv.Itoa(i) + "]"
+		s, off, err := l.str(epath)
+		if err != nil {
+			return nil, err
+		}
+		a := Action(s)
+		if err := l.action(a, off, epath); err != nil {
+			return nil, err
+		}
+		if slices.Contains(list, a) {
+			return nil, l.failf(off, epath, ErrDuplicateAction, " %q", a)
+		}
+		list = append(list, a)
+	}
+	_, _, err = l.token(path) // the closing bracket
+	return list, err
+}
+
+// maxAge reads a max_age object from action names to positive durations;
+// an empty object is nil.
+func (l *loader) maxAge(path string) (map[Action]time.Duration, error) {
+	if _, err := l.object(path); err != nil {
+		return nil, err
+	}
+	var ages map[Action]time.Duration
+	for l.dec.More() {
+		k, off, err := l.key(path)
+		if err != nil {
+			return nil, err
+		}
+		kpath := member(path, k)
+		a := Action(k)
+		if _, dup := ages[a]; dup {
+			return nil, l.failf(off, kpath, ErrDuplicateField, "")
+		}
+		if err := l.action(a, off, kpath); err != nil {
+			return nil, err
+		}
+		tok, voff, err := l.token(kpath)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := tok.(string)
+		if !ok {
+			return nil, l.failf(voff, kpath, ErrWrongType, `: got %s, want a duration string such as "5m"`, kind(tok))
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, l.failf(voff, kpath, ErrInvalidMaxAge, `: %q is not a duration (want one such as "90s", "5m" or "1h30m")`, s)
+		}
+		if d <= 0 {
+			return nil, l.failf(voff, kpath, ErrInvalidMaxAge, ": %q is not positive", s)
+		}
+		if ages == nil {
+			ages = map[Action]time.Duration{}
+		}
+		ages[a] = d
+	}
+	return ages, l.closeObject(path)
 }

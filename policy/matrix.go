@@ -62,11 +62,13 @@ func NewMatrix(cat *Catalog, cols ...Column) (*Matrix, error) {
 	}
 	m := &Matrix{
 		actions: cat.Actions(),
-		cols:    append([]Column(nil), cols...),
+		cols:    make([]Column, len(cols)),
 		row:     map[Action]int{},
 		col:     make(map[string]int, len(cols)),
 	}
-	for i, c := range m.cols {
+	for i, c := range cols {
+		c.Policy = c.Policy.clone()
+		m.cols[i] = c
 		if c.Header == "" {
 			return nil, fmt.Errorf("policy: new matrix: column %d: empty header", i)
 		}
@@ -83,8 +85,8 @@ func NewMatrix(cat *Catalog, cols ...Column) (*Matrix, error) {
 		m.flags = append(m.flags, f)
 		m.row[a] = i
 		r := make([]Decision, len(m.cols))
-		for j, c := range m.cols {
-			r[j] = decide(a, f, c.Policy)
+		for j := range m.cols {
+			r[j].decide(a, f, &m.cols[j].Policy)
 		}
 		m.cells = append(m.cells, r)
 	}
@@ -94,7 +96,9 @@ func NewMatrix(cat *Catalog, cols ...Column) (*Matrix, error) {
 // Actions returns the matrix's rows, in order. The slice is a fresh copy.
 func (m *Matrix) Actions() []Action { return append([]Action(nil), m.actions...) }
 
-// Columns returns the matrix's columns, in order. The slice is a fresh copy.
+// Columns returns the matrix's columns, in order. The slice is a fresh copy;
+// the policies' SingleUse and MaxAge are shared with m and must not be
+// modified.
 func (m *Matrix) Columns() []Column { return append([]Column(nil), m.cols...) }
 
 // Cell returns the decision for action a under the column headed column, and
@@ -113,11 +117,13 @@ func (m *Matrix) Cell(a Action, column string) (Decision, bool) {
 
 // CellText returns how a matrix shows decision d: "required", "not
 // required", "not required (trusted partner)", or "—" for an action that
-// never requires OTP.
+// never requires OTP. A required cell names the session settings the decision
+// carries, as in "required, single use", "required, max age 5m" or
+// "required, single use, max age 1h30m".
 func CellText(d Decision) string {
 	switch {
 	case d.Required:
-		return "required"
+		return "required" + d.sessionText()
 	case d.Reason == ReasonNever:
 		return "—"
 	case d.Reason == ReasonTrustedPartner:

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -140,6 +141,9 @@ func TestNewMatrixErrors(t *testing.T) {
 		{name: "repeated header", cat: policy.NewCatalog(), cols: []policy.Column{{Header: "x"}, {Header: "x"}}, wantMsg: `"x": repeated header`},
 		{name: "contradictory column", cat: policy.NewCatalog(), cols: []policy.Column{{Header: "bad", Policy: contradictory}},
 			wantMsg: `"bad"`, wantErr: policy.ErrContradictoryPolicy},
+		{name: "column with a zero max age", cat: policy.NewCatalog(),
+			cols:    []policy.Column{{Header: "stale", Policy: policy.Policy{MaxAge: map[policy.Action]time.Duration{policy.UseCoupon: 0}}}},
+			wantMsg: `"stale"`, wantErr: policy.ErrInvalidMaxAge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,10 +167,72 @@ func TestCellText(t *testing.T) {
 		{policy.Decision{Reason: policy.ReasonEnrollment}, "not required"},
 		{policy.Decision{Reason: policy.ReasonTrustedPartner}, "not required (trusted partner)"},
 		{policy.Decision{Reason: policy.ReasonNever}, "—"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, SingleUse: true}, "required, single use"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, MaxAge: 5 * time.Minute}, "required, max age 5m"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, SingleUse: true, MaxAge: time.Hour}, "required, single use, max age 1h"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, MaxAge: 90 * time.Second}, "required, max age 1m30s"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, MaxAge: 1500 * time.Millisecond}, "required, max age 1.5s"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, MaxAge: 2*time.Hour + 5*time.Second}, "required, max age 2h0m5s"},
+		{policy.Decision{Required: true, Reason: policy.ReasonRedemption, MaxAge: 25 * time.Hour}, "required, max age 25h"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
 			assert.Equal(t, tc.want, policy.CellText(tc.d))
 		})
 	}
+}
+
+// sessionPolicies is a file whose partners use single_use and max_age, on a
+// catalogue with a host action.
+const sessionPolicies = `{
+  "default": {"level": "strict", "max_age": {"enroll_customer": "10m"}},
+  "integrations": {
+    "repediu": {"name": "Repediu", "level": "trusted", "single_use": ["redeem_reward"]},
+    "goomer":  {"name": "Goomer", "level": "relaxed",
+                "single_use": ["redeem_reward", "use_coupon", "transfer_points"],
+                "max_age": {"redeem_reward": "5m", "enroll_customer": "1m"}},
+    "saipos":  {"name": "Saipos", "level": "relaxed", "max_age": {"validate_coupon": "1h30m"}}
+  }
+}`
+
+func TestSessionMatrixGolden(t *testing.T) {
+	cat := policy.NewCatalog()
+	require.NoError(t, cat.Register("transfer_points", policy.RequireRedemption))
+	s, err := policy.Load(strings.NewReader(sessionPolicies), "f.json", policy.WithCatalog(cat))
+	require.NoError(t, err)
+	m, err := policy.NewMatrix(cat, policy.IntegrationColumns(s)...)
+	require.NoError(t, err)
+
+	tests := []struct {
+		action policy.Action
+		column string
+		want   string
+	}{
+		{policy.RedeemReward, "Goomer (relaxed + overrides)", "required, single use, max age 5m"},
+		{policy.UseCoupon, "Goomer (relaxed + overrides)", "required, single use"},
+		{"transfer_points", "Goomer (relaxed + overrides)", "required, single use"},
+		{policy.EnrollCustomer, "Goomer (relaxed + overrides)", "not required"},
+		{policy.ValidateCoupon, "Saipos (relaxed + overrides)", "required, max age 1h30m"},
+		{policy.EnrollCustomer, "default (strict + overrides)", "required, max age 10m"},
+		{policy.RedeemReward, "Repediu (trusted + overrides)", "not required (trusted partner)"},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.action)+"/"+tc.column, func(t *testing.T) {
+			d, ok := m.Cell(tc.action, tc.column)
+			require.True(t, ok)
+			assert.Equal(t, tc.want, policy.CellText(d), "got %q, want %q", policy.CellText(d), tc.want)
+		})
+	}
+	golden(t, "session_matrix.golden.md", m.Markdown())
+	golden(t, "session_matrix.golden.txt", m.Text())
+}
+
+func TestMatrixCopiesColumnPolicies(t *testing.T) {
+	p := policy.Policy{RequireOTPForRedemption: true, SingleUse: []policy.Action{policy.RedeemReward}}
+	m, err := policy.NewMatrix(policy.NewCatalog(), policy.Column{Header: "x", Policy: p})
+	require.NoError(t, err)
+	p.SingleUse[0] = policy.UseCoupon
+	assert.Equal(t, []policy.Action{policy.RedeemReward}, m.Columns()[0].Policy.SingleUse, "got the caller's change, want the matrix's copy")
+	d, _ := m.Cell(policy.RedeemReward, "x")
+	assert.True(t, d.SingleUse)
 }

@@ -2,13 +2,32 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Policy holds one integration's OTP settings, with the field names of the
-// seed. The zero Policy requires OTP for nothing; use [Preset] with [Strict]
-// for the safe default. A Policy is a plain comparable value.
+// Policy holds one integration's OTP settings: the four flags of the seed,
+// which decide whether an action requires OTP, and two per-action settings,
+// SingleUse and MaxAge, which tighten what an OTP session must satisfy when
+// it does. The zero Policy requires OTP for nothing; use [Preset] with
+// [Strict] for the safe default. The presets set no SingleUse or MaxAge.
+//
+// Because SingleUse is a slice and MaxAge a map, a Policy is not comparable
+// with ==; use [Policy.Equal]. It is still a value that copies without
+// allocating; a copy shares SingleUse and MaxAge with the original. [Static] and [Matrix]
+// keep their own copies of both, taken at construction, and the policies they
+// hand out share those copies: treat SingleUse and MaxAge of a policy you got
+// from them as read-only.
+//
+// For example, a partner whose redemptions need a session verified in the
+// last five minutes and used once:
+//
+//	p, _ := policy.Preset(policy.Relaxed)
+//	p.SingleUse = []policy.Action{policy.RedeemReward}
+//	p.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute}
 type Policy struct {
 	// RequireOTPForEnrollment requires OTP before enrolling a customer in a
 	// loyalty program.
@@ -21,6 +40,67 @@ type Policy struct {
 	// TrustPartnerValidation trusts that the partner already verified the
 	// customer: no action requires OTP. It contradicts every require flag.
 	TrustPartnerValidation bool `json:"trust_partner_validation"`
+	// SingleUse lists the actions on which a session is single use: a
+	// request that performs one of them consumes the session for that action,
+	// so a second request with the same session is refused for that action
+	// (the guard enforces it; other actions may still use the session). It
+	// matters only when the action requires OTP under this policy; no action
+	// may be listed twice. Nil means no action.
+	SingleUse []Action `json:"single_use,omitempty"`
+	// MaxAge bounds, per action, how long ago the session may have been
+	// verified: a session verified longer ago than MaxAge[a] does not
+	// authorise action a, however long it has left before it expires. It
+	// matters only when the action requires OTP under this policy; every
+	// duration must be positive. Nil means no action has a bound. (In a
+	// policy file the durations are strings such as "5m"; encoding/json
+	// writes this field's durations as nanoseconds.)
+	MaxAge map[Action]time.Duration `json:"max_age,omitempty"`
+}
+
+// flags is the comparable part of a Policy: the four flags.
+type flags struct{ enrollment, redemption, coupon, trust bool }
+
+func (p Policy) flags() flags {
+	return flags{p.RequireOTPForEnrollment, p.RequireOTPForRedemption, p.RequireOTPForCouponUsage, p.TrustPartnerValidation}
+}
+
+// Equal reports whether p and q hold the same settings: the same four flags,
+// the same SingleUse actions in any order, and the same MaxAge entries. A nil
+// SingleUse or MaxAge equals an empty one.
+func (p Policy) Equal(q Policy) bool {
+	return p.flags() == q.flags() &&
+		sameActions(p.SingleUse, q.SingleUse) && sameActions(q.SingleUse, p.SingleUse) &&
+		maps.Equal(p.MaxAge, q.MaxAge)
+}
+
+// sameActions reports whether every action of a is in b.
+func sameActions(a, b []Action) bool {
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// session returns p's SingleUse and MaxAge settings for action a. It does not
+// allocate.
+func (p *Policy) session(a Action) (singleUse bool, maxAge time.Duration) {
+	return slices.Contains(p.SingleUse, a), p.MaxAge[a]
+}
+
+// clone returns p with its own copies of SingleUse and MaxAge; empty ones
+// become nil.
+func (p Policy) clone() Policy {
+	p.SingleUse = slices.Clone(p.SingleUse)
+	if len(p.SingleUse) == 0 {
+		p.SingleUse = nil
+	}
+	p.MaxAge = maps.Clone(p.MaxAge)
+	if len(p.MaxAge) == 0 {
+		p.MaxAge = nil
+	}
+	return p
 }
 
 // Requires reports whether p sets the require flag f. It is false for
@@ -42,7 +122,11 @@ func (p Policy) Requires(f Flag) bool {
 
 // Validate reports whether p is consistent. Setting trust_partner_validation
 // together with any require flag is contradictory: the error wraps
-// [ErrContradictoryPolicy] and names the flags.
+// [ErrContradictoryPolicy] and names the flags. An empty action name in
+// SingleUse or MaxAge is an error wrapping [ErrInvalidAction], an action listed
+// twice in SingleUse one wrapping [ErrDuplicateAction], and a MaxAge that is
+// not positive one wrapping [ErrInvalidMaxAge]. Validate does not check that
+// the actions are catalogued; [Load] does.
 func (p Policy) Validate() error {
 	if err := p.validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)
@@ -53,6 +137,31 @@ func (p Policy) Validate() error {
 // validate is Validate without the package prefix, for callers that add
 // their own context.
 func (p Policy) validate() error {
+	if err := p.validateFlags(); err != nil {
+		return err
+	}
+	for i, a := range p.SingleUse {
+		if a == "" {
+			return fmt.Errorf("single_use: %w: empty name", ErrInvalidAction)
+		}
+		if slices.Contains(p.SingleUse[:i], a) {
+			return fmt.Errorf("single_use: %w %q", ErrDuplicateAction, a)
+		}
+	}
+	for _, a := range slices.Sorted(maps.Keys(p.MaxAge)) {
+		if a == "" {
+			return fmt.Errorf("max_age: %w: empty name", ErrInvalidAction)
+		}
+		if d := p.MaxAge[a]; d <= 0 {
+			return fmt.Errorf("%s: %w: %v is not positive", member("max_age", string(a)), ErrInvalidMaxAge, d)
+		}
+	}
+	return nil
+}
+
+// validateFlags reports a contradiction between trust_partner_validation and
+// the require flags.
+func (p Policy) validateFlags() error {
 	if !p.TrustPartnerValidation {
 		return nil
 	}
@@ -178,13 +287,25 @@ func Preset(l TrustLevel) (Policy, error) {
 	return levels[l].policy, nil
 }
 
-// LevelOf returns the trust level whose preset equals p, and whether there is
-// one.
+// LevelOf returns the trust level whose preset equals p (see [Policy.Equal]),
+// and whether there is one. A policy with SingleUse or MaxAge settings equals
+// no preset.
 func LevelOf(p Policy) (TrustLevel, bool) {
 	for i, lv := range levels {
-		if lv.policy == p {
+		if lv.policy.Equal(p) {
 			return TrustLevel(i), true
 		}
 	}
 	return Strict, false
+}
+
+// levelOf returns the trust level whose preset has p's four flags, ignoring
+// SingleUse and MaxAge, or Strict when there is none.
+func levelOf(p Policy) TrustLevel {
+	for i, lv := range levels {
+		if lv.policy.flags() == p.flags() {
+			return TrustLevel(i)
+		}
+	}
+	return Strict
 }

@@ -3,6 +3,7 @@ package policy_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,4 +182,95 @@ func TestFlagNames(t *testing.T) {
 	_, err := policy.ParseFlag("require_otp_for_everything")
 	assert.ErrorIs(t, err, policy.ErrUnknownFlag)
 	assert.Equal(t, "Flag(7)", policy.Flag(7).String())
+}
+
+func TestPolicyJSONNamesOfSessionSettings(t *testing.T) {
+	out, err := json.Marshal(policy.Policy{
+		SingleUse: []policy.Action{policy.RedeemReward},
+		MaxAge:    map[policy.Action]time.Duration{policy.RedeemReward: time.Second},
+	})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"require_otp_for_enrollment":false,"require_otp_for_redemption":false,
+		"require_otp_for_coupon_usage":false,"trust_partner_validation":false,
+		"single_use":["redeem_reward"],"max_age":{"redeem_reward":1000000000}}`, string(out))
+}
+
+func TestPolicyEqual(t *testing.T) {
+	base := policy.Policy{RequireOTPForRedemption: true}
+	with := func(su []policy.Action, ma map[policy.Action]time.Duration) policy.Policy {
+		p := base
+		p.SingleUse, p.MaxAge = su, ma
+		return p
+	}
+	five := map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute}
+	tests := []struct {
+		name string
+		a, b policy.Policy
+		want bool
+	}{
+		{"same flags", base, base, true},
+		{"different flags", base, policy.Policy{RequireOTPForCouponUsage: true}, false},
+		{"nil and empty", with(nil, nil), with([]policy.Action{}, map[policy.Action]time.Duration{}), true},
+		{"single use in any order",
+			with([]policy.Action{policy.RedeemReward, policy.UseCoupon}, nil),
+			with([]policy.Action{policy.UseCoupon, policy.RedeemReward}, nil), true},
+		{"single use differs", with([]policy.Action{policy.RedeemReward}, nil), with([]policy.Action{policy.UseCoupon}, nil), false},
+		{"single use subset", with([]policy.Action{policy.RedeemReward}, nil),
+			with([]policy.Action{policy.RedeemReward, policy.UseCoupon}, nil), false},
+		{"single use against none", with([]policy.Action{policy.RedeemReward}, nil), base, false},
+		{"same max age", with(nil, five), with(nil, map[policy.Action]time.Duration{policy.RedeemReward: 300 * time.Second}), true},
+		{"different max age", with(nil, five), with(nil, map[policy.Action]time.Duration{policy.RedeemReward: time.Minute}), false},
+		{"max age against none", with(nil, five), base, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, tc.a.Equal(tc.b), "a.Equal(b): got %v, want %v", tc.a.Equal(tc.b), tc.want)
+			assert.Equal(t, tc.want, tc.b.Equal(tc.a), "b.Equal(a): got %v, want %v", tc.b.Equal(tc.a), tc.want)
+		})
+	}
+}
+
+func TestLevelOfSessionSettings(t *testing.T) {
+	p, err := policy.Preset(policy.Relaxed)
+	require.NoError(t, err)
+	p.SingleUse = []policy.Action{policy.RedeemReward}
+	_, ok := policy.LevelOf(p)
+	assert.False(t, ok, "a preset plus single_use equals no preset")
+}
+
+func TestPolicyValidateSessionSettings(t *testing.T) {
+	tests := []struct {
+		name    string
+		p       policy.Policy
+		wantErr error
+		wantMsg string
+	}{
+		{name: "valid", p: policy.Policy{
+			SingleUse: []policy.Action{policy.RedeemReward, policy.UseCoupon},
+			MaxAge:    map[policy.Action]time.Duration{policy.RedeemReward: time.Nanosecond}}},
+		{name: "duplicate single use", p: policy.Policy{SingleUse: []policy.Action{policy.UseCoupon, policy.RedeemReward, policy.UseCoupon}},
+			wantErr: policy.ErrDuplicateAction, wantMsg: `policy: single_use: duplicate action "use_coupon"`},
+		{name: "empty single use action", p: policy.Policy{SingleUse: []policy.Action{""}},
+			wantErr: policy.ErrInvalidAction, wantMsg: "single_use: invalid action: empty name"},
+		{name: "zero max age", p: policy.Policy{MaxAge: map[policy.Action]time.Duration{policy.RedeemReward: 0}},
+			wantErr: policy.ErrInvalidMaxAge, wantMsg: "policy: max_age.redeem_reward: invalid max age: 0s is not positive"},
+		{name: "negative max age", p: policy.Policy{MaxAge: map[policy.Action]time.Duration{policy.UseCoupon: time.Minute, policy.RedeemReward: -time.Minute}},
+			wantErr: policy.ErrInvalidMaxAge, wantMsg: "max_age.redeem_reward: invalid max age: -1m0s is not positive"},
+		{name: "empty max age action", p: policy.Policy{MaxAge: map[policy.Action]time.Duration{"": time.Minute}},
+			wantErr: policy.ErrInvalidAction, wantMsg: "max_age: invalid action: empty name"},
+		{name: "contradiction reported first", p: policy.Policy{TrustPartnerValidation: true, RequireOTPForRedemption: true,
+			MaxAge: map[policy.Action]time.Duration{policy.RedeemReward: 0}},
+			wantErr: policy.ErrContradictoryPolicy, wantMsg: "contradictory policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.p.Validate()
+			if tc.wantErr == nil {
+				assert.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tc.wantErr)
+			assert.Contains(t, err.Error(), tc.wantMsg)
+		})
+	}
 }

@@ -27,17 +27,19 @@ type Integration struct {
 	// "default" for a Static's default.
 	Name string
 	// Level is the preset the policy starts from: the file's "level", or for
-	// [NewStatic] the preset the policy equals ([Strict] when it equals none).
+	// [NewStatic] the preset whose four flags the policy has ([Strict] when
+	// none has them).
 	Level TrustLevel
 	// Policy is the effective, validated policy.
 	Policy Policy
 }
 
-// Overridden reports whether Policy differs from the preset of Level, that is
-// whether flag overrides apply on top of the level.
+// Overridden reports whether Policy differs from the preset of Level (see
+// [Policy.Equal]), that is whether flag overrides, SingleUse or MaxAge apply
+// on top of the level.
 func (i Integration) Overridden() bool {
 	p, err := Preset(i.Level)
-	return err != nil || p != i.Policy
+	return err != nil || !p.Equal(i.Policy)
 }
 
 // Label returns the integration's name and level for tables, as in
@@ -67,18 +69,15 @@ var _ Source = (*Static)(nil)
 // integrations and def for every other. Every policy is validated: a
 // contradictory one is an error wrapping [ErrContradictoryPolicy] that names
 // the integration and the flags, and an empty or blank integration ID is an
-// error wrapping [ErrEmptyIntegrationID]. The map is copied.
+// error wrapping [ErrEmptyIntegrationID]; SingleUse and MaxAge are checked as
+// [Policy.Validate] does. The map is copied, and so is every policy's
+// SingleUse and MaxAge.
 func NewStatic(def Policy, byIntegration map[string]Policy) (*Static, error) {
 	list := make([]Integration, 0, len(byIntegration))
 	for id, p := range byIntegration {
-		list = append(list, Integration{ID: id, Name: id, Level: levelOrStrict(p), Policy: p})
+		list = append(list, Integration{ID: id, Name: id, Level: levelOf(p), Policy: p})
 	}
-	return newStatic(Integration{Name: "default", Level: levelOrStrict(def), Policy: def}, list)
-}
-
-func levelOrStrict(p Policy) TrustLevel {
-	l, _ := LevelOf(p)
-	return l
+	return newStatic(Integration{Name: "default", Level: levelOf(def), Policy: def}, list)
 }
 
 // newStatic builds a Static from described integrations; def.ID is ignored.
@@ -87,6 +86,7 @@ func newStatic(def Integration, list []Integration) (*Static, error) {
 		return nil, fmt.Errorf("policy: default policy: %w", err)
 	}
 	def.ID = ""
+	def.Policy = def.Policy.clone()
 	s := &Static{
 		def:      def,
 		policies: make(map[string]Policy, len(list)),
@@ -107,6 +107,7 @@ func newStatic(def Integration, list []Integration) (*Static, error) {
 		if in.Name == "" {
 			in.Name = in.ID
 		}
+		in.Policy = in.Policy.clone()
 		s.policies[in.ID] = in.Policy
 		s.byID[in.ID] = in
 		s.ids = append(s.ids, in.ID)
@@ -117,7 +118,8 @@ func newStatic(def Integration, list []Integration) (*Static, error) {
 
 // Policy returns the policy of the integration, or the default policy for an
 // integration s does not list. It never fails and does not allocate; ctx is
-// unused.
+// unused. The policy's SingleUse and MaxAge are shared with s and must not be
+// modified.
 func (s *Static) Policy(ctx context.Context, integration string) (Policy, error) {
 	if s == nil || !s.ready {
 		return levels[Strict].policy, nil
@@ -129,7 +131,8 @@ func (s *Static) Policy(ctx context.Context, integration string) (Policy, error)
 }
 
 // Default describes the policy for integrations s does not list; its ID is
-// empty and its Name is "default".
+// empty and its Name is "default". Its policy's SingleUse and MaxAge are
+// shared with s and must not be modified.
 func (s *Static) Default() Integration {
 	if s == nil || !s.ready {
 		return Integration{Name: "default", Level: Strict, Policy: levels[Strict].policy}
@@ -138,7 +141,8 @@ func (s *Static) Default() Integration {
 }
 
 // Integration describes the listed integration with the given ID, and
-// reports whether s lists it.
+// reports whether s lists it. Its policy's SingleUse and MaxAge are shared
+// with s and must not be modified.
 func (s *Static) Integration(id string) (Integration, bool) {
 	if s == nil {
 		return Integration{}, false

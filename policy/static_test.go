@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -136,4 +137,46 @@ func TestNilStaticIsStrict(t *testing.T) {
 			assert.False(t, ok)
 		})
 	}
+}
+
+func TestStaticSessionSettings(t *testing.T) {
+	saipos := preset(t, policy.Relaxed)
+	saipos.SingleUse = []policy.Action{policy.RedeemReward}
+	saipos.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute}
+	def := preset(t, policy.Strict)
+	def.MaxAge = map[policy.Action]time.Duration{policy.UseCoupon: time.Hour}
+	s, err := policy.NewStatic(def, map[string]policy.Policy{"saipos": saipos})
+	require.NoError(t, err)
+
+	in, ok := s.Integration("saipos")
+	require.True(t, ok)
+	assert.Equal(t, policy.Relaxed, in.Level, "got %s, want the level of the policy's flags", in.Level)
+	assert.Equal(t, "saipos (relaxed + overrides)", in.Label())
+	assert.Equal(t, "default (strict + overrides)", s.Default().Label())
+
+	// The caller's slice and map are copied.
+	saipos.SingleUse[0] = policy.UseCoupon
+	saipos.MaxAge[policy.RedeemReward] = time.Hour
+	def.MaxAge[policy.UseCoupon] = time.Second
+	got, err := s.Policy(context.Background(), "saipos")
+	require.NoError(t, err)
+	assert.Equal(t, []policy.Action{policy.RedeemReward}, got.SingleUse)
+	assert.Equal(t, map[policy.Action]time.Duration{policy.RedeemReward: 5 * time.Minute}, got.MaxAge)
+	got, err = s.Policy(context.Background(), "stranger")
+	require.NoError(t, err)
+	assert.Equal(t, map[policy.Action]time.Duration{policy.UseCoupon: time.Hour}, got.MaxAge)
+}
+
+func TestNewStaticRefusesBadSessionSettings(t *testing.T) {
+	bad := preset(t, policy.Relaxed)
+	bad.MaxAge = map[policy.Action]time.Duration{policy.RedeemReward: -time.Second}
+	_, err := policy.NewStatic(preset(t, policy.Strict), map[string]policy.Policy{"goomer": bad})
+	require.ErrorIs(t, err, policy.ErrInvalidMaxAge)
+	assert.Contains(t, err.Error(), `integration "goomer"`)
+
+	dup := preset(t, policy.Strict)
+	dup.SingleUse = []policy.Action{policy.UseCoupon, policy.UseCoupon}
+	_, err = policy.NewStatic(dup, nil)
+	require.ErrorIs(t, err, policy.ErrDuplicateAction)
+	assert.Contains(t, err.Error(), "default policy")
 }

@@ -96,6 +96,9 @@ type Session struct {
 	Purpose string `json:"purpose,omitempty"`
 	// Scopes lists the actions the session may authorize; empty means any.
 	Scopes []string `json:"scopes,omitempty"`
+	// VerifiedAt is when the code was verified and the session created;
+	// a policy's max_age is measured from it.
+	VerifiedAt time.Time `json:"verified_at"`
 	// ExpiresAt is when the session stops being valid.
 	ExpiresAt time.Time `json:"expires_at"`
 }
@@ -182,6 +185,27 @@ type Lock struct {
 // Locked reports whether l is a lock.
 func (l Lock) Locked() bool { return l.Remaining > 0 }
 
+// Status is what Limits.Status reports of one subject.
+type Status struct {
+	// Customer is the customer-wide lock in force (the zero Lock for none).
+	Customer Lock
+	// CustomerFailures is the customer's run of consecutive failures.
+	CustomerFailures int
+	// Pairs are the subject's pairs that have a lock or a failure count,
+	// sorted by integration.
+	Pairs []PairStatus
+}
+
+// PairStatus is one pair's lock and failure count.
+type PairStatus struct {
+	// Integration is the pair's integration.
+	Integration string
+	// Lock is the pair's lock in force (the zero Lock for none).
+	Lock Lock
+	// Failures is the pair's failure count in its window.
+	Failures int
+}
+
 // Attempt is what AttemptCode did.
 type Attempt struct {
 	// Code is the pair's code with its new attempt count, when Found.
@@ -244,16 +268,40 @@ type Codes interface {
 	ConsumeCode(ctx context.Context, p Pair, id string) (deleted bool, err error)
 }
 
-// Sessions keeps OTP sessions under the hash of their token (see HashToken).
+// Sessions keeps OTP sessions under the hash of their token (see HashToken),
+// indexed by customer and by integration so that an operator can revoke
+// all of one customer's or one integration's sessions.
 type Sessions interface {
-	// CreateSession stores s under tokenHash with expiry ttl.
+	// CreateSession stores s under tokenHash with expiry ttl (replacing any
+	// session there, and its use marks), and indexes it under s.CustomerID
+	// and s.Integration. When it cannot index the
+	// session it stores none and returns the error: a session that a
+	// revocation could miss is never handed out.
 	CreateSession(ctx context.Context, tokenHash string, s Session, ttl time.Duration) error
 	// GetSession returns the session stored under tokenHash. found is false
 	// when there is none or it has expired.
 	GetSession(ctx context.Context, tokenHash string) (s Session, found bool, err error)
+	// UseSession marks the live session under tokenHash as used for
+	// action, and reports whether this call was the first to do so (first
+	// false when the session is gone or was already used for action). Of
+	// concurrent calls with the same tokenHash and action, exactly one
+	// reports true. The mark lives as long as the session; other actions
+	// are not affected.
+	UseSession(ctx context.Context, tokenHash, action string) (first bool, err error)
 	// RevokeSession deletes the session stored under tokenHash and reports
 	// whether there was one.
 	RevokeSession(ctx context.Context, tokenHash string) (deleted bool, err error)
+	// RevokeSessions deletes every live session of a customer (by
+	// Session.CustomerID) or, with ScopeIntegration, of an integration,
+	// and returns how many it deleted: only sessions whose CustomerID (or
+	// Integration) still equals id count. scope is ScopeCustomer or
+	// ScopeIntegration (any other is an error); id is the customer ID or
+	// the integration ID. Sessions created while it runs may survive it;
+	// with an error, revoked counts the sessions deleted before it.
+	RevokeSessions(ctx context.Context, scope LockScope, id string) (revoked int, err error)
+	// CountSessions returns the number of live sessions of a customer
+	// (ScopeCustomer) or an integration (ScopeIntegration).
+	CountSessions(ctx context.Context, scope LockScope, id string) (int, error)
 }
 
 // Limits keeps the counters behind otpguard's limits. Each method is one
@@ -278,6 +326,16 @@ type Limits interface {
 	// Succeed forgets the pair's and the customer's failure counts, after a
 	// right code. It lifts no lock and touches no other pair's count.
 	Succeed(ctx context.Context, p Pair) error
+	// Status returns the locks in force and the failure counts of subject:
+	// the customer's, and every pair's that has a lock or a count, sorted
+	// by integration. It changes nothing.
+	Status(ctx context.Context, subject string) (Status, error)
+	// Unlock lifts the locks and clears the failure counts of subject's
+	// pair with integration, or, when integration is "" (integration IDs
+	// are never empty), of the customer and every pair of subject, in one
+	// atomic step. It leaves codes,
+	// cooldowns, send windows and sessions alone.
+	Unlock(ctx context.Context, subject, integration string) error
 	// Cooldown starts a cooldown of d under key unless one is running.
 	// allowed is true when it started one; otherwise retryAfter is the
 	// remaining time of the running one. d <= 0 disables the cooldown: the

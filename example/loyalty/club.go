@@ -252,6 +252,14 @@ func (l *club) customer(id string) (customerView, []entry, error) {
 	return c.view(), slices.Clone(c.History), nil
 }
 
+// has reports whether id is a customer's ID.
+func (l *club) has(id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.customers[id]
+	return ok
+}
+
 // award credits points to a customer and returns the new balance.
 func (l *club) award(id string, points int, description string) (int, error) {
 	l.mu.Lock()

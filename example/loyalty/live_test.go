@@ -27,6 +27,7 @@ type live struct {
 	out    *testio.Buffer
 	logs   *testio.Buffer
 	served chan string // the path of every request the server finished
+	admin  string      // the admin API's URL, when Config.AdminToken is set
 
 	mu     sync.Mutex
 	bodies []string
@@ -54,6 +55,11 @@ func startLive(t *testing.T, cfg Config) *live {
 		srv.Close()
 	})
 	l.url = ts.URL
+	if h := srv.Admin(); h != nil {
+		as := httptest.NewServer(h)
+		t.Cleanup(as.Close)
+		l.admin = as.URL
+	}
 	return l
 }
 

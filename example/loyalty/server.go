@@ -142,15 +142,24 @@ type Config struct {
 	// Senders deliver the codes; nil ones fall back to the development
 	// sender.
 	Senders Senders
+	// AdminToken, when set, builds the operators' API (Server.Admin),
+	// protected by this bearer token of at least 32 characters.
+	AdminToken string
 }
 
 // Server is the loyalty API. It is safe for concurrent use. Close releases
 // what New opened.
 type Server struct {
 	mux       *http.ServeMux
+	admin     http.Handler
 	closeOnce sync.Once
 	close     func()
 }
+
+// Admin returns the operators' API (otphttp.NewAdmin: status, unlock and
+// revocation per customer), or nil when Config.AdminToken was empty. Serve
+// it on a listener of its own that partners cannot reach.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -233,6 +242,8 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		otpcode.WithAllowedRegions(cfg.AllowedCountries...),
 		otpcode.WithUnknownRecipients(cfg.UnknownRecipients),
 		otpcode.WithEvents(eventHook(cfg.Events, cfg.Audit)),
+		// A code requested for an action authorizes only that action.
+		otpcode.WithActionPurposes(actionNames(policy.NewCatalog().Actions())...),
 		otpcode.WithClock(cfg.Now),
 	)
 	if err != nil {
@@ -324,6 +335,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	// The OTP handlers answer other methods with a 405 problem themselves.
 	mux.Handle("/api/v2/auth/request-otp/{$}", auth(otp.RequestOTP()))
 	mux.Handle("/api/v2/auth/verify-otp/{$}", auth(otp.VerifyOTP()))
+	mux.Handle("/api/v2/auth/revoke-otp-session/{$}", auth(otp.RevokeOTP()))
 	for _, rt := range routes {
 		mw, err := guard.Middleware(rt.action, rt.customer...)
 		if err != nil {
@@ -332,7 +344,25 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		mux.Handle(rt.pattern, auth(mw(rt.handler)))
 	}
 	srv.mux = mux
+	if cfg.AdminToken != "" {
+		srv.admin, err = otphttp.NewAdmin(web, svc, cfg.AdminToken,
+			otphttp.WithCustomerExists(func(_ context.Context, id string) (bool, error) {
+				return shop.has(id), nil
+			}))
+		if err != nil {
+			return fail(fmt.Errorf("loyalty: admin API: %w", err))
+		}
+	}
 	return srv, nil
+}
+
+// actionNames returns the actions' names.
+func actionNames(actions []policy.Action) []string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
+	}
+	return out
 }
 
 // eventHook returns the service's event hook: the host's, and an audit

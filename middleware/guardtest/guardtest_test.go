@@ -512,7 +512,7 @@ func TestIssueSession(t *testing.T) {
 		require.True(t, found)
 		assert.Equal(t, store.Session{
 			Integration: "goomer", CustomerID: maria, Subject: mariaPhone, Purpose: "redeem",
-			Scopes: []string{"redeem_reward", "use_coupon"}, ExpiresAt: base.Add(guardtest.DefaultSessionTTL),
+			Scopes: []string{"redeem_reward", "use_coupon"}, VerifiedAt: base, ExpiresAt: base.Add(guardtest.DefaultSessionTTL),
 		}, got)
 	})
 

@@ -50,9 +50,9 @@ type Session struct {
 // IssueSession stores a valid OTP session described by s in st and returns
 // its token, to be sent in the X-OTP-Session header (see WithSession). The
 // token is 256 bits from crypto/rand, as verify-otp issues them; the record
-// is stored under store.HashToken(token) with ExpiresAt = now + TTL and the
-// same TTL, so the guard built on st accepts it exactly as it accepts a
-// session verify-otp created.
+// is stored under store.HashToken(token), verified now, with ExpiresAt =
+// now + TTL and the same TTL, so the guard built on st accepts it exactly
+// as it accepts a session verify-otp created.
 //
 // It returns an error wrapping ErrInvalidSession for a nil st, an empty
 // Integration or a negative TTL, and the store's error, wrapped, when
@@ -88,6 +88,7 @@ func IssueSession(ctx context.Context, st store.Sessions, s Session) (token stri
 		Subject:     s.Subject,
 		Purpose:     s.Purpose,
 		Scopes:      scopes,
+		VerifiedAt:  now(),
 		ExpiresAt:   now().Add(ttl),
 	}
 	if err := st.CreateSession(ctx, store.HashToken(token), rec, ttl); err != nil {

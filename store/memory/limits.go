@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -66,7 +68,8 @@ func (sh *shard) lock(subject, pk string, now time.Time) store.Lock {
 //
 // A Limit below 1 is always reached. A lock in force is never extended nor
 // shortened. Fail returns the lock in force afterwards as Locked reports it,
-// with Set true when this call set it.
+// with Set true when this call set it. A pair it locks is listed among its
+// subject's pairs, for Status and Unlock.
 func (s *Store) Fail(_ context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
@@ -83,6 +86,7 @@ func (s *Store) Fail(_ context.Context, p store.Pair, b store.Budgets) (store.Lo
 			}
 			sh.pairFailures.Delete(pk)
 			sh.pairLocks.Set(pk, &deadline{until: until}, cache.NoExpiration)
+			sh.notePair(p, until, now)
 			set = store.ScopePair
 		}
 	}
@@ -120,6 +124,99 @@ func (s *Store) Succeed(_ context.Context, p store.Pair) error {
 	defer sh.mu.Unlock()
 	sh.pairFailures.Delete(pk)
 	sh.customerFailures.Delete(p.Subject)
+	return nil
+}
+
+// pairSet lists the integrations of a subject's pairs that have had a
+// failure count or a lock, so that Status and Unlock find them; it lives as
+// long as the latest of those records. An integration stays listed after
+// its records are gone, until the set expires: readers look the records up.
+// Integrations are few, so the set is never pruned otherwise.
+type pairSet struct {
+	deadline
+	integrations map[string]struct{}
+}
+
+// notePair lists p's integration among its subject's pairs, which are kept
+// at least until until. The caller holds sh.mu and has just written a
+// record of p that lives until until.
+func (sh *shard) notePair(p store.Pair, until, now time.Time) {
+	ps, ok := lookup[*pairSet](sh.subjectPairs, p.Subject, now)
+	if !ok {
+		ps = &pairSet{integrations: make(map[string]struct{}, 1)}
+		sh.subjectPairs.Set(p.Subject, ps, cache.NoExpiration)
+	}
+	ps.integrations[p.Integration] = struct{}{}
+	if until.After(ps.until) {
+		ps.until = until
+	}
+}
+
+// Status returns, in one critical section under the subject's shard mutex,
+// the customer's lock in force and consecutive-failure count, and the lock
+// and failure count of every pair of subject that has either, sorted by
+// integration. It changes nothing.
+func (s *Store) Status(_ context.Context, subject string) (store.Status, error) {
+	sh := s.shard(subject)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	now := s.now()
+	var st store.Status
+	if l, ok := lookup[*deadline](sh.customerLocks, subject, now); ok {
+		st.Customer = store.Lock{Scope: store.ScopeCustomer, Remaining: l.remaining(now)}
+	}
+	if c, ok := lookup[*counter](sh.customerFailures, subject, now); ok {
+		st.CustomerFailures = c.n
+	}
+	ps, ok := lookup[*pairSet](sh.subjectPairs, subject, now)
+	if !ok {
+		return st, nil
+	}
+	for in := range ps.integrations {
+		pk := pairKey(store.Pair{Integration: in, Subject: subject})
+		pst := store.PairStatus{Integration: in}
+		if l, ok := lookup[*deadline](sh.pairLocks, pk, now); ok {
+			pst.Lock = store.Lock{Scope: store.ScopePair, Remaining: l.remaining(now)}
+		}
+		if c, ok := lookup[*counter](sh.pairFailures, pk, now); ok {
+			pst.Failures = c.n
+		}
+		if pst.Lock.Locked() || pst.Failures > 0 {
+			st.Pairs = append(st.Pairs, pst)
+		}
+	}
+	slices.SortFunc(st.Pairs, func(a, b store.PairStatus) int { return strings.Compare(a.Integration, b.Integration) })
+	return st, nil
+}
+
+// Unlock deletes, in one critical section under the subject's shard mutex,
+// the lock and failure count of subject's pair with integration, or, when
+// integration is "", the customer's lock and count and those of every pair
+// of subject. Codes, cooldowns, windows, buckets and sessions are left
+// alone.
+func (s *Store) Unlock(_ context.Context, subject, integration string) error {
+	sh := s.shard(subject)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if integration != "" {
+		pk := pairKey(store.Pair{Integration: integration, Subject: subject})
+		sh.pairLocks.Delete(pk)
+		sh.pairFailures.Delete(pk)
+		if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.now()); ok {
+			delete(ps.integrations, integration)
+		}
+		return nil
+	}
+	sh.customerLocks.Delete(subject)
+	sh.customerFailures.Delete(subject)
+	if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.now()); ok {
+		for in := range ps.integrations {
+			pk := pairKey(store.Pair{Integration: in, Subject: subject})
+			sh.pairLocks.Delete(pk)
+			sh.pairFailures.Delete(pk)
+		}
+	}
+	sh.subjectPairs.Delete(subject)
 	return nil
 }
 

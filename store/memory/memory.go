@@ -19,15 +19,34 @@
 // A Store is safe for concurrent use. Records are kept in shards chosen by a
 // hash of a key: the subject for codes, failure counts and locks (so that a
 // pair's records and its customer's share one shard), the token hash for
-// sessions, the caller's key for cooldowns, windows and buckets. Every
-// method but GetSession is one critical section under its shard's mutex;
-// AttemptCode and Fail read and change a pair's records and its customer's
-// in that one section. GetSession takes only go-cache's read lock, because
-// session records are never changed after they are written.
+// sessions, the customer or integration ID for the index of its sessions,
+// the caller's key for cooldowns, windows and buckets. Every method that
+// changes or judges records of one key is one critical section under that
+// key's shard mutex; AttemptCode and Fail read and change a pair's records
+// and its customer's in that one section, and so do Status and Unlock with
+// every pair of a subject. GetSession and CountSessions take no shard mutex
+// for the sessions they read, only go-cache's read lock, because a session
+// is never changed after it is written (its use marks, which UseSession
+// changes under the mutex, are not read there).
+//
+// CreateSession touches three shards, the session's and those of its two
+// indexes (its customer's and its integration's); RevokeSessions and
+// CountSessions touch an index's shard and those of the sessions it lists.
+// They take one shard mutex at a time, never two; CreateSession takes the
+// indexes' first and the session's last, so that a session is never stored
+// unindexed. RevokeSessions reads the index, then deletes the
+// sessions shard by shard, each after checking under that shard's mutex that
+// the session is live and still belongs to the customer or integration;
+// sessions created meanwhile may survive it, and of concurrent revocations
+// exactly one counts each session it deletes. Index entries of sessions that
+// expired, were revoked one by one or were replaced under the same hash are
+// dropped lazily: readers check every entry against the session itself.
 //
 // Durations returned are exact (nanosecond precision) and positive whenever
 // something is refused. The ctx argument of every method is not used: no
-// method blocks or does I/O, and none returns an error.
+// method blocks or does I/O. The only error a method returns is for a
+// RevokeSessions or CountSessions scope other than store.ScopeCustomer and
+// store.ScopeIntegration.
 package memory
 
 import (
@@ -90,18 +109,23 @@ var _ store.Store = (*Store)(nil)
 // shard holds the records of the keys that hash to it, one go-cache per
 // record family, and the mutex that makes each method one critical section.
 // Every go-cache is created without expiry or janitor of its own. A pair's
-// records are kept under pairKey, its customer's under the subject.
+// records are kept under pairKey, its customer's under the subject, and the
+// list of the subject's pairs that have records (for Status and Unlock)
+// under the subject too.
 type shard struct {
-	mu               sync.Mutex
-	codes            *cache.Cache // pair key → *codeRecord
-	sessions         *cache.Cache // token hash → *sessionRecord
-	pairFailures     *cache.Cache // pair key → *counter
-	pairLocks        *cache.Cache // pair key → *deadline
-	customerFailures *cache.Cache // subject → *counter
-	customerLocks    *cache.Cache // subject → *deadline
-	cooldowns        *cache.Cache // key → *deadline
-	hits             *cache.Cache // key → *counter
-	buckets          *cache.Cache // key → *bucket
+	mu                  sync.Mutex
+	codes               *cache.Cache // pair key → *codeRecord
+	sessions            *cache.Cache // token hash → *sessionRecord
+	customerSessions    *cache.Cache // customer ID → *sessionIndex
+	integrationSessions *cache.Cache // integration ID → *sessionIndex
+	pairFailures        *cache.Cache // pair key → *counter
+	pairLocks           *cache.Cache // pair key → *deadline
+	customerFailures    *cache.Cache // subject → *counter
+	customerLocks       *cache.Cache // subject → *deadline
+	subjectPairs        *cache.Cache // subject → *pairSet
+	cooldowns           *cache.Cache // key → *deadline
+	hits                *cache.Cache // key → *counter
+	buckets             *cache.Cache // key → *bucket
 	// Pad to a cache line so neighbouring shards' mutexes do not share one.
 	_ [64]byte
 }
@@ -109,7 +133,11 @@ type shard struct {
 // families returns pointers to the shard's caches, for New, the janitor and
 // tests (whose names for them follow this order).
 func (sh *shard) families() []**cache.Cache {
-	return []**cache.Cache{&sh.codes, &sh.sessions, &sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.cooldowns, &sh.hits, &sh.buckets}
+	return []**cache.Cache{
+		&sh.codes, &sh.sessions, &sh.customerSessions, &sh.integrationSessions,
+		&sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.subjectPairs,
+		&sh.cooldowns, &sh.hits, &sh.buckets,
+	}
 }
 
 // pairKey is the key of a pair's records in its shard: the subject and the

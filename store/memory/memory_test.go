@@ -756,7 +756,7 @@ func TestHitPeekRefundExact(t *testing.T) {
 
 func TestPairRecords(t *testing.T) {
 	// A pair's records are kept under subject NUL integration, its
-	// customer's under the subject.
+	// customer's and the list of its pairs under the subject.
 	ctx := context.Background()
 	s, _ := newStore(t)
 	require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, time.Hour))
@@ -764,10 +764,10 @@ func TestPairRecords(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, a.Found)
 	items := s.Items()
-	for _, k := range []string{"codes/subj\x00a", "pair-failures/subj\x00a", "customer-failures/subj"} {
+	for _, k := range []string{"codes/subj\x00a", "pair-failures/subj\x00a", "customer-failures/subj", "subject-pairs/subj"} {
 		assert.Contains(t, items, k)
 	}
-	assert.Len(t, items, 3)
+	assert.Len(t, items, 4)
 }
 
 func TestSweep(t *testing.T) {
@@ -778,7 +778,7 @@ func TestSweep(t *testing.T) {
 		k := ttl.String()
 		b := budgets(10, store.Budget{Limit: 10, Window: ttl}, store.Budget{Limit: 10, Window: ttl})
 		require.NoError(t, s.PutCode(ctx, pairOf(k), store.Code{ID: "c"}, ttl))
-		require.NoError(t, s.CreateSession(ctx, k, store.Session{}, ttl))
+		require.NoError(t, s.CreateSession(ctx, k, store.Session{CustomerID: k, Integration: k}, ttl))
 		a, err := s.AttemptCode(ctx, pairOf(k), b) // a pair and a customer count
 		require.NoError(t, err)
 		require.True(t, a.Found)
@@ -790,10 +790,13 @@ func TestSweep(t *testing.T) {
 		_, err = s.Hit(ctx, k, 2, ttl)
 		require.NoError(t, err)
 	}
+	// Per TTL: a code, a session and its two indexes, two counts and the
+	// list of their pair, two locks and the list of theirs, a cooldown
+	// and a window.
 	before := s.Items()
-	require.Len(t, before, 16, "records before sweep: got %d, want 16", len(before))
+	require.Len(t, before, 24, "records before sweep: got %d, want 24", len(before))
 	s.Sweep()
-	require.Len(t, s.Items(), 16, "records after a sweep with nothing expired: got %d, want 16", len(s.Items()))
+	require.Len(t, s.Items(), 24, "records after a sweep with nothing expired: got %d, want 24", len(s.Items()))
 
 	clk.Advance(short)
 	s.Sweep()
@@ -801,7 +804,7 @@ func TestSweep(t *testing.T) {
 	for k := range after {
 		assert.Contains(t, k, long.String(), "record %q survived its expiry", k)
 	}
-	assert.Len(t, after, 8, "records after sweep: got %d, want 8", len(after))
+	assert.Len(t, after, 12, "records after sweep: got %d, want 12", len(after))
 }
 
 func TestJanitorSweeps(t *testing.T) {
@@ -810,7 +813,7 @@ func TestJanitorSweeps(t *testing.T) {
 	ctx := context.Background()
 	s, clk := newStore(t, memory.WithCleanupInterval(time.Millisecond))
 	require.NoError(t, s.CreateSession(ctx, "h", store.Session{}, time.Second))
-	require.Len(t, s.Items(), 1)
+	require.Len(t, s.Items(), 3) // the session and its two indexes
 	clk.Advance(time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(s.Items()) != 0 {
@@ -818,6 +821,107 @@ func TestJanitorSweeps(t *testing.T) {
 			t.Fatalf("records after the janitor had 5s to run: got %d, want 0", len(s.Items()))
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestSessionIndexes(t *testing.T) {
+	// CreateSession lists a session under its customer and its
+	// integration; each index lives as long as its latest session, and
+	// RevokeSessions drops the entries of the sessions it deleted.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	require.NoError(t, s.CreateSession(ctx, "h1", store.Session{CustomerID: "c", Integration: "i"}, time.Minute))
+	require.NoError(t, s.CreateSession(ctx, "h2", store.Session{CustomerID: "c", Integration: "j"}, time.Hour))
+	items := s.Items()
+	for _, k := range []string{"sessions/h1", "sessions/h2", "customer-sessions/c", "integration-sessions/i", "integration-sessions/j"} {
+		assert.Contains(t, items, k)
+	}
+	assert.Len(t, items, 5)
+	assert.Equal(t, 2, s.IndexLen(store.ScopeCustomer, "c"))
+
+	clk.Advance(time.Minute)
+	s.Sweep()
+	items = s.Items()
+	assert.NotContains(t, items, "sessions/h1")
+	assert.NotContains(t, items, "integration-sessions/i", "an index whose sessions have all expired: got kept, want deleted")
+	assert.Contains(t, items, "customer-sessions/c", "an index with a live session: got deleted, want kept")
+
+	n, err := s.RevokeSessions(ctx, store.ScopeCustomer, "c")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, -1, s.IndexLen(store.ScopeCustomer, "c"), "customer index after its sessions were revoked: want deleted")
+	// The integration's index keeps its entry, which points at nothing.
+	assert.Equal(t, 1, s.IndexLen(store.ScopeIntegration, "j"))
+	n, err = s.CountSessions(ctx, store.ScopeIntegration, "j")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func TestSessionIndexPruned(t *testing.T) {
+	// An index whose sessions keep expiring while new ones are created
+	// never expires itself; it is pruned so that it holds at most about
+	// twice its live sessions.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	const live = 10
+	for i := range 2000 {
+		require.NoError(t, s.CreateSession(ctx, fmt.Sprint("h", i), store.Session{CustomerID: "c", Integration: "i"}, live*time.Second))
+		clk.Advance(time.Second)
+		if got := s.IndexLen(store.ScopeIntegration, "i"); got > 2*64+1 {
+			t.Fatalf("index entries after %d sessions, %d of them live: got %d, want at most %d", i+1, live, got, 2*64+1)
+		}
+	}
+	n, err := s.CountSessions(ctx, store.ScopeCustomer, "c")
+	require.NoError(t, err)
+	assert.Equal(t, live-1, n, "live sessions")
+}
+
+func TestUseSessionMarks(t *testing.T) {
+	// The use marks are kept in the session's record: no record of their
+	// own, and gone with it.
+	ctx := context.Background()
+	s, _ := newStore(t)
+	require.NoError(t, s.CreateSession(ctx, "h", store.Session{CustomerID: "c", Integration: "i"}, time.Hour))
+	first, err := s.UseSession(ctx, "h", "redeem")
+	require.NoError(t, err)
+	require.True(t, first)
+	assert.Len(t, s.Items(), 3, "records after UseSession: the session and its two indexes")
+	require.NoError(t, s.CreateSession(ctx, "h", store.Session{CustomerID: "c", Integration: "i"}, time.Hour))
+	first, err = s.UseSession(ctx, "h", "redeem")
+	require.NoError(t, err)
+	assert.True(t, first, "UseSession on a session that replaced a used one: want first")
+}
+
+func TestUnlockRecords(t *testing.T) {
+	// Unlock deletes the records themselves, and Unlock(subject, "") the
+	// list of the subject's pairs too; another subject's records stay.
+	ctx := context.Background()
+	s, _ := newStore(t)
+	c := store.Pair{Integration: "c", Subject: "subj"}
+	require.NoError(t, s.PutCode(ctx, c, store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(ctx, c, open)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	lockAll := budgets(10, store.Budget{Limit: 0, LockFor: time.Hour}, store.Budget{Limit: 0, LockFor: time.Hour})
+	for _, p := range []store.Pair{pa, pb, pairOf("other")} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+		_, err := s.Fail(ctx, p, lockAll)
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, s.Unlock(ctx, "subj", "a"))
+	items := s.Items()
+	assert.NotContains(t, items, pairItem("pair-locks", pa))
+	assert.Contains(t, items, pairItem("pair-locks", pb))
+	assert.Contains(t, items, "customer-locks/subj")
+
+	require.NoError(t, s.Unlock(ctx, "subj", ""))
+	items = s.Items()
+	for _, k := range []string{pairItem("pair-locks", pb), pairItem("pair-failures", c), "customer-locks/subj", "customer-failures/subj", "subject-pairs/subj"} {
+		assert.NotContains(t, items, k)
+	}
+	for _, k := range []string{pairItem("codes", pa), pairItem("codes", pb), pairItem("codes", c), pairItem("pair-locks", pairOf("other")), "customer-locks/other", "subject-pairs/other"} {
+		assert.Contains(t, items, k)
 	}
 }
 

@@ -3,7 +3,6 @@ package memory
 import (
 	"bytes"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -65,7 +64,9 @@ func (s *Store) PutCode(_ context.Context, p store.Pair, c store.Code, ttl time.
 //     the customer's, which every count keeps alive for another
 //     store.ClampTTL(b.Customer.Window), and returns a copy of the record.
 //
-// It never changes the code's expiry.
+// A pair whose window it starts (steps 2 and 5) is listed among its
+// subject's pairs, for Status and Unlock. It never changes the code's
+// expiry.
 func (s *Store) AttemptCode(_ context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
@@ -84,6 +85,7 @@ func (s *Store) AttemptCode(_ context.Context, p store.Pair, b store.Budgets) (s
 		if pairFails == nil {
 			pairFails = &counter{deadline: deadline{until: expiry(now, b.Pair.Window)}}
 			sh.pairFailures.Set(pk, pairFails, cache.NoExpiration)
+			sh.notePair(p, pairFails.until, now)
 		}
 		return store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: pairFails.remaining(now)}}, nil
 	}
@@ -100,6 +102,7 @@ func (s *Store) AttemptCode(_ context.Context, p store.Pair, b store.Budgets) (s
 	if pairFails == nil {
 		pairFails = &counter{deadline: deadline{until: expiry(now, b.Pair.Window)}}
 		sh.pairFailures.Set(pk, pairFails, cache.NoExpiration)
+		sh.notePair(p, pairFails.until, now)
 	}
 	pairFails.n++
 	if customerFails == nil {
@@ -125,58 +128,4 @@ func (s *Store) ConsumeCode(_ context.Context, p store.Pair, id string) (bool, e
 	}
 	sh.codes.Delete(pk)
 	return true, nil
-}
-
-// sessionRecord is a stored session. It is never changed after it is
-// written, which lets GetSession read it without the shard mutex.
-type sessionRecord struct {
-	deadline
-	session store.Session
-}
-
-// CreateSession stores a copy of sess under tokenHash, replacing any earlier
-// one; it is gone once the clock reaches now + store.ClampTTL(ttl).
-func (s *Store) CreateSession(_ context.Context, tokenHash string, sess store.Session, ttl time.Duration) error {
-	if len(sess.Scopes) == 0 {
-		sess.Scopes = nil
-	} else {
-		sess.Scopes = slices.Clone(sess.Scopes)
-	}
-	sh := s.shard(tokenHash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	sh.sessions.Set(tokenHash, &sessionRecord{deadline: deadline{until: expiry(s.now(), ttl)}, session: sess}, cache.NoExpiration)
-	return nil
-}
-
-// GetSession returns a copy of the session stored under tokenHash; found is
-// false when there is none or the clock has reached its expiry. It takes no
-// mutex of its own and allocates only to copy a non-empty Scopes.
-func (s *Store) GetSession(_ context.Context, tokenHash string) (store.Session, bool, error) {
-	// Not lookup: this path is hot, and a direct call lets the compiler
-	// inline aliveAt.
-	v, ok := s.shard(tokenHash).sessions.Get(tokenHash)
-	if !ok {
-		return store.Session{}, false, nil
-	}
-	r, ok := v.(*sessionRecord)
-	if !ok || !r.aliveAt(s.now()) {
-		return store.Session{}, false, nil
-	}
-	sess := r.session
-	if sess.Scopes != nil {
-		sess.Scopes = slices.Clone(sess.Scopes)
-	}
-	return sess, true, nil
-}
-
-// RevokeSession deletes the session stored under tokenHash and reports
-// whether a live one was there.
-func (s *Store) RevokeSession(_ context.Context, tokenHash string) (bool, error) {
-	sh := s.shard(tokenHash)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	_, ok := lookup[*sessionRecord](sh.sessions, tokenHash, s.now())
-	sh.sessions.Delete(tokenHash) // an expired record goes too
-	return ok, nil
 }

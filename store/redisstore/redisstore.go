@@ -15,17 +15,21 @@
 //
 // # Atomicity
 //
-// Every method is one Redis command or one Lua script run through
-// redis.Script (EVALSHA, falling back to EVAL), so each check-and-change is
-// atomic however many instances call it at once; nothing is read and then
-// written from Go. Every key is written with a millisecond expiry (PX or
-// PEXPIRE); a TTL below store.MinTTL is clamped up to it, and a TTL that is
-// not a whole number of milliseconds is rounded up, so no key lives forever.
-// Durations read back from Redis (PTTL) are whole milliseconds, and a key in
-// its last millisecond reports 1 ms, never 0. Token buckets take the time
-// from Redis (TIME inside the script), so the instances' clocks do not
-// matter. Redis 5.0 or newer is required (scripts are replicated by their
-// effects).
+// Every check-and-change is one Redis command or one Lua script run through
+// redis.Script (EVALSHA, falling back to EVAL), so it is atomic however many
+// instances call it at once; nothing is read and then written from Go. Every
+// method is one such step, except those that must touch keys of several
+// hash slots (see Redis Cluster), which take their steps in an order that
+// keeps the contract: CreateSession indexes a session before it stores it,
+// and RevokeSessions deletes each session in one script that checks it
+// still holds what was read. Every key is written with a millisecond expiry
+// (PX or PEXPIRE); a TTL below store.MinTTL is clamped up to it, and a TTL
+// that is not a whole number of milliseconds is rounded up, so no key lives
+// forever. Durations read back from Redis (PTTL) are whole milliseconds, and
+// a key in its last millisecond reports 1 ms, never 0. Token buckets and
+// session indexes take the time from Redis (TIME inside the script), so the
+// instances' clocks do not matter. Redis 5.0 or newer is required (scripts
+// are replicated by their effects).
 //
 // # Keys
 //
@@ -33,43 +37,74 @@
 // "phone:+5511987654321"), I the integration's ID and K a caller's key (for
 // example "sends:customer:42"):
 //
-//	key                        type    TTL                               written by
-//	otpguard:{S}:code:I        hash    the code's ttl                    PutCode (AttemptCode increments; ConsumeCode deletes)
-//	otpguard:{S}:fails:I       string  Pair.Window, from its 1st count   AttemptCode (Fail's pair lock and Succeed delete it)
-//	otpguard:{S}:lock:I        string  max(Pair.LockFor, window rest)    Fail, when the pair's count has reached Pair.Limit
-//	otpguard:{S}:cfails        string  Customer.Window, from each count  AttemptCode (Fail's customer lock and Succeed delete it)
-//	otpguard:{S}:clock         string  Customer.LockFor                  Fail, when the customer's count has reached Customer.Limit
-//	otpguard:{K}:cool          string  d                                 Cooldown
-//	otpguard:{K}:hits          string  window, from its 1st event        Hit (Refund decrements; Peek reads)
-//	otpguard:session:{H}       string  the session's ttl                 CreateSession (RevokeSession deletes)
-//	otpguard:{bucket:K}        string  until the bucket is full          Take
-//	otpguard:{bucket:K}:fixed  string  1 day after its last use          Take, for a bucket that never refills
+//	key                          type    TTL                                 written by
+//	otpguard:{S}:code:I          hash    the code's ttl                      PutCode (AttemptCode increments; ConsumeCode deletes)
+//	otpguard:{S}:fails:I         string  Pair.Window, from its 1st count     AttemptCode (Fail's pair lock, Succeed and Unlock delete it)
+//	otpguard:{S}:lock:I          string  max(Pair.LockFor, window rest)      Fail, when the pair's count has reached Pair.Limit (Unlock deletes it)
+//	otpguard:{S}:cfails          string  Customer.Window, from each count    AttemptCode (Fail's customer lock, Succeed and Unlock delete it)
+//	otpguard:{S}:clock           string  Customer.LockFor                    Fail, when the customer's count has reached Customer.Limit (Unlock deletes it)
+//	otpguard:{S}:pairs           set     the latest of its pairs' records    AttemptCode and Fail, when they write those (Unlock removes)
+//	otpguard:{K}:cool            string  d                                   Cooldown
+//	otpguard:{K}:hits            string  window, from its 1st event          Hit (Refund decrements; Peek reads)
+//	otpguard:session:{H}         string  the session's ttl                   CreateSession (RevokeSession, RevokeSessions delete)
+//	otpguard:session:{H}:used    hash    the session's remaining time        UseSession (CreateSession, RevokeSession, RevokeSessions delete)
+//	otpguard:{c:C}:sessions      zset    its latest session's ttl + timeout  CreateSession (RevokeSessions removes)
+//	otpguard:{i:I}:sessions      zset    its latest session's ttl + timeout  CreateSession (RevokeSessions removes)
+//	otpguard:{bucket:K}          string  until the bucket is full            Take
+//	otpguard:{bucket:K}:fixed    string  1 day after its last use            Take, for a bucket that never refills
 //
 // The :code:I, :fails:I and :lock:I keys are the pair's (store.Pair{I, S});
-// :cfails and :clock are the customer's, shared by all of S's pairs. H is the
-// session token's hash (store.HashToken). The code hash has the fields id,
-// mac (raw bytes), in (integration), pu (purpose), ch (channel), at
-// (attempts) and ex (ExpiresAt, RFC 3339 with nanoseconds). A failure count
-// or a Hit window holds its count as a decimal integer; a lock holds "1" and
-// is its PTTL. A session is a compact binary encoding of store.Session (a
-// format byte, then each field as a uvarint length and its bytes; ExpiresAt
-// as time.MarshalBinary), so that GetSession is one GET and decodes without
-// reflection. A bucket holds its theoretical arrival time in microseconds of
-// Redis time (GCRA); a bucket that never refills (r <= 0) holds the number
-// of tokens taken.
+// :cfails and :clock are the customer's, shared by all of S's pairs; :pairs
+// lists (raw) the integrations whose :fails or :lock keys may exist, so
+// that Status and Unlock find them in one script. H is the session token's
+// hash (store.HashToken), C a customer ID (Session.CustomerID). The code
+// hash has the fields id, mac (raw bytes), in (integration), pu (purpose),
+// ch (channel), at (attempts) and ex (ExpiresAt, RFC 3339 with
+// nanoseconds). A failure count or a Hit window holds its count as a decimal
+// integer; a lock holds "1" and is its PTTL. A session is a compact binary
+// encoding of store.Session (format byte 2, then each field as a uvarint
+// length and its bytes; VerifiedAt and ExpiresAt as time.MarshalBinary), so
+// that GetSession is one GET and decodes without reflection; a record of
+// format 1, written before VerifiedAt existed, is refused as corrupt. A
+// session's :used hash has one field per action UseSession marked. A
+// session index holds the token hashes (raw) of a customer's or an
+// integration's sessions, scored by their expiry in milliseconds of Redis
+// time plus the operation timeout (the session is written after its index
+// entries, within that timeout, so neither the entry nor the index ends
+// before the session); indexing a session drops the entries whose time has
+// passed, so an
+// index that never expires (an integration always has a live session) stays
+// near its live size. Entries of sessions revoked one by one, or replaced
+// under the same hash, stay until their time has passed: RevokeSessions and
+// CountSessions check each entry's session. A bucket holds its theoretical
+// arrival time in microseconds of Redis time (GCRA); a bucket that never
+// refills (r <= 0) holds the number of tokens taken.
 //
-// S, I, K and H are escaped (see Redis Cluster), so that no subject,
-// integration or key, whatever it holds (':', '{', '}', '%', or nothing),
-// can name another record: within one hash tag every kind of record has its
-// own suffix, and an integration is the last part of its key.
+// S, I, C, K and H are escaped (see Redis Cluster), so that no subject,
+// integration, customer or key, whatever it holds (':', '{', '}', '%', or
+// nothing), can name another record: within one hash tag every kind of
+// record has its own suffix, an integration is the last part of its key,
+// and a customer's index and an integration's differ in their tags' "c:"
+// and "i:".
 //
 // # Redis Cluster
 //
 // Every key of one subject, its pairs' keys included, carries the hash tag
 // {S}, so all of them live in one slot, and the multi-key scripts behind
-// AttemptCode (a pair's code, count and lock, and the customer's count and
-// lock), Fail (the counts and locks) and Locked (the locks), and the
-// two-key DEL of Succeed, run on Redis Cluster. Cooldown, Hit, Peek, Refund
+// AttemptCode (a pair's code, count and lock, and the customer's count,
+// lock and pairs), Fail (the counts, locks and pairs), Locked (the locks),
+// Status and Unlock (the customer's keys and pairs, and the keys of every
+// pair listed, which the scripts name from the set, escaping as Go does),
+// and the two-key DEL of Succeed, run on Redis Cluster. A session and its
+// :used marks share the slot of {H}, so UseSession and RevokeSession are
+// one script each. A session's indexes are in the slots of {c:C} and
+// {i:I}, apart from the session: CreateSession writes the customer's index,
+// then the integration's, then the session, one script each, and stores no
+// session when an index write fails (an index entry whose session write
+// failed points at nothing). RevokeSessions and CountSessions walk an index
+// a page at a time (ZSCAN), read the page's sessions in one pipeline of
+// GETs, and RevokeSessions deletes each session and its marks in one
+// script per session, in its slot, pipelined. Cooldown, Hit, Peek, Refund
 // and Take touch one key each, tagged with the whole caller's key, so those
 // keys spread over the slots as the caller's keys do. Inside a hash tag,
 // and in an integration ID, the characters '{', '}' and '%' are written as
@@ -79,7 +114,9 @@
 // # Timeouts
 //
 // Every call runs under a deadline of the operation timeout (WithTimeout,
-// 500 ms by default) on top of the caller's context. go-redis honours
+// 500 ms by default) on top of the caller's context; RevokeSessions and
+// CountSessions, whose work grows with the index they walk, give each of
+// their round trips its own. go-redis honours
 // context deadlines only when the client is built with
 // ContextTimeoutEnabled, so New refuses a *redis.Client, *redis.ClusterClient
 // or *redis.Ring without it. An unreachable Redis therefore makes guarded
@@ -195,13 +232,15 @@ func checkClient(client redis.UniversalClient) error {
 // Key kinds. A pair's kinds are followed by ":" and the escaped integration;
 // the others end the key. No kind is a prefix of another followed by ':'.
 const (
-	kindCode          = "code"   // a pair's code (hash)
-	kindFails         = "fails"  // a pair's failure count
-	kindLock          = "lock"   // a pair's lock
-	kindCustomerFails = "cfails" // a customer's consecutive failure count
-	kindCustomerLock  = "clock"  // a customer's lock
-	kindCool          = "cool"   // a caller key's cooldown
-	kindHits          = "hits"   // a caller key's Hit window
+	kindCode          = "code"     // a pair's code (hash)
+	kindFails         = "fails"    // a pair's failure count
+	kindLock          = "lock"     // a pair's lock
+	kindCustomerFails = "cfails"   // a customer's consecutive failure count
+	kindCustomerLock  = "clock"    // a customer's lock
+	kindPairs         = "pairs"    // a subject's pairs that have a count or lock
+	kindCool          = "cool"     // a caller key's cooldown
+	kindHits          = "hits"     // a caller key's Hit window
+	kindSessions      = "sessions" // a customer's or an integration's session index
 )
 
 // tag returns s escaped for use inside a hash tag, or as the integration
@@ -240,8 +279,8 @@ func (s *Store) taggedKey(name, kind string) string {
 
 // pairKeys are the keys of one pair and of its subject.
 type pairKeys struct {
-	code, fails, lock string // the pair's
-	cfails, clock     string // the subject's
+	code, fails, lock    string // the pair's
+	cfails, clock, pairs string // the subject's
 }
 
 // keysOf returns the keys of p and of its subject, all under the hash tag of
@@ -255,12 +294,53 @@ func (s *Store) keysOf(p store.Pair) pairKeys {
 		lock:   base + kindLock + in,
 		cfails: base + kindCustomerFails,
 		clock:  base + kindCustomerLock,
+		pairs:  base + kindPairs,
+	}
+}
+
+// subjectKeys are the keys Status and Unlock read or write for a subject:
+// the customer's lock and count, the set of its pairs, and the beginnings
+// of its pairs' lock and count keys, to which the scripts append an
+// integration escaped as tag does.
+type subjectKeys struct {
+	clock, cfails, pairs string
+	lockBase, failsBase  string
+}
+
+// subjectKeysOf returns the keys of subject, under its hash tag.
+func (s *Store) subjectKeysOf(subject string) subjectKeys {
+	base := s.prefix + "{" + tag(subject) + "}:"
+	return subjectKeys{
+		clock:     base + kindCustomerLock,
+		cfails:    base + kindCustomerFails,
+		pairs:     base + kindPairs,
+		lockBase:  base + kindLock + ":",
+		failsBase: base + kindFails + ":",
 	}
 }
 
 // sessionKey returns the key of the session stored under tokenHash.
 func (s *Store) sessionKey(tokenHash string) string {
 	return s.prefix + "session:{" + tag(tokenHash) + "}"
+}
+
+// usedKey returns the key of the use marks of the session stored under
+// tokenHash, in the session's hash slot.
+func (s *Store) usedKey(tokenHash string) string {
+	return s.sessionKey(tokenHash) + ":used"
+}
+
+// sessionIndexKey returns the key of the session index of the customer
+// (store.ScopeCustomer) or the integration (store.ScopeIntegration) id, or an
+// error for another scope.
+func (s *Store) sessionIndexKey(scope store.LockScope, id string) (string, error) {
+	switch scope {
+	case store.ScopeCustomer:
+		return s.prefix + "{c:" + tag(id) + "}:" + kindSessions, nil
+	case store.ScopeIntegration:
+		return s.prefix + "{i:" + tag(id) + "}:" + kindSessions, nil
+	}
+	return "", fmt.Errorf("scope %v: want %v or %v", scope, store.ScopeCustomer, store.ScopeIntegration)
 }
 
 // bucketKey returns the key of the token bucket key.
@@ -357,13 +437,25 @@ func (s *Store) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl tim
 	return nil
 }
 
-// attemptCodeScript: KEYS code, fails, lock (the pair's), cfails, clock (the
-// customer's); ARGV maxAttempts, pair limit, pair window ms, customer limit,
-// customer window ms, customer lockFor ms. Returns {scope, ms} when the
-// attempt is refused (scope 1 pair, 2 customer), 0 when the pair has no
-// code, else the code's fields as HMGET returns them, after the attempt was
-// counted.
-var attemptCodeScript = redis.NewScript(`
+// notePairLua lists the pair's integration, ARGV[n], in the subject's set of
+// pairs, KEYS[k], and makes the set live at least ttl ms: every script that
+// starts a pair's count window or sets its lock calls it, so that Status and
+// Unlock find the pair.
+const notePairLua = `
+local function notePair(k, n, ttl)
+  redis.call('SADD', KEYS[k], ARGV[n])
+  if redis.call('PTTL', KEYS[k]) < ttl then redis.call('PEXPIRE', KEYS[k], ttl) end
+end
+`
+
+// attemptCodeScript: KEYS code, fails, lock (the pair's), cfails, clock,
+// pairs (the customer's); ARGV maxAttempts, pair limit, pair window ms,
+// customer limit, customer window ms, customer lockFor ms, integration.
+// Returns {scope, ms} when the attempt is refused (scope 1 pair, 2
+// customer), 0 when the pair has no code, else the code's fields as HMGET
+// returns them, after the attempt was counted. Whenever it starts the
+// pair's window it lists the pair in pairs.
+var attemptCodeScript = redis.NewScript(notePairLua + `
 local p = redis.call('PTTL', KEYS[5])
 if p ~= -2 then
   if p < 1 then p = 1 end
@@ -382,9 +474,11 @@ if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[2]) then
   if w == -2 then
     redis.call('SET', KEYS[2], '0', 'PX', ARGV[3])
     w = tonumber(ARGV[3])
+    notePair(6, 7, w)
   elseif w == -1 then
     redis.call('PEXPIRE', KEYS[2], ARGV[3])
     w = tonumber(ARGV[3])
+    notePair(6, 7, w)
   elseif w < 1 then
     w = 1
   end
@@ -393,7 +487,10 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HINCRBY', KEYS[1], 'at', 1) <= tonumber(ARGV[1]) then
   redis.call('INCR', KEYS[2])
-  if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+  if redis.call('PTTL', KEYS[2]) == -1 then
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
+    notePair(6, 7, tonumber(ARGV[3]))
+  end
   redis.call('INCR', KEYS[4])
   redis.call('PEXPIRE', KEYS[4], ARGV[5])
 end
@@ -419,14 +516,16 @@ return redis.call('HMGET', KEYS[1], 'id', 'mac', 'in', 'pu', 'ch', 'at', 'ex')
 //     customer's, whose expiry is set to b.Customer.Window on every count;
 //     then it returns the record.
 //
-// It never changes the code's expiry.
+// Whenever it starts a pair's window (steps 2 and 5) it adds the
+// integration to the subject's set of pairs, for Status and Unlock. It
+// never changes the code's expiry.
 func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	k := s.keysOf(p)
-	keys := []string{k.code, k.fails, k.lock, k.cfails, k.clock}
+	keys := []string{k.code, k.fails, k.lock, k.cfails, k.clock, k.pairs}
 	res, err := attemptCodeScript.Run(ctx, s.client, keys,
-		b.MaxAttempts, b.Pair.Limit, ms(b.Pair.Window), b.Customer.Limit, ms(b.Customer.Window), ms(b.Customer.LockFor)).Result()
+		b.MaxAttempts, b.Pair.Limit, ms(b.Pair.Window), b.Customer.Limit, ms(b.Customer.Window), ms(b.Customer.LockFor), p.Integration).Result()
 	if err != nil {
 		return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
 	}
@@ -504,57 +603,13 @@ func (s *Store) ConsumeCode(ctx context.Context, p store.Pair, id string) (bool,
 	return n == 1, nil
 }
 
-// CreateSession stores s under tokenHash with expiry ttl: one SET PX of its
-// compact encoding.
-func (s *Store) CreateSession(ctx context.Context, tokenHash string, sess store.Session, ttl time.Duration) error {
-	b, err := encodeSession(sess)
-	if err != nil {
-		return fmt.Errorf("redisstore: create session: %w", err)
-	}
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	if err := s.client.Set(ctx, s.sessionKey(tokenHash), b, msDuration(ms(ttl))).Err(); err != nil {
-		return fmt.Errorf("redisstore: create session: %w", err)
-	}
-	return nil
-}
-
-// GetSession returns the session stored under tokenHash: one GET.
-func (s *Store) GetSession(ctx context.Context, tokenHash string) (store.Session, bool, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	v, err := s.client.Get(ctx, s.sessionKey(tokenHash)).Result()
-	if errors.Is(err, redis.Nil) {
-		return store.Session{}, false, nil
-	}
-	if err != nil {
-		return store.Session{}, false, fmt.Errorf("redisstore: get session: %w", err)
-	}
-	sess, err := decodeSession(v)
-	if err != nil {
-		return store.Session{}, false, fmt.Errorf("redisstore: get session: %w", err)
-	}
-	return sess, true, nil
-}
-
-// RevokeSession deletes the session stored under tokenHash (one DEL) and
-// reports whether there was one.
-func (s *Store) RevokeSession(ctx context.Context, tokenHash string) (bool, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	n, err := s.client.Del(ctx, s.sessionKey(tokenHash)).Result()
-	if err != nil {
-		return false, fmt.Errorf("redisstore: revoke session: %w", err)
-	}
-	return n > 0, nil
-}
-
-// failScript: KEYS fails, lock (the pair's), cfails, clock (the customer's);
-// ARGV pair limit, pair lockFor ms, customer limit, customer lockFor ms.
-// Returns {scope, ms, set} of the lock in force afterwards (the customer's
-// first), with set 1 when the script set it (and ms the duration it set),
-// else {0, 0, 0}. A lock in force is left as it is, and so is its count.
-var failScript = redis.NewScript(`
+// failScript: KEYS fails, lock (the pair's), cfails, clock, pairs (the
+// customer's); ARGV pair limit, pair lockFor ms, customer limit, customer
+// lockFor ms, integration. Returns {scope, ms, set} of the lock in force
+// afterwards (the customer's first), with set 1 when the script set it (and
+// ms the duration it set), else {0, 0, 0}. A lock in force is left as it
+// is, and so is its count. A pair it locks is listed in pairs.
+var failScript = redis.NewScript(notePairLua + `
 local pairSet, customerSet = 0, 0
 if redis.call('EXISTS', KEYS[2]) == 0 and tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then
   local t = tonumber(ARGV[2])
@@ -562,6 +617,7 @@ if redis.call('EXISTS', KEYS[2]) == 0 and tonumber(redis.call('GET', KEYS[1]) or
   if w > t then t = w end
   redis.call('SET', KEYS[2], '1', 'PX', t)
   redis.call('DEL', KEYS[1])
+  notePair(5, 5, t)
   pairSet = t
 end
 if redis.call('EXISTS', KEYS[4]) == 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[3]) then
@@ -594,14 +650,15 @@ return {0, 0, 0}
 // reached; a lock in force is never extended nor shortened. It returns the
 // lock in force afterwards (the customer's first, else the pair's, else the
 // zero Lock), with Set when this call set it. Lock durations are clamped to
-// store.MinTTL and rounded up to the millisecond.
+// store.MinTTL and rounded up to the millisecond. A pair it locks is added
+// to the subject's set of pairs, for Status and Unlock.
 func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	k := s.keysOf(p)
-	keys := []string{k.fails, k.lock, k.cfails, k.clock}
+	keys := []string{k.fails, k.lock, k.cfails, k.clock, k.pairs}
 	v, err := failScript.Run(ctx, s.client, keys,
-		b.Pair.Limit, ms(b.Pair.LockFor), b.Customer.Limit, ms(b.Customer.LockFor)).Slice()
+		b.Pair.Limit, ms(b.Pair.LockFor), b.Customer.Limit, ms(b.Customer.LockFor), p.Integration).Slice()
 	if err != nil {
 		return store.Lock{}, fmt.Errorf("redisstore: fail: %w", err)
 	}

@@ -129,6 +129,17 @@ func TestKeys(t *testing.T) {
 		{k.lock, "otpguard:{phone:+5511987654321}:lock:goomer"},
 		{k.cfails, "otpguard:{phone:+5511987654321}:cfails"},
 		{k.clock, "otpguard:{phone:+5511987654321}:clock"},
+		{k.pairs, "otpguard:{phone:+5511987654321}:pairs"},
+		{s.subjectKeysOf(goomer.Subject).lockBase + tag(goomer.Integration), k.lock},
+		{s.subjectKeysOf(goomer.Subject).failsBase + tag(goomer.Integration), k.fails},
+		{s.subjectKeysOf(goomer.Subject).pairs, k.pairs},
+		{s.subjectKeysOf(goomer.Subject).clock, k.clock},
+		{s.subjectKeysOf(goomer.Subject).cfails, k.cfails},
+		{s.usedKey("ab12"), "otpguard:session:{ab12}:used"},
+		{mustIndexKey(t, s, store.ScopeCustomer, "c-42"), "otpguard:{c:c-42}:sessions"},
+		{mustIndexKey(t, s, store.ScopeIntegration, "goomer"), "otpguard:{i:goomer}:sessions"},
+		{mustIndexKey(t, s, store.ScopeCustomer, "a}b{"), "otpguard:{c:a%7Db%7B}:sessions"},
+		{mustIndexKey(t, s, store.ScopeIntegration, ""), "otpguard:{i:%}:sessions"},
 		{s.taggedKey("sends:pair:goomer:customer:42", kindCool), "otpguard:{sends:pair:goomer:customer:42}:cool"},
 		{s.taggedKey("fails:integration:goomer", kindHits), "otpguard:{fails:integration:goomer}:hits"},
 		{s.sessionKey("ab12"), "otpguard:session:{ab12}"},
@@ -146,6 +157,23 @@ func TestKeys(t *testing.T) {
 				t.Errorf("got %q, want %q", tt.got, tt.want)
 			}
 		})
+	}
+}
+
+// mustIndexKey returns the session index key of scope and id.
+func mustIndexKey(tb testing.TB, s *Store, scope store.LockScope, id string) string {
+	tb.Helper()
+	key, err := s.sessionIndexKey(scope, id)
+	require.NoError(tb, err)
+	return key
+}
+
+func TestSessionIndexKeyScope(t *testing.T) {
+	s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}))
+	require.NoError(t, err)
+	for _, scope := range []store.LockScope{store.ScopeNone, store.ScopePair, 99} {
+		_, err := s.sessionIndexKey(scope, "x")
+		assert.Error(t, err, "scope %v", scope)
 	}
 }
 
@@ -187,6 +215,7 @@ func TestKeysDistinct(t *testing.T) {
 	for _, subject := range awkward {
 		add(s.keysOf(store.Pair{Subject: subject}).cfails, fmt.Sprintf("cfails(%q)", subject))
 		add(s.keysOf(store.Pair{Subject: subject}).clock, fmt.Sprintf("clock(%q)", subject))
+		add(s.keysOf(store.Pair{Subject: subject}).pairs, fmt.Sprintf("pairs(%q)", subject))
 		for _, in := range awkward {
 			k := s.keysOf(store.Pair{Integration: in, Subject: subject})
 			add(k.code, fmt.Sprintf("code(%q, %q)", in, subject))
@@ -198,6 +227,9 @@ func TestKeysDistinct(t *testing.T) {
 		add(s.taggedKey(key, kindCool), fmt.Sprintf("cool(%q)", key))
 		add(s.taggedKey(key, kindHits), fmt.Sprintf("hits(%q)", key))
 		add(s.sessionKey(key), fmt.Sprintf("session(%q)", key))
+		add(s.usedKey(key), fmt.Sprintf("used(%q)", key))
+		add(mustIndexKey(t, s, store.ScopeCustomer, key), fmt.Sprintf("customer sessions(%q)", key))
+		add(mustIndexKey(t, s, store.ScopeIntegration, key), fmt.Sprintf("integration sessions(%q)", key))
 		add(s.bucketKey(key), fmt.Sprintf("bucket(%q)", key))
 		add(s.bucketKey(key)+":fixed", fmt.Sprintf("fixed bucket(%q)", key))
 	}
@@ -260,11 +292,12 @@ func TestClusterSlots(t *testing.T) {
 				want := keySlot(s.keysOf(store.Pair{Integration: "goomer", Subject: subject}).code)
 				for _, in := range awkward {
 					k := s.keysOf(store.Pair{Integration: in, Subject: subject})
-					// AttemptCode's script uses all five; Fail's the counts
-					// and locks; Locked's the locks; Succeed's DEL the
-					// counts. One slot for all, and for every pair of the
-					// subject.
-					for _, key := range []string{k.code, k.fails, k.lock, k.cfails, k.clock} {
+					// AttemptCode's script uses all six; Fail's the counts,
+					// locks and pairs; Locked's the locks; Succeed's DEL the
+					// counts; Status and Unlock the customer's keys, pairs,
+					// and the pairs' locks and counts. One slot for all, and
+					// for every pair of the subject.
+					for _, key := range []string{k.code, k.fails, k.lock, k.cfails, k.clock, k.pairs} {
 						if got := keySlot(key); got != want {
 							t.Errorf("slot of %q: got %d, want %d (the subject's)", key, got, want)
 						}
@@ -273,10 +306,14 @@ func TestClusterSlots(t *testing.T) {
 			})
 		}
 	}
-	// A caller's key is hashed whole, whatever it holds.
+	// A caller's key is hashed whole, whatever it holds; a session and its
+	// use marks share a slot.
 	s, err := New(redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}))
 	require.NoError(t, err)
 	for _, key := range awkward {
+		if got, want := keySlot(s.usedKey(key)), keySlot(s.sessionKey(key)); got != want {
+			t.Errorf("slot of %q: got %d, want %d (its session's)", s.usedKey(key), got, want)
+		}
 		want := keySlot(tag(key))
 		for _, k := range []string{s.taggedKey(key, kindCool), s.taggedKey(key, kindHits)} {
 			if got := keySlot(k); got != want {
@@ -1166,9 +1203,24 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	require.NoError(t, s.PutCode(ctx, gone, store.Code{ID: "b"}, time.Minute))
 	_, err = s.ConsumeCode(ctx, gone, "b")
 	require.NoError(t, err)
-	require.NoError(t, s.CreateSession(ctx, h, store.Session{Subject: subject}, 0))
-	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{Subject: subject}, time.Minute))
+	require.NoError(t, s.CreateSession(ctx, h, store.Session{Subject: subject, CustomerID: "c-0", Integration: "goomer"}, 0))
+	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{Subject: subject, CustomerID: "c-1", Integration: "goomer"}, time.Minute))
+	require.NoError(t, s.CreateSession(ctx, store.HashToken("revoked"), store.Session{Subject: subject, CustomerID: "c-2", Integration: "saipos"}, time.Minute))
 	_, _, err = s.GetSession(ctx, store.HashToken("keep"))
+	require.NoError(t, err)
+	for _, action := range []string{"redeem", "transfer"} {
+		first, err := s.UseSession(ctx, store.HashToken("keep"), action)
+		require.NoError(t, err)
+		require.True(t, first)
+	}
+	_, err = s.UseSession(ctx, store.HashToken("revoked"), "redeem")
+	require.NoError(t, err)
+	_, err = s.UseSession(ctx, store.HashToken("never"), "redeem")
+	require.NoError(t, err)
+	n, err := s.RevokeSessions(ctx, store.ScopeCustomer, "c-2")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	_, err = s.CountSessions(ctx, store.ScopeIntegration, "goomer")
 	require.NoError(t, err)
 	lock, err := s.Fail(ctx, p, lockAll)
 	require.NoError(t, err)
@@ -1206,11 +1258,22 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Refund(ctx, "refunded"))
 	require.NoError(t, s.Succeed(ctx, p))
+	_, err = s.Status(ctx, subject)
+	require.NoError(t, err)
+	require.NoError(t, s.Unlock(ctx, "unlocked", "goomer"))
+	require.NoError(t, s.Unlock(ctx, "unlocked", ""))
 
 	keys, err := redistest.Keys(ctx, client, prefix)
 	require.NoError(t, err)
 	want := []string{
 		prefix + "session:{" + store.HashToken("keep") + "}",
+		prefix + "session:{" + store.HashToken("keep") + "}:used",
+		prefix + "{c:c-1}:sessions",
+		prefix + "{i:goomer}:sessions",
+		prefix + "{i:saipos}:sessions",
+		prefix + "{other}:pairs",
+		prefix + "{zero-budget}:pairs",
+		prefix + "{" + subject + "}:pairs",
 		prefix + "{bucket:integration-1}",
 		prefix + "{bucket:integration-2}:fixed",
 		prefix + "{nothing}:hits",
@@ -1225,10 +1288,12 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		prefix + "{" + subject + "}:lock:goomer",
 	}
 	sort.Strings(want)
-	// The session written with ttl 0 lives 1 ms and may still be there.
+	// The session written with ttl 0 lives 1 ms and may still be there,
+	// and so may the index of its customer, which it alone is in.
+	brief := map[string]bool{prefix + "session:{" + h + "}": true, prefix + "{c:c-0}:sessions": true}
 	var kept []string
 	for _, k := range keys {
-		if k != prefix+"session:{"+h+"}" {
+		if !brief[k] {
 			kept = append(kept, k)
 		}
 	}
@@ -1240,7 +1305,7 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		case ttl == -1: // go-redis reports "no expiry" as -1
 			t.Errorf("PTTL %s: the key has no expiry", k)
 		case ttl == -2: // expired since the scan
-		case ttl == 0 && k == prefix+"session:{"+h+"}": // the 1 ms session, in its last millisecond
+		case ttl == 0 && brief[k]: // the 1 ms session or its index, in its last millisecond
 		case ttl <= 0:
 			t.Errorf("PTTL %s: got %v, want > 0", k, ttl)
 		}

@@ -51,8 +51,8 @@ var benchBudgets = store.Budgets{
 // sub-benchmark per operation, each reporting allocations. The names are
 // stable so results can be compared with benchstat: GetSession,
 // GetSessionScopes, GetSessionParallel, GetSessionMiss, CreateSession,
-// PutCode, AttemptCode, ConsumeCode, Fail, Locked, Cooldown, Hit, Peek,
-// Take and TakeParallel. Bench never calls h.Advance: every TTL is long.
+// UseSession, PutCode, AttemptCode, ConsumeCode, Fail, Locked, Cooldown,
+// Hit, Peek, Take and TakeParallel. Bench never calls h.Advance: every TTL is long.
 func Bench(b *testing.B, h Harness) {
 	b.Helper()
 	if h.New == nil {
@@ -136,6 +136,15 @@ func Bench(b *testing.B, h Harness) {
 		sess := newSession("cust")
 		measure(b, func(i int) error {
 			return s.CreateSession(ctx, ks.hashes[i%benchKeys], sess, time.Hour)
+		})
+	})
+	b.Run("UseSession", func(b *testing.B) {
+		// After the first lap every session is marked: every call finds
+		// the session and its mark.
+		s := sessions(b, nil)
+		measure(b, func(i int) error {
+			_, err := s.UseSession(ctx, ks.hashes[i%benchKeys], "redeem")
+			return err
 		})
 	})
 	b.Run("PutCode", func(b *testing.B) {

@@ -393,6 +393,92 @@ var concurrencyCases = []testCase{
 			e.t.Fatalf("RevokeSession calls that deleted: got %d, want %d", got, want)
 		}
 	}},
+	{"UseSession", func(e *env) {
+		// Of concurrent uses of one session for one action exactly one is
+		// first; with several actions at once, exactly one per action.
+		const n = 50
+		h := tokenHash("use")
+		createSession(e, h, newSession("cust-1"), long)
+		got := e.count(n, func(int) (bool, error) {
+			return e.s.UseSession(e.ctx, h, "redeem")
+		})
+		if got != 1 {
+			e.t.Fatalf("UseSession calls that were first: got %d, want 1", got)
+		}
+		actions := []string{"a", "b", "c", "d", "e"}
+		firsts := make([]bool, n)
+		e.parallel(n, func(i int) error {
+			first, err := e.s.UseSession(e.ctx, h, actions[i%len(actions)])
+			firsts[i] = first
+			return err
+		})
+		for k, a := range actions {
+			perAction := 0
+			for i := k; i < n; i += len(actions) {
+				if firsts[i] {
+					perAction++
+				}
+			}
+			if perAction != 1 {
+				e.t.Fatalf("UseSession calls for %q that were first: got %d, want 1", a, perAction)
+			}
+		}
+	}},
+	{"RevokeSessions", func(e *env) {
+		// Sessions created concurrently are all indexed. Revocations by
+		// customer and by integration racing each other, and reads and
+		// uses racing them, delete every session exactly once: the counts
+		// they return add up to the number of sessions.
+		const n, customers, integrations = 60, 2, 3
+		hash := func(i int) string { return tokenHash(fmt.Sprint("race-", i)) }
+		of := func(i int) store.Session {
+			return sessionOf(fmt.Sprint("cust-", i%customers), fmt.Sprint("integration-", i%integrations))
+		}
+		e.parallel(n, func(i int) error {
+			return e.s.CreateSession(e.ctx, hash(i), of(i), long)
+		})
+		for c := range customers {
+			countIs(e, store.ScopeCustomer, fmt.Sprint("cust-", c), n/customers)
+		}
+		for in := range integrations {
+			countIs(e, store.ScopeIntegration, fmt.Sprint("integration-", in), n/integrations)
+		}
+		const m = 100
+		revoked := make([]int, m)
+		e.parallel(m, func(i int) error {
+			var err error
+			switch i % 5 {
+			case 0:
+				revoked[i], err = e.s.RevokeSessions(e.ctx, store.ScopeCustomer, fmt.Sprint("cust-", i/5%customers))
+			case 1:
+				revoked[i], err = e.s.RevokeSessions(e.ctx, store.ScopeIntegration, fmt.Sprint("integration-", i/5%integrations))
+			case 2:
+				s, found, gerr := e.s.GetSession(e.ctx, hash(i%n))
+				if gerr == nil && found && s.CustomerID != of(i%n).CustomerID {
+					gerr = fmt.Errorf("GetSession(%d) CustomerID: got %q, want %q", i%n, s.CustomerID, of(i%n).CustomerID)
+				}
+				err = gerr
+			case 3:
+				_, err = e.s.UseSession(e.ctx, hash(i%n), "redeem")
+			case 4:
+				_, err = e.s.CountSessions(e.ctx, store.ScopeCustomer, fmt.Sprint("cust-", i%customers))
+			}
+			return err
+		})
+		total := 0
+		for _, r := range revoked {
+			total += r
+		}
+		if total != n {
+			e.t.Fatalf("sessions revoked by all RevokeSessions calls: got %d, want %d (each exactly once)", total, n)
+		}
+		for i := range n {
+			getSession(e, hash(i), false)
+		}
+		for c := range customers {
+			countIs(e, store.ScopeCustomer, fmt.Sprint("cust-", c), 0)
+		}
+	}},
 	{"Fail", func(e *env) {
 		// Below the limit concurrent Fail calls change nothing; at the
 		// limit one locks the pair (Set) and every other finds the lock
@@ -563,6 +649,13 @@ var concurrencyCases = []testCase{
 				func() error { _, err := e.s.Peek(e.ctx, key, 3); return err },
 				func() error { return e.s.Refund(e.ctx, key) },
 				func() error { _, _, err := e.s.Take(e.ctx, key, 1, 3); return err },
+				func() error { _, err := e.s.Status(e.ctx, p.Subject); return err },
+				func() error { return e.s.Unlock(e.ctx, p.Subject, p.Integration) },
+				func() error { return e.s.Unlock(e.ctx, p.Subject, "") },
+				func() error { return e.s.CreateSession(e.ctx, key, sessionOf(p.Subject, p.Integration), long) },
+				func() error { _, err := e.s.UseSession(e.ctx, key, "redeem"); return err },
+				func() error { _, err := e.s.RevokeSessions(e.ctx, store.ScopeCustomer, p.Subject); return err },
+				func() error { _, err := e.s.CountSessions(e.ctx, store.ScopeIntegration, p.Integration); return err },
 			}
 			for j := range ops {
 				if err := ops[(i+j)%len(ops)](); err != nil {

@@ -37,6 +37,21 @@
 //     find one lock to set, exactly one reports Set. Locked and AttemptCode
 //     never report Set.
 //   - Succeed clears the pair's and the customer's counts, and no lock.
+//   - Status reports the customer's lock and count, and every pair of the
+//     subject that has a lock or a count (no other), sorted by integration;
+//     it changes nothing. Unlock(subject, "") clears the customer's lock and
+//     count and every pair's; Unlock(subject, integration) that pair's
+//     only. Neither touches codes, cooldowns, windows, buckets or sessions.
+//   - Every Session field round-trips, VerifiedAt included. UseSession is
+//     first once per session and action (exactly one of concurrent calls),
+//     never for a missing, expired or revoked session, and a session
+//     created later under the same hash starts unused.
+//   - CountSessions and RevokeSessions see exactly the live sessions whose
+//     CustomerID (ScopeCustomer) or Integration (ScopeIntegration) is the ID
+//     given: not expired or revoked ones, not one replaced under the same
+//     hash by another customer's; whatever the IDs hold, a customer's index
+//     and an integration's of the same ID are apart. Concurrent revocations
+//     delete, and count, each session once. Another scope is an error.
 //   - Cooldown with d <= 0 is always allowed.
 //   - Hit counts in a fixed window that starts with the window's first
 //     event; Left counts down to 0 on the event that fills it. Peek counts
@@ -52,7 +67,7 @@
 //     not change what the store holds.
 //
 // Timing: the suite uses TTLs of at most 200ms and moves time with
-// Harness.Advance, so a store on real time (where Advance sleeps about 4.5s
+// Harness.Advance, so a store on real time (where Advance sleeps about 6s
 // in all) finishes it in a few seconds. Cases run one after another, never in
 // parallel, because Advance moves the clock of the most recent store.
 package storetest
@@ -128,8 +143,8 @@ type group struct {
 // subtest (for example "Codes/AttemptCounts") with a fresh store from h.New,
 // so one failure does not hide the others and -run can select cases. The
 // groups are Codes, Sessions, Limits (a pair's budget, and the key-based
-// limits), Customer (the customer's budget across pairs), TTL, Namespaces
-// and Concurrency. Cases run sequentially. The concurrency cases use real
+// limits), Customer (the customer's budget across pairs), Status (Status and
+// Unlock), TTL, Namespaces and Concurrency. Cases run sequentially. The concurrency cases use real
 // goroutines; run the suite with -race.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
@@ -141,6 +156,7 @@ func Run(t *testing.T, h Harness) {
 		{"Sessions", sessionCases},
 		{"Limits", slices.Concat(pairCases, windowCases)},
 		{"Customer", customerCases},
+		{"Status", statusCases},
 		{"TTL", ttlCases},
 		{"Namespaces", namespaceCases},
 		{"Concurrency", concurrencyCases},
