@@ -16,6 +16,7 @@ import (
 	"github.com/throttled/throttled/v2"
 	throttledmem "github.com/throttled/throttled/v2/store/memstore"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
@@ -125,7 +126,7 @@ func withIntegration(r *http.Request) *http.Request {
 // buildGuardNoOTP guards an action that never requires OTP: the guard
 // decides and calls the handler without touching a store.
 func buildGuardNoOTP(tb testing.TB) (http.Handler, []*http.Request) {
-	g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(memory.New(memory.WithCleanupInterval(0))))
+	g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(memory.New(memory.WithCleanupInterval(0))), middleware.WithSessionKeys(newKeyring(tb)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -161,9 +162,10 @@ var sessionHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Reques
 	w.WriteHeader(http.StatusOK)
 })
 
-// newSessions creates one session of strictIntegration per client in st
-// and returns their tokens, made by otpcode.NewToken like real ones.
-func newSessions(tb testing.TB, st store.Sessions, n int) []string {
+// newSessions creates one session of strictIntegration per client in st,
+// sealed with keys as otpcode.Service seals them, and returns their tokens,
+// made by otpcode.NewToken like real ones.
+func newSessions(tb testing.TB, st store.Sessions, keys *keyring.Keyring, n int) []string {
 	tb.Helper()
 	ctx := context.Background()
 	tokens := make([]string, n)
@@ -172,13 +174,16 @@ func newSessions(tb testing.TB, st store.Sessions, n int) []string {
 		if err != nil {
 			tb.Fatal(err)
 		}
+		now := time.Now()
 		s := store.Session{
 			Integration: strictIntegration,
 			CustomerID:  fmt.Sprintf("cust-%d", i),
-			Subject:     fmt.Sprintf("phone:+55319%08d", i),
-			ExpiresAt:   time.Now().Add(time.Hour),
+			VerifiedAt:  now,
+			ExpiresAt:   now.Add(time.Hour),
 		}
-		if err := st.CreateSession(ctx, store.HashToken(tok), s, time.Hour); err != nil {
+		hash := store.HashToken(tok)
+		store.Seal(keys, hash, &s)
+		if err := st.CreateSession(ctx, hash, s, time.Hour); err != nil {
 			tb.Fatal(err)
 		}
 		tokens[i] = tok
@@ -192,11 +197,12 @@ func newSessions(tb testing.TB, st store.Sessions, n int) []string {
 func buildGuardSession(newStore func(testing.TB) store.Store) func(testing.TB) (http.Handler, []*http.Request) {
 	return func(tb testing.TB) (http.Handler, []*http.Request) {
 		st := newStore(tb)
-		g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(st))
+		keys := newKeyring(tb)
+		g, err := middleware.NewGuard(newWeb(tb), middleware.WithPolicies(benchPolicies(tb)), middleware.WithSessions(st), middleware.WithSessionKeys(keys))
 		if err != nil {
 			tb.Fatal(err)
 		}
-		tokens := newSessions(tb, st, benchKeys)
+		tokens := newSessions(tb, st, keys, benchKeys)
 		return g.Require(policy.RedeemReward)(sessionHandler), requests(func(i int, r *http.Request) *http.Request {
 			r.Header.Set(middleware.SessionHeader, tokens[i])
 			return withIntegration(r)

@@ -1,6 +1,7 @@
 package bench_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpguard/otpguard/keyring"
 )
 
 // Every HTTP benchmark serves pre-built requests through the same
@@ -26,6 +29,24 @@ const benchPath = "/api/v2/customers/cust-0/rewards/rwd_free_coffee/redeem/"
 // benchKeys is how many distinct clients (remote addresses, sessions,
 // cookies) a benchmark cycles through.
 const benchKeys = 1024
+
+// The domains otpcode signs codes and makes subject pseudonyms in, for the
+// benchmarks that put records straight into a store.
+const (
+	codeDomain    = "otpguard/code/v1"
+	subjectDomain = "otpguard/subject/v1"
+)
+
+// newKeyring returns the benchmarks' keyring: one fixed key, so that every
+// keyring it returns signs and verifies alike.
+func newKeyring(tb testing.TB) *keyring.Keyring {
+	tb.Helper()
+	k, err := keyring.New(bytes.Repeat([]byte{7}, keyring.MinKeyBytes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
 
 // recorder is a ResponseWriter that keeps only the status code. Its header
 // map is reused and cleared before each request (see reset), so it adds no

@@ -22,6 +22,9 @@ import (
 //
 //   - sha256+hex: the token's hash, the key the session is stored under;
 //
+//   - store.Sealed: the check of the session record's MAC (HMAC-SHA-256
+//     under the one key of the benchmarks' keyring);
+//
 //   - alloc/guard-context: one object with the fields of the guard's
 //     context (the session, the decision, the integration, the hash);
 //
@@ -49,9 +52,24 @@ func BenchmarkPrimitive(b *testing.B) {
 		}
 		sinkByte = out[0]
 	})
+	b.Run("store.Sealed", func(b *testing.B) {
+		keys := newKeyring(b)
+		hash := store.HashToken(strings.Repeat("A", 43))
+		now := time.Now()
+		s := store.Session{Integration: strictIntegration, CustomerID: "cust-0", VerifiedAt: now, ExpiresAt: now.Add(time.Hour)}
+		store.Seal(keys, hash, &s)
+		ok := false
+		b.ReportAllocs()
+		for range b.N {
+			ok = store.Sealed(keys, hash, &s)
+		}
+		if !ok {
+			b.Fatal("got the session refused, want it sealed")
+		}
+	})
 	b.Run("alloc/guard-context", func(b *testing.B) {
 		ctx := context.Background()
-		s := store.Session{Integration: strictIntegration, CustomerID: "cust-0", Subject: "phone:+5531900000000", ExpiresAt: time.Now()}
+		s := store.Session{Integration: strictIntegration, CustomerID: "cust-0", VerifiedAt: time.Now(), ExpiresAt: time.Now(), MAC: make([]byte, sha256.Size)}
 		d := policy.Decision{Action: policy.RedeemReward, Required: true}
 		var hash [2 * sha256.Size]byte
 		b.ReportAllocs()

@@ -25,14 +25,24 @@
 //
 //	OTPGUARD_PEPPER=$(openssl rand -hex 32) go run ./example -store redis -redis-addr 127.0.0.1:6379
 //
+// -redis-addr names one Redis; a comma list names the seed nodes of a
+// Redis Cluster, and with -redis-master NAME the Sentinels that monitor the
+// master NAME, which the server then follows across failovers. -redis-url
+// takes a URL instead (rediss:// for TLS, addr= parameters for a Cluster's
+// other nodes). The password comes from the URL or, better, from
+// REDIS_PASSWORD, which does not show in the process list.
 // -redis-prefix (default "otpguard:") prefixes every key and -redis-timeout
-// (default 500ms) bounds every Redis call. The server pings Redis at start
-// and refuses to start when it cannot reach it. When Redis goes down later,
-// requests that need OTP fail closed with 503 within the timeout, requests
-// that need none are still served, and the server recovers on its own when
-// Redis returns. Instances sharing Redis must share the code-signing key:
-// set the same OTPGUARD_PEPPER (or -pepper-file) on every one, or a code
-// sent by one instance cannot be verified by another.
+// (default 500ms) bounds every Redis call. -redis-min-replicas N (default 0)
+// has every write that enforces a limit or a single use acknowledged by N
+// replicas within that bound, or the request fails closed with 503. The
+// server pings Redis at start and refuses to start when it cannot reach it,
+// or when Redis may evict keys (a maxmemory-policy other than noeviction);
+// when it cannot read the policy it warns and starts. When Redis goes down
+// later, requests that need OTP fail closed with 503 within the timeout,
+// requests that need none are still served, and the server recovers on its
+// own when Redis returns. Instances sharing Redis must share the
+// code-signing key: set the same OTPGUARD_PEPPER (or -pepper-file) on every
+// one, or a code sent by one instance cannot be verified by another.
 //
 // # Senders
 //
@@ -188,11 +198,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
-	st, storeInfo, closeStore, err := openStore(ctx, sf)
+	opened, err := openStore(ctx, sf, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer opened.close()
 
 	cfg := loyalty.Config{
 		Policies:          pol,
@@ -202,7 +212,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ProblemBase:       *problemBase,
 		Limits:            limits,
 		Peppers:           peppers,
-		Store:             st,
+		Store:             opened.store,
+		Redis:             opened.client, // with -store redis, the loyalty data is shared there too
+		RedisPrefix:       sf.prefix,
 		Senders:           senders,
 	}
 	if *auditLog {
@@ -235,7 +247,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	loyalty.PrintBanner(stderr, ln.Addr().String(), source, pol)
-	fmt.Fprintf(stderr, "store: %s\n", storeInfo)
+	fmt.Fprintf(stderr, "store: %s\n", opened.info)
+	for _, w := range opened.warnings {
+		fmt.Fprintln(stderr, w)
+	}
 	for _, line := range delivery {
 		fmt.Fprintf(stderr, "%s\n", line)
 	}

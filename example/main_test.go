@@ -100,7 +100,7 @@ func TestRunFlags(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"-h"}, noEnv, &stdout, &stderr))
 	for _, f := range []string{"-addr", "-policies", "-code-ttl", "-session-ttl", "-max-attempts", "-resend-cooldown",
 		"-send-limit", "-send-window", "-lock-after", "-lock-window", "-lock-for", "-rate", "-burst", "-problem-base", "-log", "-pepper-file",
-		"-store", "-redis-addr", "-redis-prefix", "-redis-timeout", "-admin-addr", "-region", "-allowed-countries", "-unknown-recipients",
+		"-store", "-redis-addr", "-redis-url", "-redis-master", "-redis-prefix", "-redis-timeout", "-redis-min-replicas", "-admin-addr", "-region", "-allowed-countries", "-unknown-recipients",
 		"-customer-fail-limit", "-customer-fail-window", "-customer-lock-for", "-integration-fail-limit", "-integration-fail-window",
 		"-customer-send-limit", "-customer-send-window", "-integration-send-limit", "-integration-send-window",
 		"-whatsapp-phone-number-id", "-whatsapp-base-url", "-whatsapp-template",
@@ -154,6 +154,13 @@ func TestRunFlags(t *testing.T) {
 // base URL and its stdout.
 func startRun(t *testing.T, args []string, env map[string]string) (string, *testio.Buffer) {
 	t.Helper()
+	base, stdout, _ := startRunOutput(t, args, env)
+	return base, stdout
+}
+
+// startRunOutput is startRun that also returns the command's stderr.
+func startRunOutput(t *testing.T, args []string, env map[string]string) (string, *testio.Buffer, *testio.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &testio.Buffer{}, &testio.Buffer{}
 	errc := make(chan error, 1)
@@ -180,12 +187,12 @@ func startRun(t *testing.T, args []string, env map[string]string) (string, *test
 		default:
 		}
 		if m := re.FindStringSubmatch(stderr.String()); m != nil && strings.Contains(stderr.String(), "email: ") {
-			return "http://" + m[1], stdout
+			return "http://" + m[1], stdout, stderr
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	require.FailNow(t, "the server did not start", "stderr %s", stderr.String())
-	return "", nil
+	return "", nil, nil
 }
 
 func post(t *testing.T, url, apiKey, body string) (int, string) {
@@ -258,22 +265,23 @@ func TestRunRedis(t *testing.T) {
 }
 
 func TestOpenStore(t *testing.T) {
-	st, info, closeStore, err := openStore(context.Background(), storeFlags{kind: "memory"})
+	opened, err := openStore(context.Background(), storeFlags{kind: "memory"}, noEnv)
 	require.NoError(t, err)
-	assert.Nil(t, st, "memory is left to loyalty.New")
-	assert.Contains(t, info, "memory")
-	closeStore()
+	assert.Nil(t, opened.store, "memory is left to loyalty.New")
+	assert.Nil(t, opened.client)
+	assert.Contains(t, opened.info, "memory")
+	opened.close()
 
-	_, _, _, err = openStore(context.Background(), storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "x:", timeout: 100 * time.Millisecond})
+	_, err = openStore(context.Background(), storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "x:", timeout: 100 * time.Millisecond}, noEnv)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "redis at 127.0.0.1:1 is unreachable")
 
-	_, _, _, err = openStore(context.Background(), storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "bad{prefix", timeout: time.Second})
+	_, err = openStore(context.Background(), storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "bad{prefix", timeout: time.Second}, noEnv)
 	require.Error(t, err, "got no error for a prefix with a brace")
 	assert.Contains(t, err.Error(), "redis store")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, _, _, err = openStore(ctx, storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "x:", timeout: time.Second})
+	_, err = openStore(ctx, storeFlags{kind: "redis", addr: "127.0.0.1:1", prefix: "x:", timeout: time.Second}, noEnv)
 	assert.ErrorIs(t, err, context.Canceled, "a start-up cancelled while pinging")
 }

@@ -592,7 +592,7 @@ func TestGuardInvalidCustomerSource(t *testing.T) {
 
 			assert.PanicsWithError(t, err.Error(), func() { g.Require(policy.RedeemReward, tt.src) })
 
-			_, err = middleware.NewGuard(gWeb(t), middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(f.sessions), middleware.WithCustomer(tt.src))
+			_, err = middleware.NewGuard(gWeb(t), middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(f.sessions), middleware.WithSessionKeys(gKeys), middleware.WithCustomer(tt.src))
 			require.Error(t, err)
 			assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
 			assert.Contains(t, err.Error(), tt.wantErr, "got error %q, want it to mention %q", err, tt.wantErr)
@@ -699,7 +699,7 @@ func TestOneHTTPConfiguration(t *testing.T) {
 	f := gNewFixture(t)
 	guard := f.guardOn(t, web)
 	down, err := middleware.NewGuard(web, middleware.WithPolicies(gTestPolicies(t)),
-		middleware.WithSessions(&gCountingSessions{err: errors.New("store down")}))
+		middleware.WithSessions(&gCountingSessions{err: errors.New("store down")}), middleware.WithSessionKeys(gKeys))
 	require.NoError(t, err)
 	keys, err := middleware.APIKeys(web, map[string]string{gKeyGoomer: gIntA})
 	require.NoError(t, err)

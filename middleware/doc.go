@@ -9,9 +9,14 @@
 // client or sender. The OTP flow's endpoints that issue sessions live in
 // package otphttp.
 //
+// The guard reports its decisions through OpenTelemetry (the metric
+// otpguard_guard_decisions, a span "otpguard.guard" per decision) and its
+// integrity failures through the event hook of a telemetry.Telemetry set
+// with WithTelemetry; package telemetry documents both.
+//
 // A typical set-up:
 //
-//	web, err := middleware.NewHTTP(middleware.WithProblemBase("https://api.example.com/errors/"))
+//	web, err := middleware.NewHTTP(middleware.WithProblemBase("https://api.example.com/errors/"), middleware.WithTelemetry(tel))
 //	auth, err := middleware.APIKeys(web, keys)
 //	guard, err := middleware.NewGuard(web,
 //		middleware.WithPolicies(policies),

@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -29,6 +31,12 @@ func ExampleGuard_Require() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
+	// The keys the OTP service seals its sessions with (in production, the
+	// pepper: the same keyring the otpcode.Service is built with).
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, keyring.MinKeyBytes))
+	if err != nil {
+		panic(err)
+	}
 
 	// One set of HTTP settings for every otpguard piece of the API.
 	web, err := middleware.NewHTTP(middleware.WithProblemBase("https://api.zupy.com/errors/"))
@@ -38,6 +46,7 @@ func ExampleGuard_Require() {
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
+		middleware.WithSessionKeys(keys),
 	)
 	if err != nil {
 		panic(err)
@@ -64,14 +73,16 @@ func ExampleGuard_Require() {
 
 	call("")
 
-	// The verify-otp handler creates sessions like this one.
+	// The verify-otp handler creates sessions like this one, sealed with
+	// the keys under the hash of its token.
 	const token = "Yx3kW0dQm7ZpL2vN8aRt5uE1sC4bH6gJ9fKoIqTwXyA"
-	err = sessions.CreateSession(context.Background(), store.HashToken(token), store.Session{
+	s := store.Session{
 		Integration: "goomer",
 		CustomerID:  "cust-1",
 		ExpiresAt:   time.Now().Add(30 * time.Minute),
-	}, 30*time.Minute)
-	if err != nil {
+	}
+	store.Seal(keys, store.HashToken(token), &s)
+	if err := sessions.CreateSession(context.Background(), store.HashToken(token), s, 30*time.Minute); err != nil {
 		panic(err)
 	}
 	call(token)
@@ -95,7 +106,11 @@ func ExampleAPIKeys() {
 	if err != nil {
 		panic(err)
 	}
-	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions))
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, keyring.MinKeyBytes))
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions), middleware.WithSessionKeys(keys))
 	if err != nil {
 		panic(err)
 	}
@@ -147,17 +162,22 @@ func ExampleCustomerFromJSON() {
 	if err != nil {
 		panic(err)
 	}
-	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions))
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, keyring.MinKeyBytes))
+	if err != nil {
+		panic(err)
+	}
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(sessions), middleware.WithSessionKeys(keys))
 	if err != nil {
 		panic(err)
 	}
 	const token = "Yx3kW0dQm7ZpL2vN8aRt5uE1sC4bH6gJ9fKoIqTwXyA"
-	err = sessions.CreateSession(context.Background(), store.HashToken(token), store.Session{
+	s := store.Session{
 		Integration: "saipos",
 		CustomerID:  "cust-1",
 		ExpiresAt:   time.Now().Add(30 * time.Minute),
-	}, 30*time.Minute)
-	if err != nil {
+	}
+	store.Seal(keys, store.HashToken(token), &s)
+	if err := sessions.CreateSession(context.Background(), store.HashToken(token), s, 30*time.Minute); err != nil {
 		panic(err)
 	}
 

@@ -14,6 +14,10 @@ import (
 	"time"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otpguard/otpguard/internal/instrument"
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 )
@@ -68,6 +72,10 @@ var (
 	// ErrSessionStale: the policy gives the action a max_age, and the
 	// session was verified longer ago than that.
 	ErrSessionStale = errors.New("middleware: OTP session verified too long ago for this action")
+	// ErrSessionForged: the session record's MAC does not verify under the
+	// session keys: it was written, edited or copied under another token
+	// by someone without the keys.
+	ErrSessionForged = errors.New("middleware: OTP session record failed its integrity check")
 	// ErrSessionUsed: the policy makes the action single-use, and the
 	// session was already used for it.
 	ErrSessionUsed = errors.New("middleware: OTP session already used for this single-use action")
@@ -114,11 +122,13 @@ type Guard struct {
 	web      *HTTP
 	policies policy.Source
 	sessions store.Sessions
+	keys     *keyring.Keyring
 	catalog  *policy.Catalog
 	customer CustomerSource
 	now      func() time.Time
 	deny     func(http.ResponseWriter, *http.Request, error)
 	onError  func(http.ResponseWriter, *http.Request, error)
+	obs      *guardObs // nil: no metrics, no spans
 
 	// The guard's fixed answers, encoded once by NewGuard.
 	otpRequired  encodedProblem
@@ -153,6 +163,21 @@ func WithSessions(s store.Sessions) Option {
 			return errors.New("nil session store")
 		}
 		g.sessions = s
+		return nil
+	}
+}
+
+// WithSessionKeys sets the keys session records are sealed with (see
+// store.Seal): the keyring of the otpcode.Service that issues the sessions.
+// Required. A record whose MAC does not verify — written or copied by
+// anyone without the keys — is refused with ErrSessionForged and logged as
+// an integrity failure.
+func WithSessionKeys(k *keyring.Keyring) Option {
+	return func(g *Guard) error {
+		if k == nil || k.Len() == 0 {
+			return errors.New("nil or empty session keyring")
+		}
+		g.keys = k
 		return nil
 	}
 }
@@ -202,7 +227,7 @@ func WithClock(now func() time.Time) Option {
 // WithDenyHandler sets the hook that answers a refused request. err is one
 // of ErrNoIntegration, ErrNoSession, ErrSessionInvalid, ErrSessionExpired,
 // ErrWrongIntegration, ErrNoCustomer, ErrWrongCustomer, ErrScope,
-// ErrSessionStale and ErrSessionUsed (compare with
+// ErrSessionStale, ErrSessionUsed and ErrSessionForged (compare with
 // errors.Is). Default: 401 authentication-required for ErrNoIntegration and
 // the seed's 403 otp-required for every other reason. Security: the hook
 // must not call the guarded handler, and telling clients the precise reason
@@ -234,11 +259,11 @@ func WithErrorHandler(f func(w http.ResponseWriter, r *http.Request, err error))
 	}
 }
 
-// NewGuard returns a guard that answers and logs as the shared settings web
-// say (problem base, integration, audit log, body limit), configured by
-// opts. WithPolicies and WithSessions are required. NewGuard checks the
-// whole configuration and returns every problem it finds, joined, each
-// wrapping ErrInvalidConfig.
+// NewGuard returns a guard that answers, logs and reports as the shared
+// settings web say (problem base, integration, audit log, body limit,
+// telemetry), configured by opts. WithPolicies, WithSessions and
+// WithSessionKeys are required. NewGuard checks the whole configuration and
+// returns every problem it finds, joined, each wrapping ErrInvalidConfig.
 func NewGuard(web *HTTP, opts ...Option) (*Guard, error) {
 	g := &Guard{web: web, now: time.Now}
 	var missing []error
@@ -252,11 +277,17 @@ func NewGuard(web *HTTP, opts ...Option) (*Guard, error) {
 	if g.sessions == nil {
 		err = errors.Join(err, configError("new guard", "no session store (use WithSessions)"))
 	}
+	if g.keys == nil {
+		err = errors.Join(err, configError("new guard", "no session keys (use WithSessionKeys)"))
+	}
 	if err != nil {
 		return nil, err
 	}
 	if g.catalog == nil {
 		g.catalog = policy.NewCatalog()
+	}
+	if err := newGuardObs(g); err != nil {
+		return nil, configError("new guard", "telemetry: "+err.Error())
 	}
 	g.otpRequired = web.encodeProblem(otpRequiredProblem)
 	g.authRequired = web.encodeProblem(authRequiredProblem)
@@ -301,7 +332,7 @@ func (g *Guard) Middleware(a policy.Action, opts ...RouteOption) (func(http.Hand
 	if err != nil {
 		return nil, fmt.Errorf("middleware: guard action %q: %w: %w", a, ErrInvalidConfig, err)
 	}
-	proto := guarded{g: g, rule: rule, customer: g.customer}
+	proto := guarded{g: g, rule: rule, customer: g.customer, obs: newRouteObs(g.obs, a)}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("middleware: guard action %q: %w: nil route option", a, ErrInvalidConfig)
@@ -338,6 +369,7 @@ type guarded struct {
 	g        *Guard
 	rule     policy.Rule
 	customer CustomerSource
+	obs      *routeObs // nil: no metrics, no spans
 	next     http.Handler
 }
 
@@ -349,48 +381,59 @@ const (
 )
 
 func (h *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, span := h.obs.start(r.Context())
+	next := h.decide(ctx, span, w, r)
+	if span != nil {
+		// The span covers the decision, not the handler it lets through.
+		span.End()
+	}
+	if next != nil {
+		h.next.ServeHTTP(w, next)
+	}
+}
+
+// decide decides r, in ctx (r's context, or the decision's span's), and
+// returns the request to hand the next handler, or nil when it answered r
+// itself.
+func (h *guarded) decide(ctx context.Context, span trace.Span, w http.ResponseWriter, r *http.Request) *http.Request {
 	g := h.g
-	ctx := r.Context()
 	integration, ok := g.web.Integration(r)
 	if !ok || integration == "" {
-		g.audit(ctx, "", policy.Decision{Action: h.rule.Action()}, outcomeDenied, ErrNoIntegration)
-		g.deny(w, r, ErrNoIntegration)
-		return
+		h.refuse(ctx, span, w, r, "", policy.Decision{Action: h.rule.Action()}, ErrNoIntegration)
+		return nil
 	}
 	p, err := g.policies.Policy(ctx, integration)
 	if err != nil {
-		g.audit(ctx, integration, policy.Decision{Action: h.rule.Action()}, outcomeError, errAuditPolicySource)
+		h.failed(ctx, span, integration, policy.Decision{Action: h.rule.Action()}, errorPolicy, err)
 		g.onError(w, r, fmt.Errorf("middleware: %w: policy of integration %q: %w", ErrUnavailable, integration, err))
-		return
+		return nil
 	}
 	d := h.rule.Decide(p)
 	if !d.Required {
-		g.audit(ctx, integration, d, outcomeAllowed, nil)
-		h.next.ServeHTTP(w, r)
-		return
+		h.allowed(ctx, span, integration, d)
+		return r
 	}
-	h.serveRequired(w, r, integration, d)
+	return h.decideSession(ctx, span, w, r, integration, d)
 }
 
-// serveRequired checks the request's session for an action that requires
-// OTP and calls the next handler only when it is valid.
-func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integration string, d policy.Decision) {
+// decideSession checks the request's session for an action that requires
+// OTP, and returns the request for the next handler when it is valid.
+func (h *guarded) decideSession(ctx context.Context, span trace.Span, w http.ResponseWriter, r *http.Request, integration string, d policy.Decision) *http.Request {
 	g := h.g
-	ctx := r.Context()
 	token, err := sessionToken(r.Header)
 	if err != nil {
-		g.refuse(w, r, integration, d, err)
-		return
+		h.refuse(ctx, span, w, r, integration, d, err)
+		return nil
 	}
 	var customer string
 	if h.customer.bound() {
 		if customer, err = h.customer.customer(r); err != nil {
-			g.refuse(w, r, integration, d, err)
-			return
+			h.refuse(ctx, span, w, r, integration, d, err)
+			return nil
 		}
 	}
 	gc := &guardContext{
-		Context:        ctx,
+		Context:        r.Context(),
 		integration:    integration,
 		ownIntegration: g.web.integration != nil,
 		decision:       d,
@@ -398,31 +441,36 @@ func (h *guarded) serveRequired(w http.ResponseWriter, r *http.Request, integrat
 	hash := gc.hashToken(token)
 	s, found, err := g.sessions.GetSession(ctx, hash)
 	if err != nil {
-		g.audit(ctx, integration, d, outcomeError, errAuditSessionStore)
+		h.failed(ctx, span, integration, d, errorStore, err)
 		g.onError(w, r, fmt.Errorf("middleware: %w: get session: %w", ErrUnavailable, err))
-		return
+		return nil
 	}
 	if err := h.check(integration, customer, s, found, d); err != nil {
-		g.refuse(w, r, integration, d, err)
-		return
+		h.refuse(ctx, span, w, r, integration, d, err)
+		return nil
+	}
+	if !store.Sealed(g.keys, hash, &s) {
+		g.integrityFailure(ctx, integration, d)
+		h.refuse(ctx, span, w, r, integration, d, ErrSessionForged)
+		return nil
 	}
 	if d.SingleUse {
 		// Consumed for this action by this request, atomically: of
 		// parallel requests with the session, one goes through.
 		first, err := g.sessions.UseSession(ctx, hash, string(d.Action))
 		if err != nil {
-			g.audit(ctx, integration, d, outcomeError, errAuditSessionStore)
+			h.failed(ctx, span, integration, d, errorStore, err)
 			g.onError(w, r, fmt.Errorf("middleware: %w: use session: %w", ErrUnavailable, err))
-			return
+			return nil
 		}
 		if !first {
-			g.refuse(w, r, integration, d, ErrSessionUsed)
-			return
+			h.refuse(ctx, span, w, r, integration, d, ErrSessionUsed)
+			return nil
 		}
 	}
 	gc.session = s
-	g.audit(ctx, integration, d, outcomeAllowed, nil)
-	h.next.ServeHTTP(w, r.WithContext(gc))
+	h.allowed(ctx, span, integration, d)
+	return r.WithContext(gc)
 }
 
 // check returns why session s (found or not) does not authorize the
@@ -448,10 +496,30 @@ func (h *guarded) check(integration, customer string, s store.Session, found boo
 	return nil
 }
 
-// refuse logs and answers a refused request.
-func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, integration string, d policy.Decision, reason error) {
-	g.audit(r.Context(), integration, d, outcomeDenied, reason)
-	g.deny(w, r, reason)
+// allowed reports a request let through.
+func (h *guarded) allowed(ctx context.Context, span trace.Span, integration string, d policy.Decision) {
+	h.g.audit(ctx, integration, d, outcomeAllowed, nil, nil)
+	h.obs.decided(ctx, span, integration, outcomeAllowed, int(d.Reason), nil)
+}
+
+// refuse reports and answers a refused request.
+func (h *guarded) refuse(ctx context.Context, span trace.Span, w http.ResponseWriter, r *http.Request, integration string, d policy.Decision, reason error) {
+	h.g.audit(ctx, integration, d, outcomeDenied, reason, nil)
+	if h.obs != nil {
+		h.obs.decided(ctx, span, integration, outcomeDenied, denyIndex(reason), nil)
+	}
+	h.g.deny(w, r, reason)
+}
+
+// failed reports a request the guard could not decide: which (errorPolicy
+// or errorStore) failed with cause.
+func (h *guarded) failed(ctx context.Context, span trace.Span, integration string, d policy.Decision, which int, cause error) {
+	why := errAuditPolicySource
+	if which == errorStore {
+		why = errAuditSessionStore
+	}
+	h.g.audit(ctx, integration, d, outcomeError, why, cause)
+	h.obs.decided(ctx, span, integration, outcomeError, which, cause)
 }
 
 // hashToken writes store.HashToken(token) into c.hash and returns it as a
@@ -519,15 +587,32 @@ var tokenChars = func() (t [256]bool) {
 }()
 
 // Audit reasons of the outcome "error". The underlying errors are not
-// logged: their text is not under the guard's control.
+// logged, nor recorded on spans: their text is not under the guard's
+// control. Their class is (error_class, error.type: timeout, canceled,
+// unavailable or other).
 var (
 	errAuditPolicySource = errors.New("policy source failed")
 	errAuditSessionStore = errors.New("session store failed")
 )
 
+// integrityFailure logs a session record that failed its integrity check,
+// at level Error, whether or not the audit log is on at Info, and emits
+// telemetry.EventIntegrityFailure: someone wrote to the session store
+// without the keys.
+func (g *Guard) integrityFailure(ctx context.Context, integration string, d policy.Decision) {
+	g.emitIntegrityFailure(ctx, integration, d)
+	if l := g.web.logger; l != nil {
+		l.LogAttrs(ctx, slog.LevelError, "otp.integrity_failure",
+			slog.String("integration", integration),
+			slog.String("action", string(d.Action)),
+		)
+	}
+}
+
 // audit writes the decision event when an audit logger is set. why is the
-// reason of a refusal or failure; nil means d.Reason.
-func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision, outcome string, why error) {
+// reason of a refusal or failure; nil means d.Reason. cause is the
+// failure behind the outcome "error", logged as its class only.
+func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision, outcome string, why, cause error) {
 	l := g.web.logger
 	if l == nil || !l.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -535,6 +620,17 @@ func (g *Guard) audit(ctx context.Context, integration string, d policy.Decision
 	reason := d.Reason.String()
 	if why != nil {
 		reason = why.Error()
+	}
+	if cause != nil {
+		l.LogAttrs(ctx, slog.LevelInfo, "otp.decision",
+			slog.String("integration", integration),
+			slog.String("action", string(d.Action)),
+			slog.Bool("required", d.Required),
+			slog.String("outcome", outcome),
+			slog.String("reason", reason),
+			slog.String("error_class", instrument.Class(cause)),
+		)
+		return
 	}
 	l.LogAttrs(ctx, slog.LevelInfo, "otp.decision",
 		slog.String("integration", integration),

@@ -43,7 +43,9 @@ func gBenchGuard(b *testing.B, n int) (*middleware.Guard, []string) {
 	for i := range tokens {
 		tokens[i] = fmt.Sprintf("bench-session-token-%023d", i)
 		s := store.Session{Integration: gIntA, CustomerID: gCustomerX, ExpiresAt: time.Now().Add(time.Hour)}
-		if err := mem.CreateSession(context.Background(), store.HashToken(tokens[i]), s, time.Hour); err != nil {
+		hash := store.HashToken(tokens[i])
+		store.Seal(gKeys, hash, &s)
+		if err := mem.CreateSession(context.Background(), hash, s, time.Hour); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -51,7 +53,7 @@ func gBenchGuard(b *testing.B, n int) (*middleware.Guard, []string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := middleware.NewGuard(web, middleware.WithPolicies(gTestPolicies(b)), middleware.WithSessions(mem))
+	g, err := middleware.NewGuard(web, middleware.WithPolicies(gTestPolicies(b)), middleware.WithSessions(mem), middleware.WithSessionKeys(gKeys))
 	if err != nil {
 		b.Fatal(err)
 	}

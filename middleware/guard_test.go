@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/middleware/guardtest"
 	"github.com/otpguard/otpguard/policy"
@@ -46,6 +47,19 @@ const (
 	gCustomerX   = "cust-x"
 	gCustomerY   = "cust-y"
 )
+
+// gKeys are the session keys of the tests' guards; the tests seal the
+// sessions they create with them.
+var gKeys = gNewKeyring(1)
+
+// gNewKeyring returns a keyring of one 32-byte key, every byte b.
+func gNewKeyring(b byte) *keyring.Keyring {
+	k, err := keyring.New(bytes.Repeat([]byte{b}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
 
 // gCountingSessions counts GetSession calls and can fail them all.
 type gCountingSessions struct {
@@ -93,7 +107,7 @@ func gNewFixture(t testing.TB) *gFixture {
 	mem := memory.New(memory.WithClock(clk.Now))
 	t.Cleanup(func() { mem.Close() })
 	f := &gFixture{clock: clk, mem: mem, sessions: &gCountingSessions{Sessions: mem}}
-	f.put(t, gTokenA, store.Session{Integration: gIntA, CustomerID: gCustomerX, Subject: "phone:+5511987654321"}, 30*time.Minute, 30*time.Minute)
+	f.put(t, gTokenA, store.Session{Integration: gIntA, CustomerID: gCustomerX}, 30*time.Minute, 30*time.Minute)
 	f.put(t, gTokenScoped, store.Session{Integration: gIntA, CustomerID: gCustomerX, Scopes: []string{string(policy.UseCoupon)}}, 30*time.Minute, 30*time.Minute)
 	f.put(t, gTokenOther, store.Session{Integration: gIntB, CustomerID: gCustomerX}, 30*time.Minute, 30*time.Minute)
 	f.put(t, gTokenNoCust, store.Session{Integration: gIntA}, 30*time.Minute, 30*time.Minute)
@@ -103,10 +117,14 @@ func gNewFixture(t testing.TB) *gFixture {
 	return f
 }
 
+// put stores s under token, sealed with gKeys, expiring life from now, with
+// the store TTL ttl.
 func (f *gFixture) put(t testing.TB, token string, s store.Session, life, ttl time.Duration) {
 	t.Helper()
 	s.ExpiresAt = f.clock.Now().Add(life)
-	require.NoError(t, f.mem.CreateSession(context.Background(), store.HashToken(token), s, ttl))
+	hash := store.HashToken(token)
+	store.Seal(gKeys, hash, &s)
+	require.NoError(t, f.mem.CreateSession(context.Background(), hash, s, ttl))
 }
 
 // gWeb returns the shared HTTP settings of the tests: problem base
@@ -131,6 +149,7 @@ func (f *gFixture) guardOn(t testing.TB, web *middleware.HTTP, opts ...middlewar
 	base := []middleware.Option{
 		middleware.WithPolicies(gTestPolicies(t)),
 		middleware.WithSessions(f.sessions),
+		middleware.WithSessionKeys(gKeys),
 		middleware.WithClock(f.clock.Now),
 	}
 	g, err := middleware.NewGuard(web, append(base, opts...)...)
@@ -271,7 +290,7 @@ func TestNewGuardConfig(t *testing.T) {
 	mem := memory.New()
 	t.Cleanup(func() { mem.Close() })
 	web := gWeb(t)
-	ok := []middleware.Option{middleware.WithPolicies(src), middleware.WithSessions(mem)}
+	ok := []middleware.Option{middleware.WithPolicies(src), middleware.WithSessions(mem), middleware.WithSessionKeys(gKeys)}
 	tests := []struct {
 		name    string
 		web     *middleware.HTTP
@@ -295,11 +314,14 @@ func TestNewGuardConfig(t *testing.T) {
 		), ""},
 		{"nil web", nil, ok, "nil HTTP settings"},
 		{"no options", web, nil, "no policy source"},
-		{"no sessions", web, []middleware.Option{middleware.WithPolicies(src)}, "no session store"},
-		{"no policies", web, []middleware.Option{middleware.WithSessions(mem)}, "no policy source"},
+		{"no sessions", web, []middleware.Option{middleware.WithPolicies(src), middleware.WithSessionKeys(gKeys)}, "no session store"},
+		{"no policies", web, []middleware.Option{middleware.WithSessions(mem), middleware.WithSessionKeys(gKeys)}, "no policy source"},
+		{"no session keys", web, []middleware.Option{middleware.WithPolicies(src), middleware.WithSessions(mem)}, "no session keys (use WithSessionKeys)"},
 		{"nil option", web, append(ok, nil), "nil option"},
 		{"nil source", web, append(ok, middleware.WithPolicies(nil)), "nil policy source"},
 		{"nil sessions", web, append(ok, middleware.WithSessions(nil)), "nil session store"},
+		{"nil session keys", web, append(ok, middleware.WithSessionKeys(nil)), "nil or empty session keyring"},
+		{"empty session keys", web, append(ok, middleware.WithSessionKeys(&keyring.Keyring{})), "nil or empty session keyring"},
 		{"nil catalog", web, append(ok, middleware.WithCatalog(nil)), "nil catalog"},
 		{"nil customer func", web, append(ok, middleware.WithCustomer(middleware.CustomerFunc(nil))), "nil customer func"},
 		{"empty path name", web, append(ok, middleware.WithCustomer(middleware.CustomerFromPath(""))), "empty name"},
@@ -330,7 +352,7 @@ func TestNewGuardReportsEveryProblem(t *testing.T) {
 	_, err := middleware.NewGuard(nil, middleware.WithClock(nil), middleware.WithCustomer(middleware.CustomerFunc(nil)))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, middleware.ErrInvalidConfig)
-	for _, want := range []string{"nil HTTP settings", "nil clock", "nil customer func", "no policy source", "no session store"} {
+	for _, want := range []string{"nil HTTP settings", "nil clock", "nil customer func", "no policy source", "no session store", "no session keys"} {
 		assert.Contains(t, err.Error(), want, "got error %q, want it to mention %q", err, want)
 	}
 }
@@ -429,7 +451,7 @@ func TestGuardNotRequiredSkipsStore(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			failing := &gCountingSessions{err: errors.New("store down")}
-			g, err := middleware.NewGuard(gWeb(t), middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(failing))
+			g, err := middleware.NewGuard(gWeb(t), middleware.WithPolicies(gTestPolicies(t)), middleware.WithSessions(failing), middleware.WithSessionKeys(gKeys))
 			require.NoError(t, err)
 			next := &gNextHandler{}
 			rec := httptest.NewRecorder()
@@ -560,7 +582,9 @@ func TestGuardExpiry(t *testing.T) {
 func TestGuardZeroExpiryIsExpired(t *testing.T) {
 	f := gNewFixture(t)
 	const token = "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE"
-	require.NoError(t, f.mem.CreateSession(context.Background(), store.HashToken(token), store.Session{Integration: gIntA}, time.Hour))
+	s := store.Session{Integration: gIntA}
+	store.Seal(gKeys, store.HashToken(token), &s)
+	require.NoError(t, f.mem.CreateSession(context.Background(), store.HashToken(token), s, time.Hour))
 	var reason error
 	g := f.guard(t, middleware.WithDenyHandler(func(_ http.ResponseWriter, _ *http.Request, err error) { reason = err }))
 	next := &gNextHandler{}
@@ -635,6 +659,7 @@ func TestGuardFailsClosed(t *testing.T) {
 			opts := []middleware.Option{
 				middleware.WithPolicies(tt.policies),
 				middleware.WithSessions(tt.sessions),
+				middleware.WithSessionKeys(gKeys),
 			}
 			g, err := middleware.NewGuard(web, opts...)
 			require.NoError(t, err)
@@ -886,7 +911,7 @@ func TestGuardSingleUseAndMaxAge(t *testing.T) {
 	)
 	web, err := middleware.NewHTTP(middleware.WithIntegrationFunc(func(*http.Request) (string, bool) { return "goomer", true }))
 	require.NoError(t, err)
-	g, err := middleware.NewGuard(web, middleware.WithPolicies(pol), middleware.WithSessions(st), middleware.WithClock(clock.Now),
+	g, err := middleware.NewGuard(web, middleware.WithPolicies(pol), middleware.WithSessions(st), middleware.WithSessionKeys(gKeys), middleware.WithClock(clock.Now),
 		middleware.WithDenyHandler(func(w http.ResponseWriter, _ *http.Request, err error) {
 			mu.Lock()
 			reasons = append(reasons, err)
@@ -896,7 +921,7 @@ func TestGuardSingleUseAndMaxAge(t *testing.T) {
 	require.NoError(t, err)
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	redeem, coupon := g.Require(policy.RedeemReward)(ok), g.Require(policy.UseCoupon)(ok)
-	token := guardtest.MustIssue(t, st, guardtest.Session{Integration: "goomer", CustomerID: "c1", Now: clock.Now})
+	token := guardtest.MustIssue(t, st, guardtest.Session{Integration: "goomer", CustomerID: "c1", Keys: gKeys, Now: clock.Now})
 	serve := func(h http.Handler) int {
 		r := httptest.NewRequest(http.MethodPost, "/", nil)
 		r.Header.Set(middleware.SessionHeader, token)

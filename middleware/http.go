@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 // DefaultBodyLimit is the largest request body, in bytes, that otpguard
@@ -19,7 +21,8 @@ const DefaultBodyLimit = 4 << 10
 // shares: the guard (NewGuard), partner authentication (APIKeys, AuthFunc)
 // and the OTP handlers (package otphttp). Build it once with NewHTTP and
 // hand the same value to each, so that one API answers under one problem
-// base, finds the calling integration one way and logs to one place.
+// base, finds the calling integration one way, logs to one place and
+// reports to one telemetry (WithTelemetry).
 //
 // An HTTP is immutable after NewHTTP and safe for concurrent use.
 type HTTP struct {
@@ -27,6 +30,7 @@ type HTTP struct {
 	integration func(*http.Request) (string, bool)
 	logger      *slog.Logger
 	bodyLimit   int64
+	telemetry   *telemetry.Telemetry // WithTelemetry
 }
 
 // HTTPOption configures the shared HTTP settings in NewHTTP.
@@ -64,8 +68,11 @@ func WithIntegrationFunc(f func(*http.Request) (string, bool)) HTTPOption {
 }
 
 // WithLogger turns on the audit log of every piece built on these settings:
-// the guard's "otp.decision" event per guarded request and the OTP
-// handlers' "otp.request" and "otp.verify" events. Codes, session tokens,
+// the guard's "otp.decision" event per guarded request (with error_class,
+// never the error's text, when the policy source or the session store
+// failed) and "otp.integrity_failure", and the OTP handlers' "otp.request"
+// and "otp.verify" events (with customer_ref, the customer's pseudonymous
+// reference, once the service knew the customer). Codes, session tokens,
 // their hashes, API keys and identifiers never appear in it. Default: nil,
 // no audit log and no cost.
 func WithLogger(l *slog.Logger) HTTPOption {

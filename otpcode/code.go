@@ -1,14 +1,9 @@
 package otpcode
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"math"
 	"sync"
@@ -24,8 +19,6 @@ const (
 	maxCodeAttempts = 16
 	// tokenBytes is the entropy of a session token.
 	tokenBytes = 32
-	// minKeyBytes is the shortest key a Keyring takes.
-	minKeyBytes = 32
 )
 
 // pow10[d] is 10^d.
@@ -129,122 +122,9 @@ func NewToken(r io.Reader) (string, error) {
 	return string(out[:]), nil
 }
 
-// macDomain separates code MACs from any other use of the same keys. It
-// also versions the encoding of the signed fields.
-const macDomain = "otpguard/code/v1"
+// codeDomain separates code MACs from every other use of the keys (see
+// package keyring). It also versions the encoding of the signed fields.
+const codeDomain = "otpguard/code/v1"
 
-// Keyring holds the server secrets (peppers) codes are signed with. The
-// first key signs; every key verifies, so keys can be rotated by putting a
-// new key first and dropping the old one after a code lifetime. A Keyring is
-// safe for concurrent use. The zero Keyring has no key (Sign panics and
-// Verify reports false); build one with NewKeyring.
-type Keyring struct {
-	keys []*macKey
-}
-
-// macKey is one key with a pool of HMAC states keyed with it, so signing
-// and verifying neither re-derive the HMAC pads nor allocate per call.
-type macKey struct {
-	pool sync.Pool // of *macState
-}
-
-// macState is an HMAC under one key plus scratch space. The message is
-// copied into buf and written in chunks, which saves an interface call per
-// field and a []byte conversion per string.
-type macState struct {
-	h   hash.Hash
-	n   int // bytes pending in buf
-	buf [128]byte
-	sum [sha256.Size]byte
-}
-
-// NewKeyring returns a keyring over keys, the first of which signs. Each key
-// must be at least 32 bytes; at least one key is required. The keys are
-// copied, so the caller may reuse or clear its slices.
-func NewKeyring(keys ...[]byte) (*Keyring, error) {
-	if len(keys) == 0 {
-		return nil, errors.New("otpcode: new keyring: no key given")
-	}
-	k := &Keyring{keys: make([]*macKey, len(keys))}
-	for i, key := range keys {
-		if len(key) < minKeyBytes {
-			return nil, fmt.Errorf("otpcode: new keyring: key %d is %d bytes, want at least %d", i, len(key), minKeyBytes)
-		}
-		owned := append([]byte(nil), key...)
-		mk := &macKey{}
-		mk.pool.New = func() any { return &macState{h: hmac.New(sha256.New, owned)} }
-		k.keys[i] = mk
-	}
-	return k, nil
-}
-
-// mac computes into st.sum the MAC of the four fields under st's key. The
-// message is the domain string followed by each field as an 8-byte
-// big-endian length and its bytes, so no two field tuples share an
-// encoding ("ab","c" differs from "a","bc").
-func (st *macState) mac(integration, subject, purpose, code string) {
-	st.h.Reset()
-	st.n = 0
-	st.writeString(macDomain)
-	for _, f := range [...]string{integration, subject, purpose, code} {
-		st.writeLen(len(f))
-		st.writeString(f)
-	}
-	if st.n > 0 {
-		st.h.Write(st.buf[:st.n])
-		st.n = 0
-	}
-	st.h.Sum(st.sum[:0])
-}
-
-// writeLen buffers n as 8 big-endian bytes.
-func (st *macState) writeLen(n int) {
-	if len(st.buf)-st.n < 8 {
-		st.h.Write(st.buf[:st.n])
-		st.n = 0
-	}
-	binary.BigEndian.PutUint64(st.buf[st.n:], uint64(n))
-	st.n += 8
-}
-
-// writeString buffers s for the hash, flushing full chunks.
-func (st *macState) writeString(s string) {
-	for len(s) > 0 {
-		c := copy(st.buf[st.n:], s)
-		st.n += c
-		s = s[c:]
-		if st.n == len(st.buf) {
-			st.h.Write(st.buf[:])
-			st.n = 0
-		}
-	}
-}
-
-// Sign returns the HMAC-SHA-256, under the first key, of code bound to
-// integration, subject and purpose (32 bytes). Changing any of the four
-// fields changes the MAC.
-func (k *Keyring) Sign(integration, subject, purpose, code string) []byte {
-	mk := k.keys[0]
-	st := mk.pool.Get().(*macState)
-	st.mac(integration, subject, purpose, code)
-	out := make([]byte, sha256.Size)
-	copy(out, st.sum[:])
-	mk.pool.Put(st)
-	return out
-}
-
-// Verify reports, in constant time for a given MAC length, whether mac is
-// the MAC of code bound to integration, subject and purpose under any key.
-// It computes the MAC under every key and compares each in constant time
-// before combining the results, so its timing depends on the number of keys
-// but not on which key, if any, matched.
-func (k *Keyring) Verify(integration, subject, purpose, code string, mac []byte) bool {
-	match := 0
-	for _, mk := range k.keys {
-		st := mk.pool.Get().(*macState)
-		st.mac(integration, subject, purpose, code)
-		match |= subtle.ConstantTimeCompare(st.sum[:], mac)
-		mk.pool.Put(st)
-	}
-	return match == 1
-}
+// subjectDomain is the domain of subject pseudonyms.
+const subjectDomain = "otpguard/subject/v1"

@@ -2,9 +2,7 @@ package otpcode
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -16,7 +14,6 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -519,187 +516,6 @@ func TestNewToken(t *testing.T) {
 	})
 }
 
-func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
-
-func TestNewKeyring(t *testing.T) {
-	tests := []struct {
-		name    string
-		keys    [][]byte
-		wantErr string
-	}{
-		{"no key", nil, "no key"},
-		{"short key", [][]byte{make([]byte, 31)}, "key 0 is 31 bytes, want at least 32"},
-		{"short second key", [][]byte{testKey(1), make([]byte, 8)}, "key 1 is 8 bytes"},
-		{"empty key", [][]byte{{}}, "key 0 is 0 bytes"},
-		{"one key", [][]byte{testKey(1)}, ""},
-		{"two keys", [][]byte{testKey(1), make([]byte, 64)}, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			k, err := NewKeyring(tt.keys...)
-			if tt.wantErr != "" {
-				require.Error(t, err)
-				assert.Nil(t, k)
-				assert.Contains(t, err.Error(), tt.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.Len(t, k.keys, len(tt.keys))
-		})
-	}
-}
-
-func TestKeyringSignVerify(t *testing.T) {
-	k, err := NewKeyring(testKey(1))
-	require.NoError(t, err)
-	mac := k.Sign("acme", "phone:+5511987654321", "login", "123456")
-	require.Len(t, mac, sha256.Size)
-	assert.True(t, k.Verify("acme", "phone:+5511987654321", "login", "123456", mac))
-	assert.Equal(t, mac, k.Sign("acme", "phone:+5511987654321", "login", "123456"), "got a different MAC for the same input")
-
-	tests := []struct {
-		name                                string
-		integration, subject, purpose, code string
-	}{
-		{"wrong code", "acme", "phone:+5511987654321", "login", "123457"},
-		{"wrong integration", "acme2", "phone:+5511987654321", "login", "123456"},
-		{"wrong subject", "acme", "phone:+5511987654322", "login", "123456"},
-		{"wrong purpose", "acme", "phone:+5511987654321", "payment", "123456"},
-		{"empty code", "acme", "phone:+5511987654321", "login", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.False(t, k.Verify(tt.integration, tt.subject, tt.purpose, tt.code, mac), "got verified, want refused")
-		})
-	}
-	t.Run("tampered MAC", func(t *testing.T) {
-		bad := bytes.Clone(mac)
-		bad[31] ^= 1
-		assert.False(t, k.Verify("acme", "phone:+5511987654321", "login", "123456", bad))
-		assert.False(t, k.Verify("acme", "phone:+5511987654321", "login", "123456", mac[:31]))
-		assert.False(t, k.Verify("acme", "phone:+5511987654321", "login", "123456", nil))
-		assert.False(t, k.Verify("acme", "phone:+5511987654321", "login", "123456", append(bytes.Clone(mac), 0)))
-	})
-	t.Run("other key", func(t *testing.T) {
-		other, err := NewKeyring(testKey(2))
-		require.NoError(t, err)
-		assert.False(t, other.Verify("acme", "phone:+5511987654321", "login", "123456", mac))
-	})
-}
-
-func TestKeyringRotation(t *testing.T) {
-	oldKey, newKey := testKey(1), testKey(2)
-	before, err := NewKeyring(oldKey)
-	require.NoError(t, err)
-	mac := before.Sign("acme", "email:m@x.com", "login", "000000")
-
-	during, err := NewKeyring(newKey, oldKey)
-	require.NoError(t, err)
-	assert.True(t, during.Verify("acme", "email:m@x.com", "login", "000000", mac), "got old code refused during rotation, want accepted")
-	fresh := during.Sign("acme", "email:m@x.com", "login", "000000")
-	assert.NotEqual(t, mac, fresh, "got the old key signing, want the new one")
-	assert.True(t, during.Verify("acme", "email:m@x.com", "login", "000000", fresh))
-
-	after, err := NewKeyring(newKey)
-	require.NoError(t, err)
-	assert.False(t, after.Verify("acme", "email:m@x.com", "login", "000000", mac), "got old code accepted after the old key was dropped")
-	assert.True(t, after.Verify("acme", "email:m@x.com", "login", "000000", fresh))
-	assert.False(t, before.Verify("acme", "email:m@x.com", "login", "000000", fresh), "got new code accepted by the old key only")
-}
-
-func TestKeyringFieldBoundaries(t *testing.T) {
-	k, err := NewKeyring(testKey(1))
-	require.NoError(t, err)
-	tuples := [][4]string{
-		{"ab", "c", "d", "e"},
-		{"a", "bc", "d", "e"},
-		{"a", "b", "cd", "e"},
-		{"a", "b", "c", "de"},
-		{"abc", "", "d", "e"},
-		{"", "abc", "d", "e"},
-		{"a\x00", "bc", "d", "e"},
-		// A field that looks like a length prefix of the next.
-		{"a" + string(make([]byte, 7)) + "\x01b", "", "d", "e"},
-		{"a", "b", "d", "e"},
-	}
-	macs := make([][]byte, len(tuples))
-	for i, f := range tuples {
-		macs[i] = k.Sign(f[0], f[1], f[2], f[3])
-	}
-	for i := range tuples {
-		for j := range tuples {
-			if i == j {
-				continue
-			}
-			f := tuples[j]
-			assert.False(t, k.Verify(f[0], f[1], f[2], f[3], macs[i]), "MAC of %q verified for %q", tuples[i], f)
-		}
-	}
-}
-
-// TestKeyringKnownAnswer pins the signed encoding: the domain string, then
-// each field as an 8-byte big-endian length and its bytes. Long fields run
-// through the chunked writer's flushes.
-func TestKeyringKnownAnswer(t *testing.T) {
-	key := []byte("0123456789abcdef0123456789abcdef")
-	k, err := NewKeyring(key)
-	require.NoError(t, err)
-	for _, f := range [][4]string{
-		{"acme", "cpf:12345678909", "login", "123456"},
-		{strings.Repeat("i", 119), strings.Repeat("s", 300), "", strings.Repeat("c", 1000)},
-		{"", "", "", ""},
-	} {
-		msg := []byte("otpguard/code/v1")
-		for _, s := range f {
-			msg = binary.BigEndian.AppendUint64(msg, uint64(len(s)))
-			msg = append(msg, s...)
-		}
-		h := hmac.New(sha256.New, key)
-		h.Write(msg)
-		want := h.Sum(nil)
-		got := k.Sign(f[0], f[1], f[2], f[3])
-		assert.Equal(t, want, got, "got %x, want %x", got, want)
-	}
-}
-
-func TestKeyringCopiesKeys(t *testing.T) {
-	key := testKey(7)
-	k, err := NewKeyring(key)
-	require.NoError(t, err)
-	want := k.Sign("a", "b", "c", "d")
-	clear(key)
-	got := k.Sign("a", "b", "c", "d")
-	assert.Equal(t, want, got, "got the MAC changed after the caller cleared its key slice")
-}
-
-func TestKeyringConcurrent(t *testing.T) {
-	k, err := NewKeyring(testKey(1), testKey(2))
-	require.NoError(t, err)
-	const workers, rounds = 8, 200
-	var wg sync.WaitGroup
-	failures := make([]int, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range rounds {
-				code := fmt.Sprintf("%06d", w*rounds+i)
-				mac := k.Sign("acme", "phone:+5511987654321", "login", code)
-				if !k.Verify("acme", "phone:+5511987654321", "login", code, mac) {
-					failures[w]++
-				}
-				if k.Verify("acme", "phone:+5511987654321", "login", code+"0", mac) {
-					failures[w]++
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	for w, f := range failures {
-		assert.Zero(t, f, "worker %d: got %d wrong answers, want 0", w, f)
-	}
-}
-
 // raceEnabled reports whether the test binary was built with -race, under
 // which sync.Pool drops a quarter of what is put back, on purpose.
 func raceEnabled() bool {
@@ -716,16 +532,12 @@ func raceEnabled() bool {
 }
 
 // TestCodeAllocations pins the allocations per call: the result only, the
-// pooled buffers and HMAC states being reused. Under -race, where the pool
-// drops objects at random, each call may also allocate one fresh pooled
-// object per pool it uses.
+// pooled buffers being reused. Under -race, where the pool drops objects at
+// random, each call may also allocate one fresh buffer. The keyring's
+// allocations are pinned in package keyring.
 func TestCodeAllocations(t *testing.T) {
-	k, err := NewKeyring(testKey(1), testKey(2))
-	require.NoError(t, err)
-	mac := k.Sign("acme", "phone:+5511987654321", "login", "123456")
 	race := raceEnabled()
 	freshBuf := testing.AllocsPerRun(10, func() { randBufPool.Put(randBufPool.New()) })
-	freshState := testing.AllocsPerRun(10, func() { k.keys[0].pool.Put(k.keys[0].pool.New()) })
 	tests := []struct {
 		name  string
 		max   float64
@@ -734,8 +546,6 @@ func TestCodeAllocations(t *testing.T) {
 	}{
 		{"GenerateCode", 1, freshBuf, func() { _, _ = GenerateCode(rand.Reader, 6) }},
 		{"NewToken", 1, freshBuf, func() { _, _ = NewToken(rand.Reader) }},
-		{"Sign", 1, freshState, func() { _ = k.Sign("acme", "phone:+5511987654321", "login", "123456") }},
-		{"Verify", 0, 2 * freshState, func() { _ = k.Verify("acme", "phone:+5511987654321", "login", "123456", mac) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -766,74 +576,6 @@ func BenchmarkNewToken(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func BenchmarkKeyringSign(b *testing.B) {
-	k, err := NewKeyring(testKey(1))
-	require.NoError(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = k.Sign("acme", "phone:+5511987654321", "login", "123456")
-	}
-}
-
-func BenchmarkKeyringVerify(b *testing.B) {
-	for _, n := range []int{1, 2} {
-		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			keys := make([][]byte, n)
-			for i := range keys {
-				keys[i] = testKey(byte(i + 1))
-			}
-			k, err := NewKeyring(keys...)
-			require.NoError(b, err)
-			// Signed with the last key: the worst case, though Verify
-			// does the same work whichever key matches.
-			last, err := NewKeyring(keys[n-1])
-			require.NoError(b, err)
-			mac := last.Sign("acme", "phone:+5511987654321", "login", "123456")
-			b.ReportAllocs()
-			for b.Loop() {
-				if !k.Verify("acme", "phone:+5511987654321", "login", "123456", mac) {
-					b.Fatal("got refused, want verified")
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkHMACBaseline is the cost of a plain HMAC-SHA-256 with a fresh
-// hmac.New per call, for comparison with the pooled Keyring.
-func BenchmarkHMACBaseline(b *testing.B) {
-	key := testKey(1)
-	msg := []byte("otpguard/code/v1acmephone:+5511987654321login123456")
-	b.ReportAllocs()
-	for b.Loop() {
-		h := hmac.New(sha256.New, key)
-		h.Write(msg)
-		_ = h.Sum(nil)
-	}
-}
-
-func ExampleKeyring() {
-	current := bytes.Repeat([]byte{'k'}, 32) // load from a secret store
-	keys, err := NewKeyring(current)
-	if err != nil {
-		panic(err)
-	}
-	mac := keys.Sign("acme", "phone:+5511987654321", "login", "042137")
-	fmt.Println(keys.Verify("acme", "phone:+5511987654321", "login", "042137", mac))
-	fmt.Println(keys.Verify("acme", "phone:+5511987654321", "login", "042138", mac))
-
-	// Rotation: the new key signs, the old one still verifies.
-	rotated, err := NewKeyring(bytes.Repeat([]byte{'n'}, 32), current)
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(rotated.Verify("acme", "phone:+5511987654321", "login", "042137", mac))
-	// Output:
-	// true
-	// false
-	// true
 }
 
 // BenchmarkParsePhoneUncached measures a phone number that is not in the

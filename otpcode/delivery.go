@@ -224,8 +224,14 @@ func contactFor(ch Channel, to Contacts) string {
 // error wrapping ErrDelivery and each channel's error. It stops, with
 // ctx.Err(), as soon as ctx is done.
 func (c *Chain) Deliver(ctx context.Context, to Contacts, m Message, allow func(Channel) bool) (Channel, error) {
+	return c.deliver(ctx, to, m, allow, nil)
+}
+
+// deliver is Deliver, reporting each attempt to report (nil for none).
+func (c *Chain) deliver(ctx context.Context, to Contacts, m Message, allow func(Channel) bool, report *delivery) (Channel, error) {
+	defer report.done(ctx)
 	var errs []error
-	for _, r := range c.routes {
+	for i, r := range c.routes {
 		if allow != nil && !allow(r.Channel) {
 			continue
 		}
@@ -237,7 +243,9 @@ func (c *Chain) Deliver(ctx context.Context, to Contacts, m Message, allow func(
 			return "", err
 		}
 		m.Channel, m.To = r.Channel, addr
-		err := r.Sender.Send(ctx, m)
+		actx, span, start := report.begin(ctx, i, r.Channel)
+		err := r.Sender.Send(actx, m)
+		report.end(actx, span, i, r.Channel, start, err)
 		if err == nil {
 			return r.Channel, nil
 		}

@@ -23,12 +23,21 @@
 //     stays with that partner: each (integration, customer) pair has its
 //     own code, failure budget and lock; a customer-wide run of consecutive
 //     failures locks the customer for every integration; an integration's
-//     failures across customers trip its breaker (EventBreakerTripped, see
-//     WithEvents); sends are capped per pair, per customer and per
+//     failures across customers trip its breaker (telemetry.EventBreakerTripped,
+//     see WithTelemetry); sends are capped per pair, per customer and per
 //     integration. Codes never go to premium-rate, satellite and similar
 //     numbers, nor outside WithAllowedRegions; WithUnknownRecipients says
 //     whether identifiers the directory does not know get codes.
 //
 // Time comes from an injectable clock (WithClock), so tests move time
 // instead of sleeping.
+//
+// WithTelemetry reports through OpenTelemetry's metrics and trace APIs and
+// an event hook: codes sent and delivery time per channel, verifications
+// by outcome, locks, rate-limit refusals and store failures; a span per
+// Request ("otpguard.request") and Verify ("otpguard.verify") with a child
+// span per store call and delivery attempt; and the events locked,
+// unlocked, revoked, breaker_tripped and delivery_failed, whose customer is
+// a pseudonymous reference (see CustomerRef). Package telemetry documents
+// each of them. Without it the service reports nothing and pays nothing.
 package otpcode

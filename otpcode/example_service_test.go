@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -13,11 +15,17 @@ import (
 
 // The request and verify flow: a code is sent (here to a function that
 // keeps it, standing in for the customer's phone), verified, and becomes a
-// session stored only under its hash.
+// session stored only under its hash and sealed with the keys. Without a
+// directory, a phone number is its own customer, known to the store only by
+// a keyed pseudonym.
 func ExampleService() {
 	st := memory.New()
 	defer st.Close()
-	keys, _ := otpcode.NewKeyring(bytes.Repeat([]byte{7}, 32)) // load the pepper from your secret store
+	keys, err := keyring.New(bytes.Repeat([]byte{7}, keyring.MinKeyBytes)) // load the pepper from your secret store
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	var phone otpcode.Message
 	chain, _ := otpcode.NewChain(otpcode.Route{
 		Channel: otpcode.ChannelWhatsApp,
@@ -45,14 +53,17 @@ func ExampleService() {
 		fmt.Println(err)
 		return
 	}
-	s, found, _ := st.GetSession(ctx, store.HashToken(v.Session))
-	fmt.Println("session for", s.CustomerID, "found:", found, "lifetime:", v.ExpiresIn)
+	hash := store.HashToken(v.Session)
+	s, found, _ := st.GetSession(ctx, hash)
+	fmt.Println("session found:", found, "sealed:", store.Sealed(keys, hash, &s), "lifetime:", v.ExpiresIn)
+	fmt.Println("customer:", s.CustomerID == v.Customer.ID, "names the phone:", strings.Contains(s.CustomerID, "987654321"))
 
 	_, err = svc.Verify(ctx, otpcode.VerifyInput{Integration: "goomer", Identifier: "+5511987654321", Code: phone.Code})
 	fmt.Println("second use:", err)
 	// Output:
 	// sent via whatsapp to +5511987654321 expires in 5m0s
-	// session for phone:+5511987654321 found: true lifetime: 30m0s
+	// session found: true sealed: true lifetime: 30m0s
+	// customer: true names the phone: false
 	// second use: otpcode: no code was requested for this identifier
 }
 
@@ -62,7 +73,11 @@ func ExampleService() {
 func ExampleWithRegion() {
 	st := memory.New()
 	defer st.Close()
-	keys, _ := otpcode.NewKeyring(bytes.Repeat([]byte{7}, 32)) // load the pepper from your secret store
+	keys, err := keyring.New(bytes.Repeat([]byte{7}, keyring.MinKeyBytes)) // load the pepper from your secret store
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	chain, _ := otpcode.NewChain(otpcode.Route{
 		Channel: otpcode.ChannelWhatsApp,
 		Sender: otpcode.SenderFunc(func(_ context.Context, m otpcode.Message) error {

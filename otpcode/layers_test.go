@@ -13,6 +13,7 @@ import (
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 const saipos = "saipos"
@@ -62,17 +63,18 @@ func TestPairsHaveTheirOwnCodes(t *testing.T) {
 func TestLockScopesAndEvents(t *testing.T) {
 	var (
 		mu     sync.Mutex
-		events []otpcode.Event
+		events []telemetry.Event
 	)
-	hook := otpcode.WithEvents(func(_ context.Context, e otpcode.Event) {
+	tel, err := telemetry.New(telemetry.WithEvents(func(_ context.Context, e telemetry.Event) {
 		mu.Lock()
 		events = append(events, e)
 		mu.Unlock()
-	})
+	}))
+	require.NoError(t, err)
 	f := newFixture(t, func(l *otpcode.Limits) {
 		l.ResendCooldown = 0
 		l.CustomerFailLimit = 12
-	}, nil, hook)
+	}, nil, otpcode.WithTelemetry(tel))
 	guess := func(integration string, n int) error {
 		t.Helper()
 		_, err := f.requestAs(integration, maria)
@@ -87,12 +89,13 @@ func TestLockScopesAndEvents(t *testing.T) {
 	}
 	require.ErrorIs(t, guess(goomer, 5), otpcode.ErrInvalidCode)
 	// The 10th wrong code locks Goomer's pair, only.
-	le := limitError(t, guess(goomer, 5), otpcode.ErrLocked)
+	lockErr := guess(goomer, 5)
+	le := limitError(t, lockErr, otpcode.ErrLocked)
 	assert.Equal(t, store.ScopePair, le.Scope)
 	// Locked for LockFor or the rest of the window, whichever is longer:
 	// the window began with the first failure, on this same clock.
 	assert.Equal(t, time.Hour, le.LockDuration)
-	_, err := f.requestAs(goomer, maria)
+	_, err = f.requestAs(goomer, maria)
 	assert.Equal(t, store.ScopePair, limitError(t, err, otpcode.ErrLocked).Scope)
 	// Saipos's two wrong codes spend the customer's run of 12.
 	le = limitError(t, guess(saipos, 2), otpcode.ErrLocked)
@@ -103,9 +106,15 @@ func TestLockScopesAndEvents(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	// Events name the customer by its audit reference: a pseudonym of the
+	// subject in a domain of its own, not the subject the store knows.
+	sub := subject(f.keys, "customer:cust-maria")
+	ref := f.keys.Pseudonym("otpguard/audit/v1", sub)
+	assert.NotEqual(t, sub, ref)
+	assert.Equal(t, ref, otpcode.CustomerRef(lockErr), "got another reference in the error than in the event")
 	require.Len(t, events, 2)
-	assert.Equal(t, otpcode.Event{Kind: otpcode.EventLocked, Integration: goomer, Scope: store.ScopePair, Duration: time.Hour}, events[0])
-	assert.Equal(t, otpcode.Event{Kind: otpcode.EventLocked, Integration: saipos, Scope: store.ScopeCustomer, Duration: 24 * time.Hour}, events[1])
+	assert.Equal(t, telemetry.Event{Kind: telemetry.EventLocked, Integration: goomer, Customer: ref, Scope: store.ScopePair, Duration: time.Hour}, events[0])
+	assert.Equal(t, telemetry.Event{Kind: telemetry.EventLocked, Integration: saipos, Customer: ref, Scope: store.ScopeCustomer, Duration: 24 * time.Hour}, events[1])
 	assert.Equal(t, "otp.locked", events[0].Kind.String())
 }
 

@@ -66,7 +66,7 @@ type Limits struct {
 	// IntegrationFailLimit is the number of wrong codes one integration may
 	// send per IntegrationFailWindow, across customers; past it, the
 	// integration's request and verify calls are refused for every customer
-	// until the window ends, and an EventBreakerTripped is emitted.
+	// until the window ends, and a telemetry.EventBreakerTripped is emitted.
 	// Defaults 300 per hour.
 	IntegrationFailLimit  int
 	IntegrationFailWindow time.Duration

@@ -8,14 +8,17 @@ import (
 	"io"
 	"time"
 
+	"github.com/otpguard/otpguard/internal/instrument"
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 // Service runs the request and verify flow. It is safe for concurrent use;
 // all its state lives in its store.
 type Service struct {
 	store  store.Store
-	keys   *Keyring
+	keys   *keyring.Keyring
 	chain  *Chain
 	dir    Directory
 	limits Limits
@@ -26,7 +29,8 @@ type Service struct {
 	allowedRegions map[string]bool // WithAllowedRegions; empty allows all
 	actionPurposes map[string]bool // WithActionPurposes
 	unknown        UnknownRecipients
-	events         func(context.Context, Event)
+	tel            *telemetry.Telemetry // WithTelemetry
+	obs            observer
 }
 
 // Option configures a Service.
@@ -102,14 +106,16 @@ func WithRandom(r io.Reader) Option {
 	}
 }
 
-// NewService returns a service keeping its state in st, signing codes with
-// keys (see Keyring) and delivering them through chain.
-func NewService(st store.Store, keys *Keyring, chain *Chain, opts ...Option) (*Service, error) {
+// NewService returns a service keeping its state in st, delivering codes
+// through chain, and keyed by keys: codes are stored only as their MAC,
+// sessions are sealed (store.Seal), and customers are known to the store
+// only by keyed pseudonyms, never by phone, email or CPF.
+func NewService(st store.Store, keys *keyring.Keyring, chain *Chain, opts ...Option) (*Service, error) {
 	if st == nil {
 		return nil, errors.New("otpcode: nil store")
 	}
-	if keys == nil || len(keys.keys) == 0 {
-		return nil, errors.New("otpcode: keyring without keys (use NewKeyring)")
+	if keys == nil || keys.Len() == 0 {
+		return nil, errors.New("otpcode: keyring without keys (use keyring.New)")
 	}
 	if chain == nil {
 		return nil, errors.New("otpcode: nil delivery chain")
@@ -118,7 +124,7 @@ func NewService(st store.Store, keys *Keyring, chain *Chain, opts ...Option) (*S
 		store:  st,
 		keys:   keys,
 		chain:  chain,
-		dir:    selfDirectory{},
+		dir:    selfDirectory{keys: keys},
 		limits: DefaultLimits(),
 		now:    time.Now,
 		rand:   rand.Reader,
@@ -127,6 +133,14 @@ func NewService(st store.Store, keys *Keyring, chain *Chain, opts ...Option) (*S
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	obs, err := newObserver(s.tel, s.chain)
+	if err != nil {
+		return nil, fmt.Errorf("otpcode: telemetry: %w", err)
+	}
+	s.obs = obs
+	if s.store, err = instrument.Store(s.store, obs.tracer, instrument.Meter(s.tel)); err != nil {
+		return nil, fmt.Errorf("otpcode: telemetry: %w", err)
 	}
 	return s, nil
 }
@@ -204,8 +218,25 @@ type VerifyResult struct {
 // Request validates in, applies the limits (the integration's rate and
 // breaker, the pair's and the customer's locks, every send limit) and sends
 // a new code, which replaces only the same integration's earlier code for
-// the customer. If delivery fails no usable code is left.
+// the customer. If delivery fails no usable code is left. An error that
+// comes once the customer is known carries its pseudonymous reference
+// (CustomerRef).
 func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, error) {
+	ctx, span := s.obs.startSpan(ctx, instrument.SpanRequest, in.Integration)
+	var subject string
+	res, err := s.request(ctx, in, &subject)
+	if span != nil && err == nil {
+		span.SetAttributes(instrument.SpanChannel.String(string(res.Channel)))
+	}
+	outcome := ""
+	if err == nil {
+		outcome = "sent"
+	}
+	return res, s.finish(ctx, span, subject, outcome, err)
+}
+
+// request is Request; it sets *subject once the customer is known.
+func (s *Service) request(ctx context.Context, in RequestInput, subject *string) (RequestResult, error) {
 	if in.Integration == "" {
 		return RequestResult{}, errors.New("otpcode: request without integration")
 	}
@@ -243,7 +274,8 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	if !found && !s.unknown.allows(in.Purpose) {
 		return RequestResult{}, fmt.Errorf("%w: the directory does not know this %s", ErrUnknownCustomer, id.Kind)
 	}
-	p := store.Pair{Integration: in.Integration, Subject: subjectOf(id.Subject(), cust, found)}
+	p := store.Pair{Integration: in.Integration, Subject: s.subjectOf(id, cust, found)}
+	*subject = p.Subject
 	if err := s.checkLock(ctx, p); err != nil {
 		return RequestResult{}, err
 	}
@@ -280,7 +312,7 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 	now := s.now()
 	rec := store.Code{
 		ID:          codeID,
-		MAC:         s.keys.Sign(in.Integration, p.Subject, in.Purpose, code),
+		MAC:         s.keys.Sign(codeDomain, in.Integration, p.Subject, in.Purpose, code),
 		Integration: in.Integration,
 		Purpose:     in.Purpose,
 		ExpiresAt:   now.Add(s.limits.CodeTTL),
@@ -295,7 +327,11 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 		locale = cust.Locale
 	}
 	msg := Message{Code: code, TTL: s.limits.CodeTTL, ExpiresAt: rec.ExpiresAt, Locale: locale, Name: cust.Name, Purpose: in.Purpose}
-	ch, err := s.chain.Deliver(ctx, to, msg, allow)
+	var report *delivery
+	if s.obs.reporting() {
+		report = &delivery{s: s, integration: in.Integration, subject: p.Subject}
+	}
+	ch, err := s.chain.deliver(ctx, to, msg, allow, report)
 	if err != nil {
 		// No usable code is left behind. The request's context may be the
 		// reason delivery failed, so the clean-up does not depend on it.
@@ -315,8 +351,20 @@ func (s *Service) Request(ctx context.Context, in RequestInput) (RequestResult, 
 // consumes the code exactly once and creates a session bound to the
 // integration, the customer and the identifier. Every attempt is charged to
 // the integration's breaker first, and given back unless it was judged
-// wrong.
+// wrong. An error that comes once the customer is known carries its
+// pseudonymous reference (CustomerRef).
 func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	ctx, span := s.obs.startSpan(ctx, instrument.SpanVerify, in.Integration)
+	var subject string
+	vo := verifyNone
+	res, err := s.verify(ctx, in, &subject, &vo)
+	s.obs.verified(ctx, vo)
+	return res, s.finish(ctx, span, subject, verifyOutcomeNames[vo], err)
+}
+
+// verify is Verify; it sets *subject once the customer is known and *vo
+// once the attempt is judged.
+func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, vo *verifyOutcome) (VerifyResult, error) {
 	if in.Integration == "" {
 		return VerifyResult{}, errors.New("otpcode: verify without integration")
 	}
@@ -344,14 +392,17 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
-	idSubject := id.Subject()
-	p := store.Pair{Integration: in.Integration, Subject: subjectOf(idSubject, known, found)}
+	p := store.Pair{Integration: in.Integration, Subject: s.subjectOf(id, known, found)}
+	*subject = p.Subject
 
 	// The breaker is charged before the attempt, so that parallel guesses
 	// cannot exceed it either; an attempt that is not judged wrong gives
 	// its charge back.
 	breaker, err := s.chargeBreaker(ctx, in.Integration)
 	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			*vo = verifyLocked
+		}
 		return VerifyResult{}, err
 	}
 	wrong := false
@@ -368,9 +419,11 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		return VerifyResult{}, fmt.Errorf("otpcode: count attempt: %w", err)
 	}
 	if att.Lock.Locked() {
+		*vo = verifyLocked
 		return VerifyResult{}, lockError(att.Lock)
 	}
 	if !att.Found {
+		*vo = verifyNotFound
 		return VerifyResult{}, ErrNotRequested
 	}
 	rec := att.Code
@@ -379,13 +432,16 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		// The attempt stays charged (an expired code is no free guess), and
 		// counts as a failure: a spent budget becomes a lock here too.
 		wrong = true
+		*vo = verifyExpired
 		return VerifyResult{}, s.fail(ctx, p, breaker, ErrExpired)
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
+		*vo = verifyBurned
 		return VerifyResult{}, &LimitError{Err: ErrTooManyAttempts, RetryAfter: s.cooldownLeft(rec, now), Scope: store.ScopePair}
 	}
-	if !s.keys.Verify(in.Integration, p.Subject, in.Purpose, in.Code, rec.MAC) {
+	if !s.keys.Verify(codeDomain, rec.MAC, in.Integration, p.Subject, in.Purpose, in.Code) {
 		wrong = true
+		*vo = verifyWrongCode
 		return VerifyResult{}, s.fail(ctx, p, breaker, ErrInvalidCode)
 	}
 	consumed, err := s.store.ConsumeCode(ctx, p, rec.ID)
@@ -394,6 +450,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	}
 	if !consumed {
 		// A parallel verification (or a newer request) took the code first.
+		*vo = verifyNotFound
 		return VerifyResult{}, ErrNotRequested
 	}
 	if err := s.store.Succeed(ctx, p); err != nil {
@@ -404,6 +461,7 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 		return VerifyResult{}, fmt.Errorf("otpcode: directory resolve: %w", err)
 	}
 	if !found {
+		*vo = verifyNotFound
 		return VerifyResult{}, ErrUnknownCustomer
 	}
 	token, err := NewToken(s.rand)
@@ -413,33 +471,39 @@ func (s *Service) Verify(ctx context.Context, in VerifyInput) (VerifyResult, err
 	sess := store.Session{
 		Integration: in.Integration,
 		CustomerID:  cust.ID,
-		Subject:     idSubject,
-		Purpose:     in.Purpose,
 		Scopes:      scopes,
 		VerifiedAt:  now,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
 	}
-	if err := s.store.CreateSession(ctx, store.HashToken(token), sess, s.limits.SessionTTL); err != nil {
+	hash := store.HashToken(token)
+	store.Seal(s.keys, hash, &sess)
+	if err := s.store.CreateSession(ctx, hash, sess, s.limits.SessionTTL); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: create session: %w", err)
 	}
+	*vo = verifyVerified
 	return VerifyResult{Customer: cust, Session: token, ExpiresIn: s.limits.SessionTTL, ExpiresAt: sess.ExpiresAt, Scopes: scopes}, nil
 }
 
 // fail ends a verification whose attempt AttemptCode charged and that was
 // judged wrong: it locks the pair or the customer when the attempt spent
-// their budget (emitting EventLocked), reports a breaker this attempt
-// filled (EventBreakerTripped), and returns ErrLocked with the lock in
+// their budget (counting otpguard_locks and emitting
+// telemetry.EventLocked), reports a breaker this attempt filled (the same
+// with telemetry.EventBreakerTripped), and returns ErrLocked with the lock in
 // force, or else reason.
 func (s *Service) fail(ctx context.Context, p store.Pair, breaker store.Window, reason error) error {
 	if breaker.Left == 0 {
-		s.emit(ctx, Event{Kind: EventBreakerTripped, Integration: p.Integration, Scope: store.ScopeIntegration, Duration: s.limits.IntegrationFailWindow})
+		s.obs.lock(ctx, store.ScopeIntegration)
+		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventBreakerTripped, Integration: p.Integration, Scope: store.ScopeIntegration, Duration: s.limits.IntegrationFailWindow})
 	}
 	lock, err := s.store.Fail(ctx, p, s.limits.budgets())
 	if err != nil {
 		return fmt.Errorf("otpcode: count failure: %w", err)
 	}
 	if lock.Set {
-		s.emit(ctx, Event{Kind: EventLocked, Integration: p.Integration, Scope: lock.Scope, Duration: lock.Remaining})
+		s.obs.lock(ctx, lock.Scope)
+		if s.tel.HasEvents() {
+			s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventLocked, Integration: p.Integration, Customer: s.customerRef(p.Subject), Scope: lock.Scope, Duration: lock.Remaining})
+		}
 	}
 	if lock.Locked() {
 		return lockError(lock)
@@ -622,19 +686,31 @@ func channelError(ch Channel) error {
 	return &FieldError{Field: "channel", Code: "not_permitted", Message: fmt.Sprintf("channel %q is not offered for this identifier", ch), Err: ErrChannelNotPermitted}
 }
 
-// subjectOf returns the key of an identifier's codes, cooldown, send window,
-// failure budget and lock: the customer, when the directory knows one, so
-// that a customer's phone, email and CPF share one set of limits rather
-// than giving an attacker one per identifier; else the identifier itself.
-func subjectOf(idSubject string, c Customer, found bool) string {
+// subjectOf returns the subject of an identifier's codes, cooldowns, send
+// windows, failure budgets and locks: the customer, when the directory
+// knows one, so that a customer's phone, email and CPF share one set of
+// limits rather than giving an attacker one per identifier; else the
+// identifier itself. Either way the store sees only a keyed pseudonym,
+// never the identifier or the customer ID.
+func (s *Service) subjectOf(id Identifier, c Customer, found bool) string {
 	if found && c.ID != "" {
-		return customerSubject(c.ID)
+		return s.customerSubject(c.ID)
 	}
-	return idSubject
+	return s.customerSubject(selfID(s.keys, id))
+}
+
+// selfID is the customer ID of an identifier no directory knows: its keyed
+// pseudonym. The default directory gives it to the customers it makes, so
+// that their sessions, and the operator's view of their limits, use the
+// same subject as their codes.
+func selfID(k *keyring.Keyring, id Identifier) string {
+	return k.Pseudonym(subjectDomain, id.Subject())
 }
 
 // customerSubject is the subject of a customer the directory knows.
-func customerSubject(id string) string { return "customer:" + id }
+func (s *Service) customerSubject(id string) string {
+	return s.keys.Pseudonym(subjectDomain, "customer:"+id)
+}
 
 func selfContacts(id Identifier) Contacts {
 	switch id.Kind {
@@ -647,16 +723,17 @@ func selfContacts(id Identifier) Contacts {
 }
 
 // selfDirectory is the default directory: it knows no customer; a phone or
-// email address is its own customer.
-type selfDirectory struct{}
+// email address is its own customer, whose ID is the identifier's keyed
+// pseudonym, so that no session record or index names it.
+type selfDirectory struct{ keys *keyring.Keyring }
 
 func (selfDirectory) Lookup(context.Context, Identifier) (Customer, bool, error) {
 	return Customer{}, false, nil
 }
 
-func (selfDirectory) Resolve(_ context.Context, id Identifier) (Customer, bool, error) {
+func (d selfDirectory) Resolve(_ context.Context, id Identifier) (Customer, bool, error) {
 	if id.Kind == KindCPF {
 		return Customer{}, false, nil
 	}
-	return Customer{ID: id.Subject(), Contacts: selfContacts(id)}, true, nil
+	return Customer{ID: selfID(d.keys, id), Contacts: selfContacts(id)}, true, nil
 }

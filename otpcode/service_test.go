@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -26,6 +27,11 @@ const (
 	maria      = "+5511987654321"
 	mariaEmail = "maria@example.com"
 	goomer     = "goomer"
+	// subjectDomain is the domain of the service's subject pseudonyms
+	// (see keyring.Keyring.Pseudonym), for tests that poke the store.
+	subjectDomain = "otpguard/subject/v1"
+	// codeDomain is the domain of the service's code MACs.
+	codeDomain = "otpguard/code/v1"
 )
 
 // outbox is a Sender that keeps every message, so a test can read codes.
@@ -103,10 +109,33 @@ type fixture struct {
 	clock    *storetest.Clock
 	whatsapp *outbox
 	email    *outbox
-	keys     *otpcode.Keyring
+	keys     *keyring.Keyring
 }
 
-func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, keyring.MinKeyBytes) }
+
+// mustKeys returns a keyring over testKey(1).
+func mustKeys(tb testing.TB) *keyring.Keyring {
+	tb.Helper()
+	keys, err := keyring.New(testKey(1))
+	require.NoError(tb, err)
+	return keys
+}
+
+// subject returns the pseudonym under keys of s: of an identifier's
+// subject ("phone:+5511987654321"), which is the customer ID the default
+// directory gives it, or of a customer ("customer:cust-maria"), which is
+// what the store knows the customer by.
+func subject(keys *keyring.Keyring, s string) string {
+	return keys.Pseudonym(subjectDomain, s)
+}
+
+// strangerSubject returns what the store knows an identifier no directory
+// knows by ("phone:+5511987654321"): the subject of the customer the
+// default directory makes of it, whose ID is the identifier's pseudonym.
+func strangerSubject(keys *keyring.Keyring, idSubject string) string {
+	return subject(keys, "customer:"+subject(keys, idSubject))
+}
 
 // newFixture returns a service over a memory store with the test directory
 // and outboxes for senders, on a manual clock. mutate changes the limits,
@@ -120,8 +149,7 @@ func newFixture(t *testing.T, mutate func(*otpcode.Limits), wrap func(store.Stor
 	if wrap != nil {
 		st = wrap(st)
 	}
-	keys, err := otpcode.NewKeyring(testKey(1))
-	require.NoError(t, err)
+	keys := mustKeys(t)
 	f.keys = keys
 	chain, err := otpcode.NewChain(
 		otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: f.whatsapp},
@@ -186,7 +214,9 @@ func TestRequestVerifyFlow(t *testing.T) {
 	require.True(t, found)
 	assert.Equal(t, goomer, sess.Integration)
 	assert.Equal(t, "cust-maria", sess.CustomerID)
-	assert.Equal(t, "phone:"+maria, sess.Subject)
+	assert.Equal(t, f.clock.Now(), sess.VerifiedAt)
+	assert.Equal(t, v.ExpiresAt, sess.ExpiresAt)
+	assertSealed(t, f.keys, store.HashToken(v.Session), sess)
 
 	// Single use: the same code does not verify twice.
 	_, err = f.verify(msg.Code)
@@ -716,8 +746,8 @@ func TestSessionBindingAndPurpose(t *testing.T) {
 	sess, found, err := f.store.GetSession(ctx, store.HashToken(v.Session))
 	require.NoError(t, err)
 	require.True(t, found)
-	assert.Equal(t, "redeem", sess.Purpose)
 	assert.Equal(t, []string{"redeem_reward"}, sess.Scopes)
+	assertSealed(t, f.keys, store.HashToken(v.Session), sess)
 
 	ok, err := f.svc.Revoke(ctx, v.Session)
 	require.NoError(t, err)
@@ -830,8 +860,7 @@ func TestNoSecretReachesTheStore(t *testing.T) {
 }
 
 func TestWithRegion(t *testing.T) {
-	keys, err := otpcode.NewKeyring(testKey(1))
-	require.NoError(t, err)
+	keys := mustKeys(t)
 	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
 	require.NoError(t, err)
 	st := memory.New()
@@ -916,7 +945,9 @@ func TestRequestWithRegion(t *testing.T) {
 		sess, found, err := f.store.GetSession(ctx, store.HashToken(v.Session))
 		require.NoError(t, err)
 		require.True(t, found)
-		assert.Equal(t, "phone:"+ambiguousPhone, sess.Subject)
+		assert.Equal(t, "new-"+ambiguousPhone, v.Customer.ID, "got the customer of another identifier")
+		assert.Equal(t, v.Customer.ID, sess.CustomerID)
+		assertSealed(t, f.keys, store.HashToken(v.Session), sess)
 	})
 	t.Run("identifier type cpf", func(t *testing.T) {
 		f := newFixture(t, nil, nil, otpcode.WithRegion("BR"))
@@ -943,8 +974,7 @@ func TestRequestWithRegion(t *testing.T) {
 }
 
 func TestNewServiceValidates(t *testing.T) {
-	keys, err := otpcode.NewKeyring(testKey(1))
-	require.NoError(t, err)
+	keys := mustKeys(t)
 	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: &outbox{}})
 	require.NoError(t, err)
 	st := memory.New()
@@ -953,7 +983,7 @@ func TestNewServiceValidates(t *testing.T) {
 	assert.Error(t, err)
 	_, err = otpcode.NewService(st, nil, chain)
 	assert.Error(t, err)
-	_, err = otpcode.NewService(st, &otpcode.Keyring{}, chain)
+	_, err = otpcode.NewService(st, &keyring.Keyring{}, chain)
 	assert.Error(t, err, "a keyring without keys must be refused, not panic later")
 	_, err = otpcode.NewService(st, keys, nil)
 	assert.Error(t, err)
@@ -985,11 +1015,13 @@ func TestDevSender(t *testing.T) {
 func BenchmarkRequest(b *testing.B) {
 	st := memory.New()
 	b.Cleanup(st.Close)
-	keys, _ := otpcode.NewKeyring(testKey(1))
+	keys := mustKeys(b)
 	chain, _ := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
 	l := otpcode.DefaultLimits()
 	l.ResendCooldown = 0
 	l.SendLimit = 1 << 30
+	l.CustomerSendLimit = 1 << 30
+	l.IntegrationSendLimit = 1 << 30
 	manyRequests(&l)
 	svc, err := otpcode.NewService(st, keys, chain, otpcode.WithLimits(l))
 	require.NoError(b, err)
@@ -1006,7 +1038,7 @@ func BenchmarkRequest(b *testing.B) {
 func BenchmarkVerify(b *testing.B) {
 	st := memory.New()
 	b.Cleanup(st.Close)
-	keys, _ := otpcode.NewKeyring(testKey(1))
+	keys := mustKeys(b)
 	chain, _ := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
 	l := otpcode.DefaultLimits()
 	manyRequests(&l)
@@ -1037,9 +1069,9 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		tokens = tokens[:0]
 		for _, in := range inputs {
-			subject := "phone:" + in.Identifier
-			rec := store.Code{ID: "bench", MAC: keys.Sign(goomer, subject, "", code), Integration: goomer, ExpiresAt: time.Now().Add(time.Hour)}
-			if err := st.PutCode(ctx, store.Pair{Integration: goomer, Subject: subject}, rec, time.Hour); err != nil {
+			sub := strangerSubject(keys, "phone:"+in.Identifier)
+			rec := store.Code{ID: "bench", MAC: keys.Sign(codeDomain, goomer, sub, "", code), Integration: goomer, ExpiresAt: time.Now().Add(time.Hour)}
+			if err := st.PutCode(ctx, store.Pair{Integration: goomer, Subject: sub}, rec, time.Hour); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 // WithActionPurposes names the purposes that are actions (for example the
@@ -46,15 +47,21 @@ func (s *Service) sessionScopes(purpose string, asked []string) ([]string, error
 }
 
 // Revoke ends the session with the given token, whoever holds it,
-// reporting whether there was one.
+// reporting whether there was one (and then emitting
+// telemetry.EventRevoked).
 func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
-	return s.store.RevokeSession(ctx, store.HashToken(token))
+	ok, err := s.store.RevokeSession(ctx, store.HashToken(token))
+	if ok {
+		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventRevoked, Sessions: 1})
+	}
+	return ok, err
 }
 
 // RevokeOwned ends the session with the given token when it was issued to
 // integration, and reports whether it did. A token of another integration,
 // an expired one or one that never was all report false, alike, so that a
-// partner cannot probe other partners' tokens.
+// partner cannot probe other partners' tokens. A revocation emits
+// telemetry.EventRevoked.
 func (s *Service) RevokeOwned(ctx context.Context, integration, token string) (bool, error) {
 	h := store.HashToken(token)
 	sess, found, err := s.store.GetSession(ctx, h)
@@ -68,27 +75,38 @@ func (s *Service) RevokeOwned(ctx context.Context, integration, token string) (b
 	if err != nil {
 		return false, fmt.Errorf("otpcode: revoke: %w", err)
 	}
+	if ok && s.tel.HasEvents() {
+		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventRevoked, Integration: integration,
+			Customer: s.customerRef(s.customerSubject(sess.CustomerID)), Sessions: 1})
+	}
 	return ok, nil
 }
 
 // RevokeCustomer ends every live session of the customer, from every
-// integration, and returns how many it ended.
+// integration, and returns how many it ended. It emits
+// telemetry.EventRevoked, whatever the number, when it succeeds.
 func (s *Service) RevokeCustomer(ctx context.Context, customerID string) (int, error) {
 	n, err := s.store.RevokeSessions(ctx, store.ScopeCustomer, customerID)
 	if err != nil {
 		return n, fmt.Errorf("otpcode: revoke customer sessions: %w", err)
+	}
+	if s.tel.HasEvents() {
+		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventRevoked, Scope: store.ScopeCustomer,
+			Customer: s.customerRef(s.customerSubject(customerID)), Sessions: n})
 	}
 	return n, nil
 }
 
 // RevokeIntegration ends every live session issued to integration, for
 // every customer (for example when a partner is downgraded), and returns
-// how many it ended.
+// how many it ended. It emits telemetry.EventRevoked, whatever the number,
+// when it succeeds.
 func (s *Service) RevokeIntegration(ctx context.Context, integration string) (int, error) {
 	n, err := s.store.RevokeSessions(ctx, store.ScopeIntegration, integration)
 	if err != nil {
 		return n, fmt.Errorf("otpcode: revoke integration sessions: %w", err)
 	}
+	s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventRevoked, Scope: store.ScopeIntegration, Integration: integration, Sessions: n})
 	return n, nil
 }
 
@@ -105,7 +123,7 @@ type CustomerStatus struct {
 // sessions. customerID is the directory's customer ID (the ID verify-otp
 // returns).
 func (s *Service) Status(ctx context.Context, customerID string) (CustomerStatus, error) {
-	lim, err := s.store.Status(ctx, customerSubject(customerID))
+	lim, err := s.store.Status(ctx, s.customerSubject(customerID))
 	if err != nil {
 		return CustomerStatus{}, fmt.Errorf("otpcode: status: %w", err)
 	}
@@ -117,10 +135,15 @@ func (s *Service) Status(ctx context.Context, customerID string) (CustomerStatus
 }
 
 // Unlock lifts the customer's locks and clears its failure counts: every
-// one, or, when integration is not "", only that integration's.
+// one, or, when integration is not "", only that integration's. It emits
+// telemetry.EventUnlocked when it succeeds.
 func (s *Service) Unlock(ctx context.Context, customerID, integration string) error {
-	if err := s.store.Unlock(ctx, customerSubject(customerID), integration); err != nil {
+	subject := s.customerSubject(customerID)
+	if err := s.store.Unlock(ctx, subject, integration); err != nil {
 		return fmt.Errorf("otpcode: unlock: %w", err)
+	}
+	if s.tel.HasEvents() {
+		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventUnlocked, Integration: integration, Customer: s.customerRef(subject)})
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
@@ -24,7 +25,7 @@ func ExampleNew() {
 
 	pepper := make([]byte, 32)
 	_, _ = rand.Read(pepper)
-	keys, _ := otpcode.NewKeyring(pepper)
+	keys, _ := keyring.New(pepper)
 
 	// The development sender prints each code as a JSON line; here into a
 	// buffer, so the example can read it back.
@@ -80,7 +81,9 @@ func ExampleNew() {
 		} `json:"data"`
 	}
 	_ = json.Unmarshal(w.Body.Bytes(), &verified)
-	fmt.Println(w.Code, verified.Data.CustomerID, verified.Data.IsNew, len(verified.Data.Session), verified.Data.ExpiresIn)
+	// Without a directory, the customer is the phone number itself, known to
+	// the API only by its keyed pseudonym (22 characters).
+	fmt.Println(w.Code, len(verified.Data.CustomerID), verified.Data.IsNew, len(verified.Data.Session), verified.Data.ExpiresIn)
 
 	// The code is consumed: a second verification finds none.
 	w = post("/api/v2/auth/verify-otp/", `{"identifier": "+5511987654321", "otp_code": "`+sent.Code+`"}`)
@@ -88,6 +91,6 @@ func ExampleNew() {
 
 	// Output:
 	// 200 {"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}
-	// 200 phone:+5511987654321 false 43 1800
+	// 200 22 false 43 1800
 	// 404 {"type":"https://api.zupy.com/errors/not-found","title":"Not Found","status":404,"detail":"OTP was not requested for this identifier"}
 }

@@ -789,16 +789,29 @@ func (h *Handlers) audit(ctx context.Context, msg, integration string, p middlew
 
 // auditErr logs a refusal by the service. Failures on our side (5xx) are
 // logged at level Error with their error, which never holds a code or a
-// token; client mistakes and limits at level Warn without it.
+// token; client mistakes and limits at level Warn without it. Once the
+// service knew the customer (a wrong or expired code, a lock, a limit), the
+// line carries customer_ref, the customer's pseudonymous reference
+// (otpcode.CustomerRef), the same as telemetry events carry.
 func (h *Handlers) auditErr(ctx context.Context, msg, integration string, p middleware.Problem, err error) {
-	if p.Status < http.StatusInternalServerError {
-		h.audit(ctx, msg, integration, p)
+	level := slog.LevelWarn
+	if p.Status >= http.StatusInternalServerError {
+		level = slog.LevelError
+	}
+	if !h.log.Enabled(ctx, level) {
 		return
 	}
-	h.log.LogAttrs(ctx, slog.LevelError, msg,
+	attrs := make([]slog.Attr, 0, 5)
+	attrs = append(attrs,
 		slog.String("integration", integration),
 		slog.String("outcome", p.Type),
 		slog.Int("status", p.Status),
-		slog.Any("error", err),
 	)
+	if ref := otpcode.CustomerRef(err); ref != "" {
+		attrs = append(attrs, slog.String("customer_ref", ref))
+	}
+	if level == slog.LevelError {
+		attrs = append(attrs, slog.Any("error", err))
+	}
+	h.log.LogAttrs(ctx, level, msg, attrs...)
 }

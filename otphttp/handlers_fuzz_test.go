@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
@@ -46,7 +47,7 @@ func FuzzOTPHandlers(f *testing.F) {
 	clock := func() time.Time { return now }
 	ms := memory.New(memory.WithClock(clock))
 	f.Cleanup(ms.Close)
-	keys, err := otpcode.NewKeyring(bytes.Repeat([]byte{9}, 32))
+	keys, err := keyring.New(bytes.Repeat([]byte{9}, 32))
 	if err != nil {
 		f.Fatal(err)
 	}

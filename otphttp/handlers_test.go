@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/otpguard/otpguard/internal/testio"
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
@@ -115,7 +116,7 @@ func newHEnv(t *testing.T, mods ...func(*hConfig)) *hEnv {
 		dev := otpcode.NewDevSender(e.out)
 		cfg.senders = []otpcode.Route{{Channel: otpcode.ChannelWhatsApp, Sender: dev}, {Channel: otpcode.ChannelEmail, Sender: dev}}
 	}
-	keys, err := otpcode.NewKeyring(bytes.Repeat([]byte{0x42}, 32))
+	keys, err := keyring.New(bytes.Repeat([]byte{0x42}, 32))
 	require.NoError(t, err)
 	chain, err := otpcode.NewChain(cfg.senders...)
 	require.NoError(t, err)
@@ -696,7 +697,7 @@ func newHService(t *testing.T) *otpcode.Service {
 	t.Helper()
 	ms := memory.New()
 	t.Cleanup(ms.Close)
-	keys, err := otpcode.NewKeyring(bytes.Repeat([]byte{1}, 32))
+	keys, err := keyring.New(bytes.Repeat([]byte{1}, 32))
 	require.NoError(t, err)
 	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
 	require.NoError(t, err)

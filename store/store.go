@@ -45,10 +45,14 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"strconv"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/otpguard/otpguard/keyring"
 )
 
 // MinTTL is the smallest expiry a store writes; smaller TTLs are clamped up
@@ -84,16 +88,15 @@ type Code struct {
 }
 
 // Session is the stored record of an OTP session, kept under the hash of its
-// token.
+// token. It holds only what the guard needs: no identifier, no code, no
+// token. MAC binds the record to its token hash under the server's keys
+// (see Seal), so a record written or copied by anyone without them is
+// refused.
 type Session struct {
 	// Integration is the integration the session was issued to.
 	Integration string `json:"integration"`
 	// CustomerID is the customer the session was issued for.
 	CustomerID string `json:"customer_id"`
-	// Subject is the canonical identifier that was verified.
-	Subject string `json:"subject"`
-	// Purpose is the purpose of the code that was verified ("" for none).
-	Purpose string `json:"purpose,omitempty"`
 	// Scopes lists the actions the session may authorize; empty means any.
 	Scopes []string `json:"scopes,omitempty"`
 	// VerifiedAt is when the code was verified and the session created;
@@ -101,6 +104,8 @@ type Session struct {
 	VerifiedAt time.Time `json:"verified_at"`
 	// ExpiresAt is when the session stops being valid.
 	ExpiresAt time.Time `json:"expires_at"`
+	// MAC authenticates the record and its token hash (see Seal).
+	MAC []byte `json:"mac"`
 }
 
 // Pair names a customer as seen by one integration.
@@ -370,6 +375,38 @@ type Store interface {
 	Codes
 	Sessions
 	Limits
+}
+
+// sessionDomain separates session MACs from every other use of the keys,
+// and versions the encoding of the signed fields.
+const sessionDomain = "otpguard/session/v1"
+
+// Seal sets s.MAC to the MAC, under k's signing key, of s's fields bound to
+// tokenHash. Stores keep the MAC as they keep the other fields.
+func Seal(k *keyring.Keyring, tokenHash string, s *Session) {
+	s.MAC = k.Sign(sessionDomain, sessionFields(tokenHash, s)...)
+}
+
+// Sealed reports whether s.MAC authenticates s under tokenHash with any of
+// k's keys, in constant time for a given key count.
+func Sealed(k *keyring.Keyring, tokenHash string, s *Session) bool {
+	return k.Verify(sessionDomain, s.MAC, sessionFields(tokenHash, s)...)
+}
+
+// sessionFields returns the signed fields of s under tokenHash. The two
+// times are one field of Unix seconds and nanoseconds, big-endian (UnixNano
+// would wrap every 2^64 ns and sign an expiry and the same expiry 584 years
+// later alike). The scopes are counted and signed one field each (joined,
+// "a b" and "a", "b" would sign alike).
+func sessionFields(tokenHash string, s *Session) []string {
+	var times [24]byte
+	binary.BigEndian.PutUint64(times[0:], uint64(s.VerifiedAt.Unix()))
+	binary.BigEndian.PutUint32(times[8:], uint32(s.VerifiedAt.Nanosecond()))
+	binary.BigEndian.PutUint64(times[12:], uint64(s.ExpiresAt.Unix()))
+	binary.BigEndian.PutUint32(times[20:], uint32(s.ExpiresAt.Nanosecond()))
+	f := make([]string, 0, 5+len(s.Scopes))
+	f = append(f, tokenHash, s.Integration, s.CustomerID, string(times[:]), strconv.Itoa(len(s.Scopes)))
+	return append(f, s.Scopes...)
 }
 
 // HashToken returns the key a session is stored under: the hex-encoded

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/http"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
@@ -56,7 +57,7 @@ func New(getenv func(string) string, customers otpcode.Directory, whatsappSender
 	if err != nil {
 		return nil, st.Close, err
 	}
-	keys, err := otpcode.NewKeyring(pepper)
+	keys, err := keyring.New(pepper)
 	if err != nil {
 		return nil, st.Close, err
 	}
@@ -91,6 +92,7 @@ func New(getenv func(string) string, customers otpcode.Directory, whatsappSender
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(st),
+		middleware.WithSessionKeys(keys),
 		// Routes act on the customer of their {id}, unless they say otherwise.
 		middleware.WithCustomer(middleware.CustomerFromPath("id")),
 	)

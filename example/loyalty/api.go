@@ -32,13 +32,17 @@ type api struct {
 
 // GET /api/v2/customers/search?q=maria
 func (a *api) searchCustomers(w http.ResponseWriter, r *http.Request) {
-	found := a.l.search(r.URL.Query().Get("q"))
+	found, err := a.l.search(r.Context(), r.URL.Query().Get("q"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	writeData(w, http.StatusOK, found, map[string]any{"count": len(found)})
 }
 
 // GET /api/v2/customers/{id}/balance
 func (a *api) balance(w http.ResponseWriter, r *http.Request) {
-	c, _, err := a.l.customer(r.PathValue("id"))
+	c, _, err := a.l.customer(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -48,7 +52,7 @@ func (a *api) balance(w http.ResponseWriter, r *http.Request) {
 
 // GET /api/v2/customers/{id}/history
 func (a *api) history(w http.ResponseWriter, r *http.Request) {
-	_, h, err := a.l.customer(r.PathValue("id"))
+	_, h, err := a.l.customer(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -72,7 +76,7 @@ func (a *api) awardPoints(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, "points", "invalid_value", "points must be between 1 and 100000")
 		return
 	}
-	balance, err := a.l.award(r.PathValue("id"), body.Points, body.Description)
+	balance, err := a.l.award(r.Context(), r.PathValue("id"), body.Points, body.Description)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -92,7 +96,11 @@ func (a *api) listRewards(w http.ResponseWriter, _ *http.Request) {
 
 // GET /api/v2/coupons/?customer_id=...
 func (a *api) listCoupons(w http.ResponseWriter, r *http.Request) {
-	cps := a.l.listCoupons(r.URL.Query().Get("customer_id"))
+	cps, err := a.l.listCoupons(r.Context(), r.URL.Query().Get("customer_id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
 	writeData(w, http.StatusOK, cps, map[string]any{"count": len(cps)})
 }
 
@@ -119,7 +127,7 @@ func (a *api) addWebhook(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, "events", "required", "events must name at least one event")
 		return
 	}
-	wh, err := a.l.addWebhook(body.URL, body.Events)
+	wh, err := a.l.addWebhook(r.Context(), body.URL, body.Events)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -142,7 +150,7 @@ func (a *api) redeem(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, "use_z_tokens", "not_permitted", "Z tokens are not enabled in this example")
 		return
 	}
-	cp, balance, err := a.l.redeem(r.PathValue("id"), r.PathValue("rid"))
+	cp, balance, err := a.l.redeem(r.Context(), r.PathValue("id"), r.PathValue("rid"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -164,7 +172,7 @@ func (a *api) validateCoupon(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &struct{}{}) {
 		return
 	}
-	cp, err := a.l.coupon(r.PathValue("code"))
+	cp, err := a.l.findCoupon(r.Context(), r.PathValue("code"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -182,7 +190,7 @@ func (a *api) useCoupon(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &struct{}{}) {
 		return
 	}
-	cp, err := a.l.useCoupon(r.PathValue("code"))
+	cp, err := a.l.useCoupon(r.Context(), r.PathValue("code"))
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -211,7 +219,7 @@ func (a *api) enroll(w http.ResponseWriter, r *http.Request) {
 		a.invalid(w, "full_name", "invalid_format", "full_name must be at most 200 bytes")
 		return
 	}
-	c, created, err := a.l.enroll(id, body.FullName)
+	c, created, err := a.l.enroll(r.Context(), id, body.FullName)
 	if err != nil {
 		a.fail(w, err)
 		return

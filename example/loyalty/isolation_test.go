@@ -19,6 +19,7 @@ import (
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
 	"github.com/otpguard/otpguard/store/redisstore"
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 // These tests attack the limits over HTTP with several partners' keys, as
@@ -180,14 +181,14 @@ func TestIntegrationBreaker(t *testing.T) {
 	eachStore(t, func(t *testing.T, start starter) {
 		var (
 			mu     sync.Mutex
-			events []otpcode.Event
+			events []telemetry.Event
 		)
 		l := start(Config{
 			Limits: limits(func(l *otpcode.Limits) {
 				l.IntegrationFailLimit = 20
 				l.IntegrationRate, l.IntegrationBurst = 1e6, 1e6
 			}),
-			Events: func(_ context.Context, e otpcode.Event) {
+			Events: func(_ context.Context, e telemetry.Event) {
 				mu.Lock()
 				events = append(events, e)
 				mu.Unlock()
@@ -218,7 +219,7 @@ func TestIntegrationBreaker(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		require.Len(t, events, 1, "events %+v", events)
-		assert.Equal(t, otpcode.EventBreakerTripped, events[0].Kind)
+		assert.Equal(t, telemetry.EventBreakerTripped, events[0].Kind)
 		assert.Equal(t, "goomer", events[0].Integration)
 		assert.Contains(t, l.logs.String(), `"msg":"otp.breaker_tripped"`)
 	})

@@ -29,12 +29,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
+	"github.com/otpguard/otpguard/telemetry"
 )
 
 // MariaPhone is the phone number of Maria Santos, the customer of the Zupy
@@ -126,9 +132,14 @@ type Config struct {
 	// directory does not know (otpcode.WithUnknownRecipients); the zero
 	// value, UnknownAllow, is the seed's enrollment flow.
 	UnknownRecipients otpcode.UnknownRecipients
-	// Events receives the OTP service's events (locks, breaker trips), for
-	// alerts; nil drops them. With Audit set they are also logged.
-	Events func(context.Context, otpcode.Event)
+	// Events receives otpguard's events (locks, unlocks, revocations,
+	// breaker trips, delivery and integrity failures), for alerts; nil drops
+	// them. With Audit set they are also logged.
+	Events func(context.Context, telemetry.Event)
+	// MeterProvider and TracerProvider receive otpguard's metrics and
+	// spans; nil means none (no cost).
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
 	// Region is the default region of phone numbers (otpcode.WithRegion),
 	// so that customers can type national formats such as
 	// "(11) 98765-4321"; "" means "BR".
@@ -145,6 +156,36 @@ type Config struct {
 	// AdminToken, when set, builds the operators' API (Server.Admin),
 	// protected by this bearer token of at least 32 characters.
 	AdminToken string
+	// Redis, when set, keeps the loyalty data (customers, points, history,
+	// coupons, webhooks) on this Redis, so that every server sharing it
+	// sees the same customers: pass the client of the Redis store in
+	// Store, with its prefix in RedisPrefix. nil keeps the data in the
+	// server's memory, each server its own. The client stays the caller's
+	// and must be built with ContextTimeoutEnabled. New writes the sample
+	// customers there unless they are there already, so Redis must answer
+	// when New runs.
+	Redis redis.UniversalClient
+	// RedisPrefix is the Redis store's key prefix; the loyalty data lives
+	// under RedisPrefix + "loyalty:", every key expiring 30 days after its
+	// customer's last change. "" means redisstore.DefaultPrefix. It may
+	// not contain '{' or '}'. Unused without Redis.
+	RedisPrefix string
+	// Pseudonym maps an identifier's subject ("phone:+5511987654321") to
+	// the name under which Redis indexes its customer, so that no key
+	// holds a phone number, email address or CPF. It must be deterministic
+	// and the same on every server sharing the Redis, and should be a
+	// keyed hash (an HMAC under a secret). nil means an HMAC-SHA-256 under
+	// a key derived from the first pepper (HKDF), so that nobody without
+	// the pepper can test guesses (every phone number of a region)
+	// against it; rotating the first pepper then re-keys it (customers are
+	// no longer found by identifier). Unused without Redis.
+	Pseudonym func(subject string) string
+	// DataKey is the AES-256 key (32 bytes) that seals customers' names
+	// and contacts on Redis. nil means keys derived from the peppers
+	// (HKDF-SHA-256, one per pepper: the first seals, each opens), so that
+	// servers sharing their peppers share the data, and random peppers
+	// make data only their server can read. Unused without Redis.
+	DataKey []byte
 }
 
 // Server is the loyalty API. It is safe for concurrent use. Close releases
@@ -221,7 +262,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		}
 		peppers = [][]byte{p}
 	}
-	keys, err := otpcode.NewKeyring(peppers...)
+	keys, err := keyring.New(peppers...)
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: keyring: %w", err))
 	}
@@ -231,9 +272,20 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		return fail(fmt.Errorf("loyalty: delivery chain: %w", err))
 	}
 
-	shop, err := newClub(cfg.Now)
+	shop, err := newClub(cfg, peppers)
 	if err != nil {
 		return fail(err)
+	}
+	telOpts := []telemetry.Option{telemetry.WithEvents(eventHook(cfg.Events, cfg.Audit))}
+	if cfg.MeterProvider != nil {
+		telOpts = append(telOpts, telemetry.WithMeterProvider(cfg.MeterProvider))
+	}
+	if cfg.TracerProvider != nil {
+		telOpts = append(telOpts, telemetry.WithTracerProvider(cfg.TracerProvider))
+	}
+	tel, err := telemetry.New(telOpts...)
+	if err != nil {
+		return fail(fmt.Errorf("loyalty: telemetry: %w", err))
 	}
 	svc, err := otpcode.NewService(st, keys, chain,
 		otpcode.WithLimits(cfg.Limits),
@@ -241,7 +293,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 		otpcode.WithRegion(cfg.Region),
 		otpcode.WithAllowedRegions(cfg.AllowedCountries...),
 		otpcode.WithUnknownRecipients(cfg.UnknownRecipients),
-		otpcode.WithEvents(eventHook(cfg.Events, cfg.Audit)),
+		otpcode.WithTelemetry(tel),
 		// A code requested for an action authorizes only that action.
 		otpcode.WithActionPurposes(actionNames(policy.NewCatalog().Actions())...),
 		otpcode.WithClock(cfg.Now),
@@ -256,7 +308,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	}
 	// One set of HTTP settings for the guard, the API keys and the OTP
 	// handlers: one problem base, one audit log.
-	webOpts := []middleware.HTTPOption{middleware.WithProblemBase(cfg.ProblemBase)}
+	webOpts := []middleware.HTTPOption{middleware.WithProblemBase(cfg.ProblemBase), middleware.WithTelemetry(tel)}
 	if cfg.Audit != nil {
 		webOpts = append(webOpts, middleware.WithLogger(cfg.Audit))
 	}
@@ -284,6 +336,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(cfg.Policies),
 		middleware.WithSessions(st),
+		middleware.WithSessionKeys(keys),
 		middleware.WithClock(cfg.Now),
 		middleware.WithCustomer(middleware.CustomerFromPath("id")),
 	)
@@ -365,15 +418,20 @@ func actionNames(actions []policy.Action) []string {
 	return out
 }
 
-// eventHook returns the service's event hook: the host's, and an audit
-// event "otp.locked" or "otp.breaker_tripped" when audit is set.
-func eventHook(host func(context.Context, otpcode.Event), audit *slog.Logger) func(context.Context, otpcode.Event) {
-	return func(ctx context.Context, e otpcode.Event) {
+// eventHook returns the event hook: the host's, and an audit event named
+// after the kind ("otp.locked", "otp.breaker_tripped", ...) when audit is
+// set. Events name customers only by their pseudonymous reference.
+func eventHook(host func(context.Context, telemetry.Event), audit *slog.Logger) func(context.Context, telemetry.Event) {
+	return func(ctx context.Context, e telemetry.Event) {
 		if audit != nil {
 			audit.LogAttrs(ctx, slog.LevelWarn, e.Kind.String(),
 				slog.String("integration", e.Integration),
+				slog.String("customer_ref", e.Customer),
 				slog.String("scope", e.Scope.String()),
 				slog.Duration("duration", e.Duration),
+				slog.String("channel", e.Channel),
+				slog.Int("sessions", e.Sessions),
+				slog.String("action", e.Action),
 			)
 		}
 		if host != nil {

@@ -8,6 +8,12 @@
 // where a missing Redis must not pass silently). Each test works under its
 // own random key prefix from Prefix, whose keys are deleted when the test
 // ends; no test flushes the database.
+//
+// Tests that need a Redis Cluster call ClusterClient, which reads the
+// cluster's addresses from OTPGUARD_REDIS_CLUSTER_ADDRS and skips the test
+// when it is unset or the cluster unusable, unless
+// OTPGUARD_REDIS_CLUSTER_REQUIRED=1. Keys and Prefix's clean-up work on
+// every master of a cluster.
 package redistest
 
 import (
@@ -116,10 +122,10 @@ func NewClient(tb testing.TB, addr string) *redis.Client {
 
 // Prefix returns a fresh random key prefix, KeyPrefix followed by 16 hex
 // digits and a colon, and registers with tb the deletion, through c, of
-// every key under it (SCAN, then UNLINK) when tb ends. A failed clean-up
-// fails tb. c must still be open then: a client from Client or NewClient
-// made before Prefix is called is, since cleanups run last registered,
-// first.
+// every key under it (SCAN, then UNLINK, on every master of a cluster) when
+// tb ends. A failed clean-up fails tb. c must still be open then: a client
+// from Client, NewClient or ClusterClient made before Prefix is called is,
+// since cleanups run last registered, first.
 func Prefix(tb testing.TB, c redis.UniversalClient) string {
 	tb.Helper()
 	var b [8]byte
@@ -128,31 +134,88 @@ func Prefix(tb testing.TB, c redis.UniversalClient) string {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		keys, err := Keys(ctx, c, prefix)
-		if err != nil {
+		if err := deleteUnder(ctx, c, prefix); err != nil {
 			tb.Errorf("redistest: clean up: %v", err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := c.Unlink(ctx, keys...).Err(); err != nil {
-				tb.Errorf("redistest: clean up: unlink %d keys under %s: %v", len(keys), prefix, err)
-			}
 		}
 	})
 	return prefix
 }
 
 // Keys returns every key under prefix, sorted, found by SCAN (never KEYS,
-// so a large database is not blocked).
+// so a large database is not blocked). On a *redis.ClusterClient it scans
+// every master, and on a *redis.Ring every shard, since one node's SCAN
+// sees only that node's keys.
 func Keys(ctx context.Context, c redis.UniversalClient, prefix string) ([]string, error) {
-	var keys []string
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	err := forEachNode(ctx, c, func(ctx context.Context, node redis.Cmdable) error {
+		found, err := scan(ctx, node, prefix)
+		mu.Lock()
+		keys = append(keys, found...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("redistest: scan %s*: %w", prefix, err)
 	}
 	sort.Strings(keys)
 	return keys, nil
+}
+
+// scan returns the keys under prefix on node.
+func scan(ctx context.Context, node redis.Cmdable, prefix string) ([]string, error) {
+	var keys []string
+	iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	return keys, iter.Err()
+}
+
+// deleteUnder unlinks every key under prefix, node by node. Each key is
+// unlinked by a command of its own, pipelined, since a cluster node refuses
+// a command whose keys lie in different slots.
+func deleteUnder(ctx context.Context, c redis.UniversalClient, prefix string) error {
+	return forEachNode(ctx, c, func(ctx context.Context, node redis.Cmdable) error {
+		keys, err := scan(ctx, node, prefix)
+		if err != nil {
+			return fmt.Errorf("scan %s*: %w", prefix, err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		_, err = node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Unlink(ctx, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("unlink %d keys under %s: %w", len(keys), prefix, err)
+		}
+		return nil
+	})
+}
+
+// forEachNode calls f with every node that holds keys of c: each master of a
+// *redis.ClusterClient and each shard of a *redis.Ring, concurrently, or
+// else c itself. It returns an error of f, naming the node's address on a
+// cluster or ring.
+func forEachNode(ctx context.Context, c redis.UniversalClient, f func(ctx context.Context, node redis.Cmdable) error) error {
+	onNode := func(ctx context.Context, node *redis.Client) error {
+		if err := f(ctx, node); err != nil {
+			return fmt.Errorf("node %s: %w", node.Options().Addr, err)
+		}
+		return nil
+	}
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		return c.ForEachMaster(ctx, onNode)
+	case *redis.Ring:
+		return c.ForEachShard(ctx, onNode)
+	default:
+		return f(ctx, c)
+	}
 }

@@ -8,7 +8,8 @@
 //
 //  1. Build your handler as in production, but give it a memory store you
 //     keep (store/memory), so sessions can be issued into the store the
-//     guard reads.
+//     guard reads, and keep the keyring its guard verifies sessions with
+//     (middleware.WithSessionKeys): the sessions are sealed with it.
 //  2. List your partners (name, integration ID, API key) and your routes
 //     (method, target with a real customer ID filled in, body, the action
 //     the route is guarded with, and the customer the target acts on).

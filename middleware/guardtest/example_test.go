@@ -1,10 +1,12 @@
 package guardtest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/middleware/guardtest"
 	"github.com/otpguard/otpguard/policy"
@@ -23,6 +25,11 @@ func ExampleIssueSession() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
+	// The guard's session keys: the keyring of the OTP service.
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, keyring.MinKeyBytes))
+	if err != nil {
+		panic(err)
+	}
 	web, err := middleware.NewHTTP()
 	if err != nil {
 		panic(err)
@@ -30,6 +37,7 @@ func ExampleIssueSession() {
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
+		middleware.WithSessionKeys(keys),
 	)
 	if err != nil {
 		panic(err)
@@ -49,6 +57,7 @@ func ExampleIssueSession() {
 	token, err := guardtest.IssueSession(context.Background(), sessions, guardtest.Session{
 		Integration: "goomer",
 		CustomerID:  "cust-1",
+		Keys:        keys,
 	})
 	if err != nil {
 		panic(err)
@@ -86,6 +95,11 @@ func ExampleCheckMatrix() {
 	}
 	sessions := memory.New()
 	defer sessions.Close()
+	// The guard's session keys: the keyring of the OTP service.
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, keyring.MinKeyBytes))
+	if err != nil {
+		panic(err)
+	}
 	web, err := middleware.NewHTTP()
 	if err != nil {
 		panic(err)
@@ -93,6 +107,7 @@ func ExampleCheckMatrix() {
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(policies),
 		middleware.WithSessions(sessions),
+		middleware.WithSessionKeys(keys),
 		middleware.WithCustomer(middleware.CustomerFromPath("id")),
 	)
 	if err != nil {
@@ -120,6 +135,7 @@ func ExampleCheckMatrix() {
 			{Name: "redeem", Method: http.MethodPost, Target: "/customers/cust-1/redeem", Action: policy.RedeemReward, CustomerID: "cust-1"},
 		},
 		Sessions:        sessions,
+		Keys:            keys,
 		Policies:        policies,
 		OtherCustomerID: "cust-2",
 	})

@@ -1,6 +1,7 @@
 package guardtest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/middleware/guardtest"
 	"github.com/otpguard/otpguard/policy"
@@ -24,14 +26,25 @@ import (
 )
 
 const (
-	maria      = "cust-maria"
-	joao       = "cust-joao"
-	mariaPhone = "phone:+5511987654321"
+	maria = "cust-maria"
+	joao  = "cust-joao"
 
 	keyRepediu = "test_key_repediu_0123456789"
 	keyGoomer  = "test_key_goomer_0123456789"
 	keyBalcao  = "test_key_balcao_0123456789"
 )
+
+// testKeys are the session keys of the test hosts' guards.
+var testKeys = newKeyring(1)
+
+// newKeyring returns a keyring of one 32-byte key, every byte b.
+func newKeyring(b byte) *keyring.Keyring {
+	k, err := keyring.New(bytes.Repeat([]byte{b}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
 
 // testPolicies are the hosts' policies: Repediu trusted, Goomer relaxed,
 // and Balcão not listed, so strict by default.
@@ -63,7 +76,7 @@ type hostConfig struct {
 }
 
 // newHost builds a host like a real one: API keys in front of a mux whose
-// routes are guarded per action, sessions in st.
+// routes are guarded per action, sessions in st sealed with testKeys.
 func newHost(t *testing.T, st store.Sessions, policies policy.Source, cfg hostConfig) http.Handler {
 	t.Helper()
 	if cfg.redeemAction == "" {
@@ -74,7 +87,7 @@ func newHost(t *testing.T, st store.Sessions, policies policy.Source, cfg hostCo
 	}
 	web, err := middleware.NewHTTP()
 	require.NoError(t, err)
-	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(st))
+	guard, err := middleware.NewGuard(web, middleware.WithPolicies(policies), middleware.WithSessions(st), middleware.WithSessionKeys(testKeys))
 	require.NoError(t, err)
 	// The customer routes bind their sessions to the customer in the path.
 	customer := middleware.CustomerFromPath("id")
@@ -90,15 +103,7 @@ func newHost(t *testing.T, st store.Sessions, policies policy.Source, cfg hostCo
 			fmt.Fprintln(w, text, r.PathValue("id"))
 		}
 	}
-	// enroll checks, like the example, that a session verified the
-	// identifier being enrolled.
-	enroll := func(w http.ResponseWriter, r *http.Request) {
-		if s, ok := middleware.SessionFrom(r.Context()); ok && s.Subject != mariaPhone {
-			http.Error(w, "session verified another identifier", http.StatusConflict)
-			return
-		}
-		fmt.Fprintln(w, "enrolled")
-	}
+	enroll := func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "enrolled") }
 	// useCoupon refuses a session of another customer than the coupon's
 	// owner with the otp-required problem, as the example does.
 	useCoupon := func(w http.ResponseWriter, r *http.Request) {
@@ -141,10 +146,11 @@ func testMatrix(st store.Sessions, policies policy.Source) guardtest.Matrix {
 			{Name: "redeem", Method: http.MethodPost, Target: "/customers/" + maria + "/redeem", Body: `{"reward":"coffee"}`,
 				Action: policy.RedeemReward, CustomerID: maria},
 			{Name: "enroll", Method: http.MethodPost, Target: "/customers/enroll", Body: `{"identifier":"+5511987654321"}`,
-				Action: policy.EnrollCustomer, Subject: mariaPhone},
+				Action: policy.EnrollCustomer},
 			{Name: "use-coupon", Method: http.MethodPost, Target: "/coupons/MARIA10/use", Action: policy.UseCoupon, CustomerID: maria},
 		},
 		Sessions:        st,
+		Keys:            testKeys,
 		Policies:        policies,
 		OtherCustomerID: joao,
 	}
@@ -282,6 +288,14 @@ func TestCheckMatrixDetectsBrokenHosts(t *testing.T) {
 				"balcao/redeem/with-session", "balcao/enroll/with-session", "balcao/use-coupon/with-session"},
 		},
 		{
+			// The host's guard refuses every session sealed with other
+			// keys than its own, wherever OTP is required.
+			name:   "sessions sealed with other keys than the host's",
+			matrix: func(m *guardtest.Matrix) { m.Keys = newKeyring(2) },
+			want: []string{"goomer/redeem/with-session", "goomer/use-coupon/with-session",
+				"balcao/redeem/with-session", "balcao/enroll/with-session", "balcao/use-coupon/with-session"},
+		},
+		{
 			name: "route's Accept refuses",
 			matrix: func(m *guardtest.Matrix) {
 				m.Routes[0].Accept = func(status int) bool { return status == http.StatusCreated }
@@ -351,6 +365,8 @@ func TestCheckMatrixInvalid(t *testing.T) {
 		is     error
 	}{
 		{"no store", func(m *guardtest.Matrix) { m.Sessions = nil }, []string{"no session store"}, nil},
+		{"no keys", func(m *guardtest.Matrix) { m.Keys = nil }, []string{"no session keys (set Keys)"}, nil},
+		{"empty keys", func(m *guardtest.Matrix) { m.Keys = &keyring.Keyring{} }, []string{"no session keys (set Keys)"}, nil},
 		{"no policies", func(m *guardtest.Matrix) { m.Policies = nil }, []string{"no policy source"}, nil},
 		{"no partners", func(m *guardtest.Matrix) { m.Partners = nil }, []string{"no partners"}, nil},
 		{"no routes", func(m *guardtest.Matrix) { m.Routes = nil }, []string{"no routes"}, nil},
@@ -362,7 +378,7 @@ func TestCheckMatrixInvalid(t *testing.T) {
 		{"unknown action", func(m *guardtest.Matrix) { m.Routes[0].Action = "fly" }, []string{`route "balance": policy: rule for "fly"`}, policy.ErrUnknownAction},
 		{"no target", func(m *guardtest.Matrix) { m.Routes[1].Target = "" }, []string{`route "redeem": no target`}, nil},
 		{"bad method", func(m *guardtest.Matrix) { m.Routes[1].Method = "PO ST" }, []string{`route "redeem": method "PO ST"`}, nil},
-		{"every problem at once", func(m *guardtest.Matrix) { m.Sessions, m.Routes = nil, nil }, []string{"no session store", "no routes"}, nil},
+		{"every problem at once", func(m *guardtest.Matrix) { m.Sessions, m.Keys, m.Routes = nil, nil, nil }, []string{"no session store", "no session keys", "no routes"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -480,12 +496,13 @@ func TestIssueSession(t *testing.T) {
 		target  string // redeem route of this customer
 		want    int
 	}{
-		{"valid", guardtest.Session{Integration: "balcao", CustomerID: maria}, maria, http.StatusOK},
-		{"scoped to the action", guardtest.Session{Integration: "balcao", CustomerID: maria, Scopes: []policy.Action{policy.RedeemReward}}, maria, http.StatusOK},
-		{"scoped to another action", guardtest.Session{Integration: "balcao", CustomerID: maria, Scopes: []policy.Action{policy.UseCoupon}}, maria, http.StatusForbidden},
-		{"another customer", guardtest.Session{Integration: "balcao", CustomerID: joao}, maria, http.StatusForbidden},
-		{"another integration", guardtest.Session{Integration: "goomer", CustomerID: maria}, maria, http.StatusForbidden},
-		{"expired", guardtest.Session{Integration: "balcao", CustomerID: maria, TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }}, maria, http.StatusForbidden},
+		{"valid", guardtest.Session{Integration: "balcao", CustomerID: maria, Keys: testKeys}, maria, http.StatusOK},
+		{"scoped to the action", guardtest.Session{Integration: "balcao", CustomerID: maria, Keys: testKeys, Scopes: []policy.Action{policy.RedeemReward}}, maria, http.StatusOK},
+		{"scoped to another action", guardtest.Session{Integration: "balcao", CustomerID: maria, Keys: testKeys, Scopes: []policy.Action{policy.UseCoupon}}, maria, http.StatusForbidden},
+		{"another customer", guardtest.Session{Integration: "balcao", CustomerID: joao, Keys: testKeys}, maria, http.StatusForbidden},
+		{"another integration", guardtest.Session{Integration: "goomer", CustomerID: maria, Keys: testKeys}, maria, http.StatusForbidden},
+		{"expired", guardtest.Session{Integration: "balcao", CustomerID: maria, Keys: testKeys, TTL: time.Minute, Now: func() time.Time { return time.Now().Add(-time.Hour) }}, maria, http.StatusForbidden},
+		{"sealed with other keys", guardtest.Session{Integration: "balcao", CustomerID: maria, Keys: newKeyring(2)}, maria, http.StatusForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -502,22 +519,27 @@ func TestIssueSession(t *testing.T) {
 
 	t.Run("stored record", func(t *testing.T) {
 		token, err := guardtest.IssueSession(context.Background(), st, guardtest.Session{
-			Integration: "goomer", CustomerID: maria, Subject: mariaPhone, Purpose: "redeem",
+			Integration: "goomer", CustomerID: maria, Keys: testKeys,
 			Scopes: []policy.Action{policy.RedeemReward, policy.UseCoupon}, Now: fixed,
 		})
 		require.NoError(t, err)
 		assert.Len(t, token, 43)
-		got, found, err := st.GetSession(context.Background(), store.HashToken(token))
+		hash := store.HashToken(token)
+		got, found, err := st.GetSession(context.Background(), hash)
 		require.NoError(t, err)
 		require.True(t, found)
-		assert.Equal(t, store.Session{
-			Integration: "goomer", CustomerID: maria, Subject: mariaPhone, Purpose: "redeem",
+		assert.True(t, store.Sealed(testKeys, hash, &got), "got a record whose MAC does not verify under Keys")
+		assert.False(t, store.Sealed(newKeyring(2), hash, &got), "got a record whose MAC verifies under other keys")
+		want := store.Session{
+			Integration: "goomer", CustomerID: maria,
 			Scopes: []string{"redeem_reward", "use_coupon"}, VerifiedAt: base, ExpiresAt: base.Add(guardtest.DefaultSessionTTL),
-		}, got)
+		}
+		store.Seal(testKeys, hash, &want)
+		assert.Equal(t, want, got)
 	})
 
 	t.Run("tokens differ", func(t *testing.T) {
-		s := guardtest.Session{Integration: "goomer", CustomerID: maria}
+		s := guardtest.Session{Integration: "goomer", CustomerID: maria, Keys: testKeys}
 		a, err := guardtest.IssueSession(context.Background(), st, s)
 		require.NoError(t, err)
 		b, err := guardtest.IssueSession(context.Background(), st, s)
@@ -537,10 +559,12 @@ func TestIssueSessionErrors(t *testing.T) {
 		is    error
 		words string
 	}{
-		{"nil store", nil, guardtest.Session{Integration: "goomer"}, guardtest.ErrInvalidSession, "nil session store"},
-		{"no integration", st, guardtest.Session{CustomerID: maria}, guardtest.ErrInvalidSession, "no integration"},
-		{"negative TTL", st, guardtest.Session{Integration: "goomer", TTL: -time.Second}, guardtest.ErrInvalidSession, "negative TTL -1s"},
-		{"store error", failingSessions{Sessions: st, err: errBoom}, guardtest.Session{Integration: "goomer"}, errBoom, "guardtest: issue session: create session: boom"},
+		{"nil store", nil, guardtest.Session{Integration: "goomer", Keys: testKeys}, guardtest.ErrInvalidSession, "nil session store"},
+		{"no integration", st, guardtest.Session{CustomerID: maria, Keys: testKeys}, guardtest.ErrInvalidSession, "no integration"},
+		{"no keys", st, guardtest.Session{Integration: "goomer", CustomerID: maria}, guardtest.ErrInvalidSession, "guardtest: issue session: guardtest: invalid session: no session keys"},
+		{"empty keys", st, guardtest.Session{Integration: "goomer", CustomerID: maria, Keys: &keyring.Keyring{}}, guardtest.ErrInvalidSession, "no session keys"},
+		{"negative TTL", st, guardtest.Session{Integration: "goomer", Keys: testKeys, TTL: -time.Second}, guardtest.ErrInvalidSession, "negative TTL -1s"},
+		{"store error", failingSessions{Sessions: st, err: errBoom}, guardtest.Session{Integration: "goomer", Keys: testKeys}, errBoom, "guardtest: issue session: create session: boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -550,6 +574,9 @@ func TestIssueSessionErrors(t *testing.T) {
 			assert.Empty(t, token)
 		})
 	}
+	n, err := st.CountSessions(context.Background(), store.ScopeCustomer, maria)
+	require.NoError(t, err)
+	assert.Zero(t, n, "got %d sessions stored by refused issues, want 0", n)
 }
 
 // fakeTB records what MustIssue reports. Methods it does not override are
@@ -567,7 +594,7 @@ func TestMustIssue(t *testing.T) {
 	st := memory.New()
 	defer st.Close()
 
-	token := guardtest.MustIssue(t, st, guardtest.Session{Integration: "goomer", CustomerID: maria})
+	token := guardtest.MustIssue(t, st, guardtest.Session{Integration: "goomer", CustomerID: maria, Keys: testKeys})
 	_, found, err := st.GetSession(context.Background(), store.HashToken(token))
 	require.NoError(t, err)
 	assert.True(t, found, "got no session for the token, want one")
@@ -575,6 +602,10 @@ func TestMustIssue(t *testing.T) {
 	tb := &fakeTB{}
 	assert.Empty(t, guardtest.MustIssue(tb, st, guardtest.Session{}))
 	assert.Equal(t, "guardtest: guardtest: issue session: guardtest: invalid session: no integration", tb.fatal)
+
+	tb = &fakeTB{}
+	assert.Empty(t, guardtest.MustIssue(tb, st, guardtest.Session{Integration: "goomer", CustomerID: maria}))
+	assert.Equal(t, "guardtest: guardtest: issue session: guardtest: invalid session: no session keys", tb.fatal)
 }
 
 func TestNewRequest(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -65,10 +66,6 @@ type Route struct {
 	// matrix issues for this route are issued for this customer. Leave it
 	// empty for routes that act on no particular customer.
 	CustomerID string
-	// Subject is the verified identifier put in the route's sessions, for
-	// handlers that compare it (an enrollment checking that the session
-	// verified the identifier it enrolls). Optional.
-	Subject string
 	// Accept, when set, decides which statuses count as a pass for the
 	// requests the guard must let through. Default: any status but 401 and
 	// 403. Requests that must be refused always want the 403 otp-required
@@ -87,6 +84,10 @@ type Matrix struct {
 	// matrix issues its sessions there and revokes each after its request.
 	// Required.
 	Sessions store.Sessions
+	// Keys are the session keys of the host's guard (its
+	// middleware.WithSessionKeys); the matrix seals its sessions with them.
+	// Required.
+	Keys *keyring.Keyring
 	// Policies is the policy source the host's guard uses; each partner's
 	// policy is looked up in it once. Required.
 	Policies policy.Source
@@ -349,6 +350,9 @@ func (p *plan) check() ([]policy.Rule, []error) {
 	if m.Sessions == nil {
 		errs = append(errs, errors.New("no session store (set Sessions)"))
 	}
+	if m.Keys == nil || m.Keys.Len() == 0 {
+		errs = append(errs, errors.New("no session keys (set Keys)"))
+	}
 	if m.Policies == nil {
 		errs = append(errs, errors.New("no policy source (set Policies)"))
 	}
@@ -442,13 +446,13 @@ func (p *plan) run(ctx context.Context, h http.Handler, st step) (Result, error)
 		s := Session{
 			Integration: pt.Integration,
 			CustomerID:  rt.CustomerID,
-			Subject:     rt.Subject,
 			Scopes:      []policy.Action{rt.Action},
 			TTL:         p.m.TTL,
 			Now:         p.m.Now,
+			Keys:        p.m.Keys,
 		}
 		if st.check == CheckOtherCustomer {
-			s.CustomerID, s.Subject = p.m.OtherCustomerID, ""
+			s.CustomerID = p.m.OtherCustomerID
 		}
 		var err error
 		if token, err = IssueSession(ctx, p.m.Sessions, s); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -18,11 +19,11 @@ import (
 const DefaultSessionTTL = 30 * time.Minute
 
 // ErrInvalidSession is wrapped by the error IssueSession returns for a
-// Session it refuses (no integration, negative TTL) or a nil store.
+// Session it refuses (no integration, no keys, negative TTL) or a nil store.
 var ErrInvalidSession = errors.New("guardtest: invalid session")
 
-// Session describes an OTP session to issue without the code flow. Only
-// Integration is required.
+// Session describes an OTP session to issue without the code flow.
+// Integration and Keys are required.
 type Session struct {
 	// Integration is the integration the session is issued to; the guard
 	// accepts the session only on requests of this integration. Required.
@@ -31,11 +32,10 @@ type Session struct {
 	// binds its customer (see middleware.CustomerSource) accepts it only on
 	// that customer's requests.
 	CustomerID string
-	// Subject is the canonical identifier that was "verified", such as
-	// "phone:+5511987654321". Optional; set it for handlers that compare it.
-	Subject string
-	// Purpose is the purpose of the code that was "verified". Optional.
-	Purpose string
+	// Keys are the session keys of the guard that will check the session
+	// (its middleware.WithSessionKeys); the record is sealed with them.
+	// Required.
+	Keys *keyring.Keyring
 	// Scopes lists the actions the session may authorize; empty means any,
 	// as for a session verify-otp issues without a scope.
 	Scopes []policy.Action
@@ -55,7 +55,7 @@ type Session struct {
 // as it accepts a session verify-otp created.
 //
 // It returns an error wrapping ErrInvalidSession for a nil st, an empty
-// Integration or a negative TTL, and the store's error, wrapped, when
+// Integration, no Keys or a negative TTL, and the store's error, wrapped, when
 // CreateSession fails.
 func IssueSession(ctx context.Context, st store.Sessions, s Session) (token string, err error) {
 	switch {
@@ -63,6 +63,8 @@ func IssueSession(ctx context.Context, st store.Sessions, s Session) (token stri
 		return "", fmt.Errorf("guardtest: issue session: %w: nil session store", ErrInvalidSession)
 	case s.Integration == "":
 		return "", fmt.Errorf("guardtest: issue session: %w: no integration", ErrInvalidSession)
+	case s.Keys == nil || s.Keys.Len() == 0:
+		return "", fmt.Errorf("guardtest: issue session: %w: no session keys", ErrInvalidSession)
 	case s.TTL < 0:
 		return "", fmt.Errorf("guardtest: issue session: %w: negative TTL %v", ErrInvalidSession, s.TTL)
 	}
@@ -85,13 +87,13 @@ func IssueSession(ctx context.Context, st store.Sessions, s Session) (token stri
 	rec := store.Session{
 		Integration: s.Integration,
 		CustomerID:  s.CustomerID,
-		Subject:     s.Subject,
-		Purpose:     s.Purpose,
 		Scopes:      scopes,
 		VerifiedAt:  now(),
 		ExpiresAt:   now().Add(ttl),
 	}
-	if err := st.CreateSession(ctx, store.HashToken(token), rec, ttl); err != nil {
+	hash := store.HashToken(token)
+	store.Seal(s.Keys, hash, &rec)
+	if err := st.CreateSession(ctx, hash, rec, ttl); err != nil {
 		return "", fmt.Errorf("guardtest: issue session: create session: %w", err)
 	}
 	return token, nil

@@ -979,8 +979,8 @@ func TestDumpHoldsNoSecrets(t *testing.T) {
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	hash := store.HashToken(token)
 	require.NoError(t, s.CreateSession(ctx, hash, store.Session{
-		Integration: "integration-1", CustomerID: "cust-1", Subject: subject,
-		Purpose: "redeem", Scopes: []string{"rewards:redeem"}, ExpiresAt: time.Now().Add(30 * time.Minute),
+		Integration: "integration-1", CustomerID: "cust-1",
+		Scopes: []string{"rewards:redeem"}, ExpiresAt: time.Now().Add(30 * time.Minute),
 	}, 30*time.Minute))
 	_, err = s.AttemptCode(ctx, p, open)
 	require.NoError(t, err)
@@ -1023,7 +1023,7 @@ func ExampleNew() {
 	err := s.CreateSession(ctx, hash, store.Session{
 		Integration: "repediu",
 		CustomerID:  "cust-42",
-		Subject:     "phone:+5511987654321",
+		Scopes:      []string{"redeem_reward"},
 		ExpiresAt:   time.Now().Add(30 * time.Minute),
 	}, 30*time.Minute)
 	if err != nil {
@@ -1032,8 +1032,8 @@ func ExampleNew() {
 	}
 
 	sess, found, err := s.GetSession(ctx, store.HashToken(token))
-	fmt.Println(sess.CustomerID, sess.Subject, found, err)
-	// Output: cust-42 phone:+5511987654321 true <nil>
+	fmt.Println(sess.CustomerID, sess.Scopes, found, err)
+	// Output: cust-42 [redeem_reward] true <nil>
 }
 
 func ExampleWithClock() {

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -156,6 +157,7 @@ func (s *Store) CreateSession(_ context.Context, tokenHash string, sess store.Se
 	} else {
 		sess.Scopes = slices.Clone(sess.Scopes)
 	}
+	sess.MAC = bytes.Clone(sess.MAC)
 	until := expiry(s.now(), ttl)
 	s.index(customerIndex, sess.CustomerID, tokenHash, until)
 	s.index(integrationIndex, sess.Integration, tokenHash, until)
@@ -168,7 +170,8 @@ func (s *Store) CreateSession(_ context.Context, tokenHash string, sess store.Se
 
 // GetSession returns a copy of the session stored under tokenHash; found is
 // false when there is none or the clock has reached its expiry. It takes no
-// mutex of its own and allocates only to copy a non-empty Scopes.
+// mutex of its own and allocates only to copy a non-empty Scopes; the MAC
+// is the record's own, and callers only read it.
 func (s *Store) GetSession(_ context.Context, tokenHash string) (store.Session, bool, error) {
 	// Not lookup: this path is hot, and a direct call lets the compiler
 	// inline aliveAt.

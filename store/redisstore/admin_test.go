@@ -23,7 +23,7 @@ func TestSessionRecords(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
 	h := store.HashToken("token")
-	sess := store.Session{Integration: "goomer", CustomerID: "c-1", Subject: "phone:+5511987654321"}
+	sess := store.Session{Integration: "goomer", CustomerID: "c-1", MAC: []byte("mac")}
 	before := time.Now()
 	require.NoError(t, s.CreateSession(ctx, h, sess, time.Minute))
 	session, used := prefix+"session:{"+h+"}", prefix+"session:{"+h+"}:used"

@@ -4,14 +4,17 @@
 // # Construction
 //
 // New takes a redis.UniversalClient (a *redis.Client, *redis.ClusterClient
-// or *redis.Ring) that the caller builds and owns: the Store never closes it,
-// and several stores may share one client.
+// or *redis.Ring; a Sentinel failover client from redis.NewFailoverClient is
+// a *redis.Client) that the caller builds and owns: the Store never closes
+// it, and several stores may share one client.
 //
 //	client := redis.NewClient(&redis.Options{
 //		Addr:                  "127.0.0.1:6379",
 //		ContextTimeoutEnabled: true, // required: see Timeouts
 //	})
 //	st, err := redisstore.New(client, redisstore.WithPrefix("myapp:otp:"))
+//	...
+//	err = st.CheckDurability(ctx) // at start-up: see Durability
 //
 // # Atomicity
 //
@@ -62,10 +65,14 @@
 // ch (channel), at (attempts) and ex (ExpiresAt, RFC 3339 with
 // nanoseconds). A failure count or a Hit window holds its count as a decimal
 // integer; a lock holds "1" and is its PTTL. A session is a compact binary
-// encoding of store.Session (format byte 2, then each field as a uvarint
-// length and its bytes; VerifiedAt and ExpiresAt as time.MarshalBinary), so
-// that GetSession is one GET and decodes without reflection; a record of
-// format 1, written before VerifiedAt existed, is refused as corrupt. A
+// encoding of store.Session: format byte 3, then Integration, CustomerID,
+// the number of scopes (a uvarint) and each scope, VerifiedAt and ExpiresAt
+// (time.MarshalBinary) and MAC, each as a uvarint length and its bytes, so
+// that GetSession is one GET and decodes without reflection. Decoding is
+// strict: a record of another format (1 and 2, written by earlier
+// versions, included), cut short or with bytes left over is refused as
+// corrupt. The MAC is kept as given and read back as stored; the store does
+// not check it, its callers do (store.Sealed). A
 // session's :used hash has one field per action UseSession marked. A
 // session index holds the token hashes (raw) of a customer's or an
 // integration's sessions, scored by their expiry in milliseconds of Redis
@@ -123,11 +130,90 @@
 // actions fail closed within the operation timeout; the client reconnects on
 // its own when Redis returns, and the same Store works again.
 //
+// # Durability
+//
+// The counts and locks kept here are all that stands between a guesser and
+// a fresh budget, so Redis must keep them until they expire. Two settings
+// decide that:
+//
+//   - maxmemory-policy must be noeviction. Under any other policy a Redis
+//     that reaches maxmemory deletes keys before their expiry, and every key
+//     of this store has an expiry, so even the volatile-* policies reach all
+//     of them: an evicted count or lock hands out a fresh guess budget, an
+//     evicted use mark lets a single-use session be used again. Under
+//     noeviction a full Redis refuses writes instead, and callers fail
+//     closed. CheckDurability checks the setting, on every master of a
+//     cluster; a replica that may be promoted should have it too.
+//   - Persistence. Without the append-only file (appendonly no), a Redis
+//     that restarts comes back empty, or as its last RDB snapshot was: every
+//     lock, failure count, send window, cooldown, bucket, code consumption
+//     and session use mark written since is lost, so a restart gives every
+//     customer a fresh guess budget and every code and session back its
+//     unused state (sessions and codes written since are lost too, which
+//     only refuses them). With appendonly yes and appendfsync everysec a
+//     crash loses about the last second of writes; appendfsync always loses
+//     none, at the cost of a disk sync per write. CheckDurability does not
+//     check persistence: a deployment may accept the loss (or replicate, see
+//     Replication), but should know it.
+//
+// # Replication
+//
+// Redis replicates asynchronously: when a master fails and a replica takes
+// over (Sentinel, Cluster), writes the master acknowledged but had not yet
+// sent are lost, with the same effect as a restart without AOF for those
+// writes. WithMinReplicas(n) narrows that window for the writes that
+// enforce a limit or a single use: each is followed, in one pipeline on the
+// same connection (on a *redis.ClusterClient the master of the key's slot,
+// on a *redis.Ring the key's shard), by WAIT n t, t being what is left of
+// the operation timeout (bounded by the client's ReadTimeout) less a tenth
+// and less 100 ms: Redis answers a WAIT that timed out at its next cron
+// tick, up to 1000/hz ms late (100 ms at the default hz 10), and the
+// answer must come before the client gives up. (An operation timeout of
+// 500 ms leaves WAIT 350 ms; one of 110 ms or less leaves it 1 ms, and a
+// refusal then ends with the deadline rather than with ErrReplicas, an
+// error all the same.) When fewer than n replicas acknowledge the
+// write within t, or WAIT fails, the call returns an error wrapping
+// ErrReplicas and its result is discarded; the write stays on the master,
+// and the caller refuses.
+//
+// The methods that wait are AttemptCode (the attempt and the budgets it
+// charges), ConsumeCode, Fail (locks), UseSession, RevokeSession,
+// RevokeSessions (after each server's page of deletions), Unlock (an
+// operator's action, which should not be undone by a failover), Hit (send
+// windows, the breaker), Cooldown and Take (rate limits): every call of
+// them waits, a refusal included, except the calls that write nothing by
+// their arguments (a Cooldown of d <= 0, a Take with rate.Inf or burst <
+// 1). Writes whose loss can only make a limit stricter or a record absent
+// do not wait: PutCode (a lost code is refused), Succeed (a lost reset
+// leaves counts that lock sooner, never later), Refund (a lost refund
+// keeps the event counted) and CreateSession (a lost session is refused).
+// On a *redis.ClusterClient or *redis.Ring, CreateSession's two index
+// writes do wait: they are on other servers than the session, and a
+// session whose index entry was lost would escape RevokeSessions. On one
+// server they need not: they precede the session in its replication
+// stream, so a replica that has the session has them.
+//
+// WAIT is not consensus. Sentinel (after replica-priority) and Cluster
+// prefer, among the replicas they can reach, the one furthest ahead, so a
+// write that n replicas acknowledged usually survives the loss of the
+// master; it is lost when those n replicas are lost too, or when another
+// replica is promoted (one of a better replica-priority, or the only one
+// reachable). There is no guarantee beyond that: set min-replicas-to-write
+// on the master too if writes must stop when replicas are gone. The cost: each waiting call lasts until the
+// replicas have its write, about one more round trip from master to
+// replica (BenchmarkVerifyWait measures a verification's calls with and
+// without), and holds its connection meanwhile. When fewer than n replicas
+// are connected and keeping up, every waiting call fails after the
+// operation timeout: guarded actions are refused until enough replicas
+// are back, so n should be below the number of replicas when the loss of
+// one must not stop verifications.
+//
 // # Errors
 //
 // Absence is normal and returns found false with a nil error. Any other
 // failure is returned wrapped as "redisstore: <operation>: <cause>", so
-// errors.Is sees the cause (context.DeadlineExceeded, redis.ErrClosed, ...).
+// errors.Is sees the cause (context.DeadlineExceeded, redis.ErrClosed,
+// ErrReplicas, ...).
 package redisstore
 
 import (
@@ -154,9 +240,11 @@ const DefaultTimeout = 500 * time.Millisecond
 // safe for concurrent use; it holds no state of its own besides its
 // configuration.
 type Store struct {
-	client  redis.UniversalClient
-	prefix  string
-	timeout time.Duration
+	client      redis.UniversalClient
+	prefix      string
+	timeout     time.Duration
+	minReplicas int  // WAIT for this many replicas after security writes; 0 is off
+	waitIndexes bool // WAIT also after session index writes (sharded clients)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -179,11 +267,25 @@ func WithTimeout(d time.Duration) Option {
 	return func(s *Store) { s.timeout = d }
 }
 
+// WithMinReplicas makes every write that enforces a limit or a single use
+// wait until at least n replicas have acknowledged it (WAIT n on the
+// connection of the write, with the rest of the operation timeout), and
+// fail with an error wrapping ErrReplicas when fewer do; callers then
+// refuse (fail closed), and the write's result is discarded though the
+// master keeps it. The default, 0, waits for none. n must not be negative.
+// It needs a *redis.Client (a Sentinel failover client is one), a
+// *redis.ClusterClient or a *redis.Ring. See Replication in the package
+// documentation for the writes it covers, what it guarantees and its cost.
+func WithMinReplicas(n int) Option {
+	return func(s *Store) { s.minReplicas = n }
+}
+
 // New returns a Store on client. The client stays the caller's: the Store
 // never closes it. New returns an error when client is nil, when an option is
 // invalid, or when client is a *redis.Client, *redis.ClusterClient or
 // *redis.Ring built without ContextTimeoutEnabled (go-redis would then ignore
-// the operation timeout). New does not contact Redis.
+// the operation timeout). New does not contact Redis; see CheckDurability
+// for a check of its settings.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if err := checkClient(client); err != nil {
 		return nil, fmt.Errorf("redisstore: new: %w", err)
@@ -197,6 +299,15 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	if s.timeout <= 0 {
 		return nil, fmt.Errorf("redisstore: new: timeout %v is not positive", s.timeout)
+	}
+	if s.minReplicas < 0 {
+		return nil, fmt.Errorf("redisstore: new: min replicas %d is negative", s.minReplicas)
+	}
+	if s.minReplicas > 0 {
+		if err := needsNodes(client); err != nil {
+			return nil, fmt.Errorf("redisstore: new: %w", err)
+		}
+		s.waitIndexes = sharded(client)
 	}
 	return s, nil
 }
@@ -519,12 +630,13 @@ return redis.call('HMGET', KEYS[1], 'id', 'mac', 'in', 'pu', 'ch', 'at', 'ex')
 // Whenever it starts a pair's window (steps 2 and 5) it adds the
 // integration to the subject's set of pairs, for Status and Unlock. It
 // never changes the code's expiry.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	k := s.keysOf(p)
 	keys := []string{k.code, k.fails, k.lock, k.cfails, k.clock, k.pairs}
-	res, err := attemptCodeScript.Run(ctx, s.client, keys,
+	res, err := s.write(ctx, attemptCodeScript, keys,
 		b.MaxAttempts, b.Pair.Limit, ms(b.Pair.Window), b.Customer.Limit, ms(b.Customer.Window), ms(b.Customer.LockFor), p.Integration).Result()
 	if err != nil {
 		return store.Attempt{}, fmt.Errorf("redisstore: attempt code: %w", err)
@@ -593,10 +705,11 @@ return 0
 
 // ConsumeCode deletes the pair's code only if its ID equals id, in one
 // script (HGET, compare, DEL), and reports whether it deleted it.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) ConsumeCode(ctx context.Context, p store.Pair, id string) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := consumeCodeScript.Run(ctx, s.client, []string{s.keysOf(p).code}, id).Int64()
+	n, err := s.write(ctx, consumeCodeScript, []string{s.keysOf(p).code}, id).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: consume code: %w", err)
 	}
@@ -652,12 +765,13 @@ return {0, 0, 0}
 // zero Lock), with Set when this call set it. Lock durations are clamped to
 // store.MinTTL and rounded up to the millisecond. A pair it locks is added
 // to the subject's set of pairs, for Status and Unlock.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	k := s.keysOf(p)
 	keys := []string{k.fails, k.lock, k.cfails, k.clock, k.pairs}
-	v, err := failScript.Run(ctx, s.client, keys,
+	v, err := s.write(ctx, failScript, keys,
 		b.Pair.Limit, ms(b.Pair.LockFor), b.Customer.Limit, ms(b.Customer.LockFor), p.Integration).Slice()
 	if err != nil {
 		return store.Lock{}, fmt.Errorf("redisstore: fail: %w", err)
@@ -711,6 +825,8 @@ func (s *Store) Locked(ctx context.Context, p store.Pair) (store.Lock, error) {
 // Succeed forgets the pair's and the customer's failure counts after a right
 // code: one DEL of both keys, which share a slot. It lifts no lock and
 // touches no other pair's count.
+// It does not wait for replicas (see Replication): a lost reset only
+// leaves counts that lock sooner.
 func (s *Store) Succeed(ctx context.Context, p store.Pair) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -733,13 +849,14 @@ return p
 // Cooldown starts a cooldown of d under key unless one is running, in one
 // script (SET NX PX, else PTTL). A d of zero or less always allows and
 // touches nothing.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) Cooldown(ctx context.Context, key string, d time.Duration) (bool, time.Duration, error) {
 	if d <= 0 {
 		return true, 0, nil
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := cooldownScript.Run(ctx, s.client, []string{s.taggedKey(key, kindCool)}, ms(d)).Int64()
+	n, err := s.write(ctx, cooldownScript, []string{s.taggedKey(key, kindCool)}, ms(d)).Int64()
 	if err != nil {
 		return false, 0, fmt.Errorf("redisstore: cooldown: %w", err)
 	}
@@ -783,10 +900,11 @@ return {0, p}
 // counted (limit < 1 refuses every event) it refuses, counts nothing, and
 // reports the time until the window ends; otherwise Left is what the window
 // allows after this event.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration) (store.Window, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	v, err := hitScript.Run(ctx, s.client, []string{s.taggedKey(key, kindHits)}, limit, ms(window)).Slice()
+	v, err := s.write(ctx, hitScript, []string{s.taggedKey(key, kindHits)}, limit, ms(window)).Slice()
 	if err != nil {
 		return store.Window{}, fmt.Errorf("redisstore: hit: %w", err)
 	}
@@ -868,8 +986,10 @@ func (s *Store) Refund(ctx context.Context, key string) error {
 // takeScript is GCRA, the token bucket kept as one number. KEYS bucket; ARGV
 // interval (µs per token), tolerance (burst × interval, µs). The bucket key
 // holds the theoretical arrival time (TAT) in µs of Redis time and lives
-// until the bucket is full again. Returns 0 when a token was taken, else the
-// µs until one is available.
+// until the bucket is full again, at least 1 ms (an interval below the
+// precision of a double at now, a rate over a few million per second, adds
+// nothing to the TAT). Returns 0 when a token was taken, else the µs until
+// one is available.
 var takeScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -880,7 +1000,9 @@ if tat < now then tat = now end
 local nt = tat + interval
 local wait = nt - now - tolerance
 if wait > 0 then return math.ceil(wait) end
-redis.call('SET', KEYS[1], string.format('%.0f', nt), 'PX', string.format('%.0f', math.ceil((nt - now) / 1000)))
+local px = math.ceil((nt - now) / 1000)
+if px < 1 then px = 1 end
+redis.call('SET', KEYS[1], string.format('%.0f', nt), 'PX', string.format('%.0f', px))
 return 0
 `)
 
@@ -920,6 +1042,7 @@ const (
 // whose r or burst change keeps its state (the time its debt is paid)
 // under the new values; one that changes between refilling and never
 // refilling starts full.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (bool, time.Duration, error) {
 	if r == rate.Inf {
 		return true, 0, nil
@@ -935,7 +1058,7 @@ func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	if r <= 0 || tolerance > maxBucketMicros {
-		n, err := takeFixedScript.Run(ctx, s.client, []string{s.bucketKey(key) + ":fixed"}, burst, ms(fixedBucketIdle)).Int64()
+		n, err := s.write(ctx, takeFixedScript, []string{s.bucketKey(key) + ":fixed"}, burst, ms(fixedBucketIdle)).Int64()
 		if err != nil {
 			return false, 0, fmt.Errorf("redisstore: take: %w", err)
 		}
@@ -944,7 +1067,7 @@ func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (
 		}
 		return false, rate.InfDuration, nil
 	}
-	n, err := takeScript.Run(ctx, s.client, []string{s.bucketKey(key)},
+	n, err := s.write(ctx, takeScript, []string{s.bucketKey(key)},
 		strconv.FormatFloat(interval, 'f', -1, 64), strconv.FormatFloat(tolerance, 'f', -1, 64)).Int64()
 	if err != nil {
 		return false, 0, fmt.Errorf("redisstore: take: %w", err)

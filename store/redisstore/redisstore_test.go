@@ -430,7 +430,11 @@ func TestSessions(t *testing.T) {
 	s, client, prefix := newTestStore(t)
 	ctx := context.Background()
 	h := store.HashToken("token")
-	want := store.Session{Integration: "goomer", CustomerID: "c-1", Subject: "phone:+5511987654321", Purpose: "redeem", Scopes: []string{"redeem"}, ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 5_000_000, time.UTC)}
+	want := store.Session{
+		Integration: "goomer", CustomerID: "c-1", Scopes: []string{"redeem"},
+		VerifiedAt: time.Date(2029, 12, 31, 23, 30, 0, 7, time.UTC), ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 5_000_000, time.UTC),
+		MAC: []byte{0, 0xff, 1},
+	}
 	require.NoError(t, s.CreateSession(ctx, h, want, 1500*time.Microsecond+time.Minute))
 
 	key := prefix + "session:{" + h + "}"
@@ -1143,6 +1147,7 @@ func TestTake(t *testing.T) {
 		retry   time.Duration
 	}{
 		{"infinite rate", rate.Inf, 0, true, 0},
+		{"a rate too fast for the TAT's precision", 1e9, 1e9, true, 0},
 		{"zero burst", 10, 0, false, rate.InfDuration},
 		{"negative burst", 10, -1, false, rate.InfDuration},
 	}
@@ -1203,9 +1208,9 @@ func TestEveryKeyHasTTL(t *testing.T) {
 	require.NoError(t, s.PutCode(ctx, gone, store.Code{ID: "b"}, time.Minute))
 	_, err = s.ConsumeCode(ctx, gone, "b")
 	require.NoError(t, err)
-	require.NoError(t, s.CreateSession(ctx, h, store.Session{Subject: subject, CustomerID: "c-0", Integration: "goomer"}, 0))
-	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{Subject: subject, CustomerID: "c-1", Integration: "goomer"}, time.Minute))
-	require.NoError(t, s.CreateSession(ctx, store.HashToken("revoked"), store.Session{Subject: subject, CustomerID: "c-2", Integration: "saipos"}, time.Minute))
+	require.NoError(t, s.CreateSession(ctx, h, store.Session{CustomerID: "c-0", Integration: "goomer"}, 0))
+	require.NoError(t, s.CreateSession(ctx, store.HashToken("keep"), store.Session{CustomerID: "c-1", Integration: "goomer"}, time.Minute))
+	require.NoError(t, s.CreateSession(ctx, store.HashToken("revoked"), store.Session{CustomerID: "c-2", Integration: "saipos"}, time.Minute))
 	_, _, err = s.GetSession(ctx, store.HashToken("keep"))
 	require.NoError(t, err)
 	for _, action := range []string{"redeem", "transfer"} {

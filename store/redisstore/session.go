@@ -44,6 +44,9 @@ return 1
 // them. When an index cannot be written it stores no session and returns
 // the error; an index entry left behind by a failed session write points at
 // nothing and is dropped once its time has passed.
+// With WithMinReplicas on a *redis.ClusterClient or *redis.Ring it waits
+// for the replicas after each index write, not after the session's (see
+// Replication).
 func (s *Store) CreateSession(ctx context.Context, tokenHash string, sess store.Session, ttl time.Duration) error {
 	b, err := encodeSession(sess)
 	if err != nil {
@@ -61,7 +64,13 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, sess store.
 		id    string
 	}{{store.ScopeCustomer, sess.CustomerID}, {store.ScopeIntegration, sess.Integration}} {
 		key, _ := s.sessionIndexKey(idx.scope, idx.id) // both scopes have one
-		if err := indexSessionScript.Run(ctx, s.client, []string{key}, tokenHash, indexed).Err(); err != nil {
+		var err error
+		if s.waitIndexes {
+			err = s.write(ctx, indexSessionScript, []string{key}, tokenHash, indexed).Err()
+		} else {
+			err = indexSessionScript.Run(ctx, s.client, []string{key}, tokenHash, indexed).Err()
+		}
+		if err != nil {
 			return fmt.Errorf("redisstore: create session: index by %v: %w", idx.scope, err)
 		}
 	}
@@ -108,11 +117,12 @@ return 1
 // HSETNX of action in the session's marks hash, which gets the session's
 // remaining time as its expiry. A session without expiry, which this store
 // never writes, is an error.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) UseSession(ctx context.Context, tokenHash, action string) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	keys := []string{s.sessionKey(tokenHash), s.usedKey(tokenHash)}
-	n, err := useSessionScript.Run(ctx, s.client, keys, action).Int64()
+	n, err := s.write(ctx, useSessionScript, keys, action).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: use session: %w", err)
 	}
@@ -130,11 +140,12 @@ return n
 // RevokeSession deletes the session stored under tokenHash and its use
 // marks, in one script, and reports whether there was a session. Its index
 // entries are left to be dropped once their time has passed.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) RevokeSession(ctx context.Context, tokenHash string) (bool, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	keys := []string{s.sessionKey(tokenHash), s.usedKey(tokenHash)}
-	n, err := revokeSessionScript.Run(ctx, s.client, keys).Int64()
+	n, err := s.write(ctx, revokeSessionScript, keys).Int64()
 	if err != nil {
 		return false, fmt.Errorf("redisstore: revoke session: %w", err)
 	}
@@ -229,6 +240,7 @@ return 1
 // while it runs may survive it. Another scope, or a session that does not
 // decode, is an error; with an error, revoked counts the sessions deleted
 // before it.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) RevokeSessions(ctx context.Context, scope store.LockScope, id string) (int, error) {
 	key, err := s.sessionIndexKey(scope, id)
 	if err != nil {
@@ -241,13 +253,10 @@ func (s *Store) RevokeSessions(ctx context.Context, scope store.LockScope, id st
 			return err
 		}
 		deleted, err := s.revokeIf(ctx, hashes, owned)
-		if err != nil {
+		revoked += len(deleted)
+		if err != nil || len(deleted) == 0 {
 			return err
 		}
-		if len(deleted) == 0 {
-			return nil
-		}
-		revoked += len(deleted)
 		rctx, cancel := s.ctx(ctx)
 		defer cancel()
 		return s.client.ZRem(rctx, key, deleted).Err()
@@ -260,8 +269,11 @@ func (s *Store) RevokeSessions(ctx context.Context, scope store.LockScope, id st
 
 // revokeIf runs revokeIfScript, in one pipeline, for each hash whose owned
 // value is not "", and returns the hashes whose session it deleted. A script
-// the server does not have yet is run again through Script.Run, which loads
-// it.
+// the server does not have yet is run again through write, which loads it.
+// When the store waits for replicas, each server's pipeline ends with WAIT
+// (see waitPipeline), and a WAIT that fails discards that pipeline's
+// deletions from the result: it returns the hashes of the servers before
+// it, and the error.
 func (s *Store) revokeIf(ctx context.Context, hashes, owned []string) ([]any, error) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
@@ -271,32 +283,73 @@ func (s *Store) revokeIf(ctx context.Context, hashes, owned []string) ([]any, er
 		value string
 		cmd   *redis.Cmd
 	}
-	var calls []call
+	var calls []*call
 	for i, h := range hashes {
 		if owned[i] != "" {
-			calls = append(calls, call{keys: []string{s.sessionKey(h), s.usedKey(h)}, hash: h, value: owned[i]})
+			calls = append(calls, &call{keys: []string{s.sessionKey(h), s.usedKey(h)}, hash: h, value: owned[i]})
 		}
 	}
 	if len(calls) == 0 {
 		return nil, nil
 	}
-	_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range calls {
-			calls[i].cmd = revokeIfScript.EvalSha(ctx, p, calls[i].keys, calls[i].value)
+	// The calls of each server, in the order of their first call; without
+	// WAIT, one group that the client routes.
+	type group struct {
+		node  *redis.Client
+		calls []*call
+	}
+	var groups []*group
+	if s.minReplicas == 0 {
+		groups = []*group{{calls: calls}}
+	} else {
+		byNode := make(map[*redis.Client]*group)
+		for _, c := range calls {
+			node, err := s.node(ctx, c.keys[0])
+			if err != nil {
+				return nil, err
+			}
+			g := byNode[node]
+			if g == nil {
+				g = &group{node: node}
+				byNode[node] = g
+				groups = append(groups, g)
+			}
+			g.calls = append(g.calls, c)
 		}
-		return nil
-	})
+	}
 	var deleted []any
-	for _, c := range calls {
-		n, err := c.cmd.Int64()
-		if redis.HasErrorPrefix(err, "NOSCRIPT") {
-			n, err = revokeIfScript.Run(ctx, s.client, c.keys, c.value).Int64()
+	for _, g := range groups {
+		queue := func(p redis.Pipeliner) {
+			for _, c := range g.calls {
+				c.cmd = revokeIfScript.EvalSha(ctx, p, c.keys, c.value)
+			}
 		}
-		if err != nil {
-			return deleted, err
+		var ackErr error
+		if g.node == nil {
+			_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error { queue(p); return nil })
+		} else {
+			ackErr = s.waitPipeline(ctx, g.node, queue)
 		}
-		if n == 1 {
-			deleted = append(deleted, c.hash)
+		for _, c := range g.calls {
+			if err := c.cmd.Err(); err != nil && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+				s.noteMoved(ctx, err)
+				return deleted, err
+			}
+		}
+		if ackErr != nil {
+			return deleted, ackErr
+		}
+		for _, c := range g.calls {
+			n, err := c.cmd.Int64()
+			if redis.HasErrorPrefix(err, "NOSCRIPT") {
+				n, err = s.write(ctx, revokeIfScript, c.keys, c.value).Int64()
+			}
+			if err != nil {
+				return deleted, err
+			}
+			if n == 1 {
+				deleted = append(deleted, c.hash)
+			}
 		}
 	}
 	return deleted, nil
@@ -334,18 +387,19 @@ func (s *Store) CountSessions(ctx context.Context, scope store.LockScope, id str
 
 // sessionFormat is the first byte of an encoded session; a store that finds
 // another value refuses the record as corrupt rather than misreading it.
-// Format 1 had no VerifiedAt; format 2 added it.
-const sessionFormat = 2
+// Format 1 had no VerifiedAt; format 2 added it and kept Subject and
+// Purpose; format 3 dropped those two and added the MAC.
+const sessionFormat = 3
 
 // errCorruptSession reports a session value that does not decode.
 var errCorruptSession = errors.New("corrupt session")
 
 // encodeSession returns the stored form of s: the format byte, then
-// Integration, CustomerID, Subject, Purpose, the number of scopes, each
-// scope, VerifiedAt and ExpiresAt (time.MarshalBinary), every string and
-// time as a uvarint length followed by its bytes. Decoding it costs no
-// reflection and one allocation per scope list, which keeps GetSession close
-// to a bare GET.
+// Integration, CustomerID, the number of scopes, each scope, VerifiedAt and
+// ExpiresAt (time.MarshalBinary), and MAC, each string, time and the MAC as
+// a uvarint length followed by its bytes. Decoding it costs no reflection
+// and one allocation each for the scope list and the MAC, which keeps
+// GetSession close to a bare GET.
 func encodeSession(s store.Session) ([]byte, error) {
 	ver, err := s.VerifiedAt.MarshalBinary()
 	if err != nil {
@@ -355,7 +409,7 @@ func encodeSession(s store.Session) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("expiry: %w", err)
 	}
-	n := 1 + 7*binary.MaxVarintLen64 + len(s.Integration) + len(s.CustomerID) + len(s.Subject) + len(s.Purpose) + len(ver) + len(exp)
+	n := 1 + 6*binary.MaxVarintLen64 + len(s.Integration) + len(s.CustomerID) + len(ver) + len(exp) + len(s.MAC)
 	for _, sc := range s.Scopes {
 		n += binary.MaxVarintLen64 + len(sc)
 	}
@@ -363,27 +417,32 @@ func encodeSession(s store.Session) ([]byte, error) {
 	b = append(b, sessionFormat)
 	b = appendString(b, s.Integration)
 	b = appendString(b, s.CustomerID)
-	b = appendString(b, s.Subject)
-	b = appendString(b, s.Purpose)
 	b = binary.AppendUvarint(b, uint64(len(s.Scopes)))
 	for _, sc := range s.Scopes {
 		b = appendString(b, sc)
 	}
-	b = binary.AppendUvarint(b, uint64(len(ver)))
-	b = append(b, ver...)
-	b = binary.AppendUvarint(b, uint64(len(exp)))
-	b = append(b, exp...)
+	b = appendBytes(b, ver)
+	b = appendBytes(b, exp)
+	b = appendBytes(b, s.MAC)
 	return b, nil
 }
 
+// appendString appends s's length as a uvarint, then s.
 func appendString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
+// appendBytes appends p's length as a uvarint, then p.
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
 // decodeSession parses what encodeSession wrote. The strings of the result
-// share v's memory. A record of another format, format 1 included, is
-// corrupt.
+// share v's memory; the MAC is a copy. An empty scope list or MAC reads
+// back as nil. A record of another format, formats 1 and 2 included, is
+// corrupt, and so is one cut short or with any byte left over.
 func decodeSession(v string) (store.Session, error) {
 	if len(v) == 0 {
 		return store.Session{}, errCorruptSession
@@ -395,8 +454,6 @@ func decodeSession(v string) (store.Session, error) {
 	s := store.Session{
 		Integration: d.str(),
 		CustomerID:  d.str(),
-		Subject:     d.str(),
-		Purpose:     d.str(),
 	}
 	// Every scope takes at least one byte, which bounds the count.
 	if n := d.uvarint(); n > 0 && n <= uint64(len(d.rest)) {
@@ -409,6 +466,9 @@ func decodeSession(v string) (store.Session, error) {
 	}
 	ver := d.str()
 	exp := d.str()
+	if mac := d.str(); mac != "" {
+		s.MAC = []byte(mac)
+	}
 	if d.bad || len(d.rest) != 0 {
 		return store.Session{}, errCorruptSession
 	}

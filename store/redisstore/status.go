@@ -149,16 +149,17 @@ return 1
 // those of every pair in the subject's set of pairs, in one script over the
 // subject's keys. Codes, cooldowns, windows, buckets and sessions are left
 // alone.
+// With WithMinReplicas it waits for the replicas (see Replication).
 func (s *Store) Unlock(ctx context.Context, subject, integration string) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	var err error
 	if integration != "" {
 		k := s.keysOf(store.Pair{Integration: integration, Subject: subject})
-		err = unlockPairScript.Run(ctx, s.client, []string{k.lock, k.fails, k.pairs}, integration).Err()
+		err = s.write(ctx, unlockPairScript, []string{k.lock, k.fails, k.pairs}, integration).Err()
 	} else {
 		k := s.subjectKeysOf(subject)
-		err = unlockAllScript.Run(ctx, s.client, []string{k.clock, k.cfails, k.pairs}, k.lockBase, k.failsBase).Err()
+		err = s.write(ctx, unlockAllScript, []string{k.clock, k.cfails, k.pairs}, k.lockBase, k.failsBase).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: unlock: %w", err)

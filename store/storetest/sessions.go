@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -25,11 +27,10 @@ func sessionOf(customer, integration string) store.Session {
 	return store.Session{
 		Integration: integration,
 		CustomerID:  customer,
-		Subject:     "phone:+5511987654321",
-		Purpose:     "redeem",
 		Scopes:      []string{"rewards:redeem", "points:transfer"},
 		VerifiedAt:  testVerifiedAt,
 		ExpiresAt:   testExpiresAt,
+		MAC:         []byte("\x00mac-of-" + customer + "-\xff" + strings.Repeat("m", 16)),
 	}
 }
 
@@ -44,11 +45,8 @@ func requireSession(e *env, got, want store.Session) {
 	if got.CustomerID != want.CustomerID {
 		t.Fatalf("CustomerID: got %q, want %q", got.CustomerID, want.CustomerID)
 	}
-	if got.Subject != want.Subject {
-		t.Fatalf("Subject: got %q, want %q", got.Subject, want.Subject)
-	}
-	if got.Purpose != want.Purpose {
-		t.Fatalf("Purpose: got %q, want %q", got.Purpose, want.Purpose)
+	if !bytes.Equal(got.MAC, want.MAC) {
+		t.Fatalf("MAC: got %x, want %x", got.MAC, want.MAC)
 	}
 	if !slices.Equal(got.Scopes, want.Scopes) {
 		t.Fatalf("Scopes: got %q, want %q", got.Scopes, want.Scopes)
@@ -199,7 +197,6 @@ var sessionCases = []testCase{
 		h := store.HashToken("token-no-scopes")
 		want := newSession("cust-1")
 		want.Scopes = nil
-		want.Purpose = ""
 		createSession(e, h, want, long)
 		got := getSession(e, h, true)
 		if len(got.Scopes) != 0 {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otpguard/otpguard/example/hostapp"
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
@@ -133,7 +134,7 @@ func newPieces(t *testing.T, outbox io.Writer) Pieces {
 	t.Cleanup(st.Close)
 	src, err := policy.Load(strings.NewReader(policies), "policies.json")
 	require.NoError(t, err)
-	keys, err := otpcode.NewKeyring(bytes.Repeat([]byte{0x5a}, 32))
+	keys, err := keyring.New(bytes.Repeat([]byte{0x5a}, 32))
 	require.NoError(t, err)
 	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(outbox)})
 	require.NoError(t, err)
@@ -153,6 +154,7 @@ func newPieces(t *testing.T, outbox io.Writer) Pieces {
 	guard, err := middleware.NewGuard(web,
 		middleware.WithPolicies(src),
 		middleware.WithSessions(st),
+		middleware.WithSessionKeys(keys),
 		middleware.WithCustomer(middleware.CustomerFromPath("id")),
 	)
 	require.NoError(t, err)

@@ -1,0 +1,160 @@
+// Package keyring holds otpguard's server secrets (peppers) and the keyed
+// hashes made with them: the MACs of one-time codes, the MACs that make
+// session records tamper-evident, and the pseudonyms that keep customer
+// identifiers out of the stores.
+//
+// The first key signs; every key verifies, so keys rotate by putting a new
+// key first and dropping the old one once what it signed has expired. A
+// pseudonym is made with the first key only, so rotating changes every
+// pseudonym: the limits, locks and indexes kept under the old ones are
+// forgotten (see the README's "Rotating the pepper").
+//
+// It is deliberately small and light (the standard library only), so that
+// the guard can verify sessions without linking the code machinery.
+package keyring
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+)
+
+// MinKeyBytes is the shortest key New takes.
+const MinKeyBytes = 32
+
+// Keyring holds the server secrets. It is safe for concurrent use. The zero
+// Keyring has no key (Sign panics, Verify reports false); build one with New.
+type Keyring struct {
+	keys []*macKey
+}
+
+// macKey is one key with a pool of HMAC states keyed with it, so signing
+// and verifying neither re-derive the HMAC pads nor allocate per call.
+type macKey struct {
+	pool sync.Pool // of *macState
+}
+
+// macState is an HMAC under one key plus scratch space. The message is
+// copied into buf and written in chunks, which saves an interface call per
+// field and a []byte conversion per string.
+type macState struct {
+	h   hash.Hash
+	n   int // bytes pending in buf
+	buf [128]byte
+	sum [sha256.Size]byte
+}
+
+// New returns a keyring over keys, the first of which signs. Each key must
+// be at least MinKeyBytes long; at least one key is required. The keys are
+// copied, so the caller may reuse or clear its slices.
+func New(keys ...[]byte) (*Keyring, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("keyring: no key given")
+	}
+	k := &Keyring{keys: make([]*macKey, len(keys))}
+	for i, key := range keys {
+		if len(key) < MinKeyBytes {
+			return nil, fmt.Errorf("keyring: key %d is %d bytes, want at least %d", i, len(key), MinKeyBytes)
+		}
+		owned := append([]byte(nil), key...)
+		mk := &macKey{}
+		mk.pool.New = func() any { return &macState{h: hmac.New(sha256.New, owned)} }
+		k.keys[i] = mk
+	}
+	return k, nil
+}
+
+// Len returns the number of keys.
+func (k *Keyring) Len() int { return len(k.keys) }
+
+// mac computes into st.sum the MAC of fields under domain. The message is
+// the domain's length and bytes, then each field as an 8-byte big-endian
+// length and its bytes, so no two (domain, fields) tuples share an encoding
+// ("ab","c" differs from "a","bc").
+func (st *macState) mac(domain string, fields []string) {
+	st.h.Reset()
+	st.n = 0
+	st.writeLen(len(domain))
+	st.writeString(domain)
+	for _, f := range fields {
+		st.writeLen(len(f))
+		st.writeString(f)
+	}
+	if st.n > 0 {
+		st.h.Write(st.buf[:st.n])
+		st.n = 0
+	}
+	st.h.Sum(st.sum[:0])
+}
+
+// writeLen buffers n as 8 big-endian bytes.
+func (st *macState) writeLen(n int) {
+	if len(st.buf)-st.n < 8 {
+		st.h.Write(st.buf[:st.n])
+		st.n = 0
+	}
+	binary.BigEndian.PutUint64(st.buf[st.n:], uint64(n))
+	st.n += 8
+}
+
+// writeString buffers s for the hash, flushing full chunks.
+func (st *macState) writeString(s string) {
+	for len(s) > 0 {
+		c := copy(st.buf[st.n:], s)
+		st.n += c
+		s = s[c:]
+		if st.n == len(st.buf) {
+			st.h.Write(st.buf[:])
+			st.n = 0
+		}
+	}
+}
+
+// sum computes the MAC of fields under domain with key i into out.
+func (k *Keyring) sum(i int, out *[sha256.Size]byte, domain string, fields []string) {
+	mk := k.keys[i]
+	st := mk.pool.Get().(*macState)
+	st.mac(domain, fields)
+	*out = st.sum
+	mk.pool.Put(st)
+}
+
+// Sign returns the HMAC-SHA-256, under the first key, of fields in domain
+// (32 bytes). domain separates the uses of the keys ("otpguard/code/v1");
+// changing it, or any field, changes the MAC.
+func (k *Keyring) Sign(domain string, fields ...string) []byte {
+	var sum [sha256.Size]byte
+	k.sum(0, &sum, domain, fields)
+	return sum[:]
+}
+
+// Verify reports whether mac is the MAC of fields in domain under any key.
+// It computes the MAC under every key and compares each in constant time
+// before combining the results, so its timing depends on the number of keys
+// but not on which key, if any, matched.
+func (k *Keyring) Verify(domain string, mac []byte, fields ...string) bool {
+	match := 0
+	var sum [sha256.Size]byte
+	for i := range k.keys {
+		k.sum(i, &sum, domain, fields)
+		match |= subtle.ConstantTimeCompare(sum[:], mac)
+	}
+	return match == 1
+}
+
+// Pseudonym returns the keyed pseudonym of value in domain: 22 characters
+// of base64url (128 bits of the first key's HMAC). The same value maps to
+// the same pseudonym on every instance that shares the first key; without
+// the key it reveals nothing of the value, however guessable the value is
+// (a phone number, a CPF).
+func (k *Keyring) Pseudonym(domain, value string) string {
+	var sum [sha256.Size]byte
+	k.sum(0, &sum, domain, []string{value})
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
