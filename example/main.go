@@ -61,6 +61,25 @@
 // ...) that overrides its variable. WHATSAPP_TOKEN and SMTP_PASSWORD are read
 // only from the environment, never from flags, so that they do not show in
 // the process list.
+//
+// # Observability
+//
+// With -admin-addr, the admin listener also serves otpguard's metrics (see
+// package github.com/otpguard/otpguard/telemetry) in the Prometheus text
+// format, to the holder of the admin token like every path there:
+//
+//	OTPGUARD_ADMIN_TOKEN=$(openssl rand -hex 32) go run ./example -admin-addr 127.0.0.1:9090
+//	curl -H "Authorization: Bearer $OTPGUARD_ADMIN_TOKEN" http://127.0.0.1:9090/metrics
+//
+// With -otlp-endpoint URL, traces and metrics are exported over OTLP/HTTP to
+// the collector at URL (http://127.0.0.1:4318: traces to /v1/traces, metrics
+// to /v1/metrics every minute or OTEL_METRIC_EXPORT_INTERVAL milliseconds),
+// and what is left is flushed when the server stops. Every partner request
+// then gets a server span, continuing the caller's trace from its W3C
+// traceparent header, and otpguard's spans are its children. The
+// exporters' other settings, such as OTEL_EXPORTER_OTLP_HEADERS for a
+// collector's token, come from the environment. Without either flag
+// otpguard is given no provider and reports nothing.
 package main
 
 import (
@@ -106,7 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	var (
 		addr        = fs.String("addr", "127.0.0.1:8080", "listen address; loopback only by default, since the development sender prints live codes (use :8080 to listen on every interface)")
-		adminAddr   = fs.String("admin-addr", "", "serve the operators' API (status, unlock, revoke-sessions) on this loopback address, e.g. 127.0.0.1:9090; its bearer token comes only from OTPGUARD_ADMIN_TOKEN (32+ characters). Off by default")
+		adminAddr   = fs.String("admin-addr", "", "serve the operators' API (status, unlock, revoke-sessions) and GET /metrics (Prometheus) on this loopback address, e.g. 127.0.0.1:9090; its bearer token comes only from OTPGUARD_ADMIN_TOKEN (32+ characters). Off by default")
+		otlpURL     = fs.String("otlp-endpoint", "", "export traces and metrics over OTLP/HTTP to the collector at this base URL, e.g. http://127.0.0.1:4318 (to /v1/traces and /v1/metrics); headers such as a collector token come from OTEL_EXPORTER_OTLP_HEADERS. Off by default")
 		region      = fs.String("region", "BR", "default region of phone numbers typed without a country code (ISO 3166-1 alpha-2)")
 		policyFile  = fs.String("policies", "", "policy file; default the built-in example/loyalty/policies.json")
 		problemBase = fs.String("problem-base", "https://api.zupy.com/errors/", "base URI of problem types")
@@ -198,6 +218,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 
+	if *adminAddr != "" {
+		if err := checkAdmin(*adminAddr, getenv("OTPGUARD_ADMIN_TOKEN")); err != nil {
+			return err
+		}
+	}
+	// Metrics for GET /metrics on the admin listener, traces and metrics
+	// for an OTLP collector; neither, and otpguard reports nothing.
+	obs, err := newObservability(ctx, *adminAddr != "", *otlpURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the servers stopped: flush the last spans and metrics.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := obs.shutdown(flushCtx); err != nil {
+			fmt.Fprintf(stderr, "warning: telemetry flush: %v\n", err)
+		}
+	}()
+
 	opened, err := openStore(ctx, sf, getenv)
 	if err != nil {
 		return err
@@ -221,10 +261,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cfg.Audit = slog.New(slog.NewJSONHandler(stderr, nil))
 	}
 	if *adminAddr != "" {
-		if err := checkAdmin(*adminAddr, getenv("OTPGUARD_ADMIN_TOKEN")); err != nil {
-			return err
-		}
 		cfg.AdminToken = getenv("OTPGUARD_ADMIN_TOKEN")
+	}
+	if obs.meters != nil {
+		cfg.MeterProvider = obs.meters
+	}
+	if obs.tracers != nil {
+		cfg.TracerProvider = obs.tracers
 	}
 	handler, err := loyalty.New(cfg, stdout)
 	if err != nil {
@@ -232,9 +275,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer handler.Close()
 
+	var partners http.Handler = handler
+	if obs.tracers != nil {
+		// A server span per request, parent of otpguard's spans.
+		partners = traceRequests(handler, obs.tracers)
+	}
 	srv := &http.Server{
 		Addr:              *addr,
-		Handler:           handler,
+		Handler:           partners,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
@@ -265,9 +313,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			_ = ln.Close()
 			return fmt.Errorf("admin listen: %w", err)
 		}
-		asrv := &http.Server{Handler: handler.Admin(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
+		asrv := &http.Server{Handler: adminHandler(handler.Admin(), obs.metrics, cfg.AdminToken),
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 15 * time.Second}
 		servers, listeners = append(servers, asrv), append(listeners, aln)
 		fmt.Fprintf(stderr, "admin API on http://%s/admin/v1/customers/{customer_id}/otp (bearer token from OTPGUARD_ADMIN_TOKEN)\n", aln.Addr())
+		fmt.Fprintf(stderr, "metrics on http://%s/metrics (Prometheus text format, same bearer token)\n", aln.Addr())
+	}
+	if *otlpURL != "" {
+		fmt.Fprintf(stderr, "telemetry: traces and metrics over OTLP/HTTP to %s\n", *otlpURL)
 	}
 	fmt.Fprintln(stderr)
 
