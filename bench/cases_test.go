@@ -49,6 +49,21 @@ func TestCasesRefuse(t *testing.T) {
 			r.Header.Set("X-CSRF-Token", "not-the-token")
 			return r
 		}, http.StatusForbidden},
+		{"floor", func(r *http.Request) *http.Request {
+			r = r.Clone(r.Context())
+			r.Header.Set("X-OTP-Session", otherToken(r.Header.Get("X-OTP-Session")))
+			return r
+		}, http.StatusForbidden},
+		{"golang-jwt/HS256", func(r *http.Request) *http.Request {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", r.Header.Get("Authorization")+"x")
+			return r
+		}, http.StatusUnauthorized},
+		{"jwtauth/HS256", func(r *http.Request) *http.Request {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", r.Header.Get("Authorization")+"x")
+			return r
+		}, http.StatusUnauthorized},
 		{"scs/LoadAndSave-memstore", func(r *http.Request) *http.Request {
 			r = r.Clone(r.Context())
 			r.Header.Del("Cookie")
@@ -70,6 +85,16 @@ func TestCasesRefuse(t *testing.T) {
 			assert.Equal(t, tt.want, w.status, "got status %d, want %d", w.status, tt.want)
 		})
 	}
+}
+
+// otherToken returns tok with its first character changed to another of
+// base64url: still a token's shape, no longer its MAC's.
+func otherToken(tok string) string {
+	c := byte('A')
+	if tok[0] == 'A' {
+		c = 'B'
+	}
+	return string(c) + tok[1:]
 }
 
 // TestRecorderReset checks that the recorder forgets the previous answer.

@@ -54,6 +54,9 @@ var httpCases = []httpCase{
 	{"throttled/GCRA-memstore", buildThrottled},
 	{"gorilla-csrf/POST", buildCSRF},
 	{"scs/LoadAndSave-memstore", buildSCS},
+	{"golang-jwt/HS256", buildJWT},
+	{"jwtauth/HS256", buildJWTAuth},
+	{"floor", buildFloor},
 }
 
 func BenchmarkCompare(b *testing.B) {
@@ -164,13 +167,13 @@ var sessionHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Reques
 
 // newSessions creates one session of strictIntegration per client in st,
 // sealed with keys as otpcode.Service seals them, and returns their tokens,
-// made by otpcode.NewToken like real ones.
+// made by otpcode.NewSessionToken like real ones.
 func newSessions(tb testing.TB, st store.Sessions, keys *keyring.Keyring, n int) []string {
 	tb.Helper()
 	ctx := context.Background()
 	tokens := make([]string, n)
 	for i := range tokens {
-		tok, err := otpcode.NewToken(rand.Reader)
+		tok, err := otpcode.NewSessionToken(rand.Reader, keys)
 		if err != nil {
 			tb.Fatal(err)
 		}

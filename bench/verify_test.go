@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"golang.org/x/time/rate"
 
@@ -97,4 +101,37 @@ func benchVerify(b *testing.B) {
 		}
 		tokens = append(tokens, v.Session)
 	}
+}
+
+// TestVerifyReadsClockOnce: a verification reads the clock once, the
+// service and the memory store together; every store call of it is
+// judged at that one reading (store.WithTime).
+func TestVerifyReadsClockOnce(t *testing.T) {
+	var reads atomic.Int64
+	start := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	now := func() time.Time { reads.Add(1); return start }
+	st := memory.New(memory.WithClock(now), memory.WithCleanupInterval(0))
+	t.Cleanup(st.Close)
+	keys := newKeyring(t)
+	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
+	require.NoError(t, err)
+	svc, err := otpcode.NewService(st, keys, chain, otpcode.WithClock(now))
+	require.NoError(t, err)
+	ctx := context.Background()
+	const phone, code = "+5531900000001", "123456"
+	id, err := otpcode.Parser{}.Parse(phone)
+	require.NoError(t, err)
+	subject := keys.Pseudonym(subjectDomain, "customer:"+keys.Pseudonym(subjectDomain, id.Subject()))
+	rec := store.Code{ID: "c", MAC: keys.Sign(codeDomain, strictIntegration, subject, "", code), Integration: strictIntegration, ExpiresAt: start.Add(time.Minute)}
+	require.NoError(t, st.PutCode(ctx, store.Pair{Integration: strictIntegration, Subject: subject}, rec, time.Hour))
+
+	before := reads.Load()
+	v, err := svc.Verify(ctx, otpcode.VerifyInput{Integration: strictIntegration, Identifier: phone, Code: code})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), reads.Load()-before, "got %d clock readings in one Verify, want 1", reads.Load()-before)
+	assert.True(t, v.ExpiresAt.After(start), "got a session expiring at %v, want after %v", v.ExpiresAt, start)
+	assert.True(t, store.VerifyToken(keys, v.Session), "got a session token the keys did not sign")
+	_, found, err := st.GetSession(ctx, store.HashToken(v.Session))
+	require.NoError(t, err)
+	assert.True(t, found, "got no session in the store")
 }

@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		custSendWin = fs.Duration("customer-send-window", d.CustomerSendWindow, "window of -customer-send-limit")
 		intSends    = fs.Int("integration-send-limit", d.IntegrationSendLimit, "codes per partner, to every customer, per integration send window")
 		intSendWin  = fs.Duration("integration-send-window", d.IntegrationSendWindow, "window of -integration-send-limit")
-		countries   = fs.String("allowed-countries", "BR", "comma list of ISO 3166-1 regions whose phone numbers may receive codes; empty allows every country (premium-rate, satellite and similar numbers are refused either way)")
+		countries   = fs.String("allowed-countries", "BR,IN", "comma list of ISO 3166-1 regions whose phone numbers may receive codes; empty allows every country (premium-rate, satellite and similar numbers are refused either way)")
 		unknownRcpt = fs.String("unknown-recipients", otpcode.UnknownAllow.String(), "what request-otp does with a phone or email the directory does not know: allow, enroll (only with \"purpose\": \"enroll_customer\") or deny (404)")
 		perSecond   = fs.Float64("rate", float64(d.IntegrationRate), "request-otp and verify-otp calls per second per integration")
 		burst       = fs.Int("burst", d.IntegrationBurst, "burst of calls per integration")

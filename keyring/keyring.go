@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"sync"
 )
 
 // MinKeyBytes is the shortest key New takes.
@@ -37,7 +36,7 @@ type Keyring struct {
 // macKey is one key with a pool of HMAC states keyed with it, so signing
 // and verifying neither re-derive the HMAC pads nor allocate per call.
 type macKey struct {
-	pool sync.Pool // of *macState
+	pool statePool // of *macState
 }
 
 // macState is an HMAC under one key plus scratch space. The message is
@@ -78,19 +77,12 @@ func (k *Keyring) Len() int { return len(k.keys) }
 // length and its bytes, so no two (domain, fields) tuples share an encoding
 // ("ab","c" differs from "a","bc").
 func (st *macState) mac(domain string, fields []string) {
-	st.h.Reset()
-	st.n = 0
-	st.writeLen(len(domain))
-	st.writeString(domain)
+	st.begin(domain)
 	for _, f := range fields {
 		st.writeLen(len(f))
 		st.writeString(f)
 	}
-	if st.n > 0 {
-		st.h.Write(st.buf[:st.n])
-		st.n = 0
-	}
-	st.h.Sum(st.sum[:0])
+	st.finish()
 }
 
 // writeLen buffers n as 8 big-endian bytes.
@@ -104,7 +96,12 @@ func (st *macState) writeLen(n int) {
 }
 
 // writeString buffers s for the hash, flushing full chunks.
-func (st *macState) writeString(s string) {
+func (st *macState) writeString(s string) { writeData(st, s) }
+
+// writeData buffers s for the hash, flushing full chunks. The data is
+// copied, never handed to the hash.Hash interface, so a caller's stack
+// buffer stays on the stack.
+func writeData[T string | []byte](st *macState, s T) {
 	for len(s) > 0 {
 		c := copy(st.buf[st.n:], s)
 		st.n += c
@@ -114,6 +111,23 @@ func (st *macState) writeString(s string) {
 			st.n = 0
 		}
 	}
+}
+
+// begin resets st and writes domain, for a message whose fields are
+// written one by one; finish computes the MAC into st.sum.
+func (st *macState) begin(domain string) {
+	st.h.Reset()
+	st.n = 0
+	st.writeLen(len(domain))
+	st.writeString(domain)
+}
+
+func (st *macState) finish() {
+	if st.n > 0 {
+		st.h.Write(st.buf[:st.n])
+		st.n = 0
+	}
+	st.h.Sum(st.sum[:0])
 }
 
 // sum computes the MAC of fields under domain with key i into out.
@@ -157,4 +171,76 @@ func (k *Keyring) Pseudonym(domain, value string) string {
 	var sum [sha256.Size]byte
 	k.sum(0, &sum, domain, []string{value})
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// MinTagBytes is the shortest MAC that SignFields writes and VerifyFields
+// accepts: 128 bits, the usual truncation of HMAC-SHA-256 (RFC 4868).
+const MinTagBytes = 16
+
+// Fields writes the fields of one message straight into the HMAC state of
+// SignFields or VerifyFields, in the encoding Sign uses: each field as an
+// 8-byte big-endian length and its bytes. So a message of fixed fields —
+// a record's times, a token's random bytes — is authenticated without a
+// slice of fields, a conversion to string or any other allocation: the
+// bytes are copied into the state's buffer, never retained. A Fields is
+// valid only during the call of the function it was passed to.
+type Fields struct{ st *macState }
+
+// String writes s as the next field.
+func (f Fields) String(s string) {
+	f.st.writeLen(len(s))
+	writeData(f.st, s)
+}
+
+// Bytes writes b as the next field; a field written with Bytes and one
+// with the same bytes written with String are the same field.
+func (f Fields) Bytes(b []byte) {
+	f.st.writeLen(len(b))
+	writeData(f.st, b)
+}
+
+// fieldsSum computes into out the MAC under key i of what write writes in
+// domain.
+func (k *Keyring) fieldsSum(i int, out *[sha256.Size]byte, domain string, write func(Fields)) {
+	mk := k.keys[i]
+	st := mk.pool.Get().(*macState)
+	st.begin(domain)
+	write(Fields{st})
+	st.finish()
+	*out = st.sum
+	mk.pool.Put(st)
+}
+
+// SignFields writes into tag the MAC, under the first key, of the fields
+// that write writes in domain, truncated to len(tag) bytes: the first
+// len(tag) bytes of what Sign returns for the same domain and fields. tag
+// must be MinTagBytes to 32 bytes long; SignFields panics otherwise, and
+// when k has no key. It allocates nothing.
+func (k *Keyring) SignFields(tag []byte, domain string, write func(Fields)) {
+	if len(tag) < MinTagBytes || len(tag) > sha256.Size {
+		panic(fmt.Sprintf("keyring: sign fields: tag of %d bytes, want %d to %d", len(tag), MinTagBytes, sha256.Size))
+	}
+	var sum [sha256.Size]byte
+	k.fieldsSum(0, &sum, domain, write)
+	copy(tag, sum[:])
+}
+
+// VerifyFields reports whether tag is the MAC, truncated to len(tag)
+// bytes, of the fields that write writes in domain under any key. A tag
+// shorter than MinTagBytes or longer than 32 bytes is refused; a caller
+// that wants the whole MAC checks len(tag) first. Like Verify, it computes
+// the MAC under every key and compares each in constant time, calling
+// write once per key (write must write the same fields each time). It
+// allocates nothing.
+func (k *Keyring) VerifyFields(tag []byte, domain string, write func(Fields)) bool {
+	if len(tag) < MinTagBytes || len(tag) > sha256.Size {
+		return false
+	}
+	match := 0
+	var sum [sha256.Size]byte
+	for i := range k.keys {
+		k.fieldsSum(i, &sum, domain, write)
+		match |= subtle.ConstantTimeCompare(sum[:len(tag)], tag)
+	}
+	return match == 1
 }

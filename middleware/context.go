@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"slices"
 
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -38,7 +39,11 @@ func SessionFrom(ctx context.Context) (store.Session, bool) {
 	if !ok {
 		return store.Session{}, false
 	}
-	return gc.session, true
+	s := gc.session.Session()
+	if s.Scopes != nil {
+		s.Scopes = slices.Clone(s.Scopes)
+	}
+	return s, true
 }
 
 // DecisionFrom returns the policy decision the guard made for this request.
@@ -55,38 +60,24 @@ func DecisionFrom(ctx context.Context) (policy.Decision, bool) {
 }
 
 // guardContext is the one context the guard allocates for a request that
-// passed an OTP check. It answers the guard's keys itself (and the
-// integration key, so IntegrationFrom also sees an integration found by a
-// host function) and delegates every other key, the deadline, Done and Err
-// to its parent. One allocation carries everything; contexts wrapped around
-// it later still reach it through Value.
+// passed an OTP check (64 bytes). It answers the guard's key itself and
+// delegates every other key, the deadline, Done and Err to its parent. One
+// allocation carries everything; contexts wrapped around it later still
+// reach it through Value.
 type guardContext struct {
 	context.Context
-	// integration is answered for integrationKey only when ownIntegration
-	// is set, that is when a host function, not the parent context, named
-	// the integration.
-	integration    string
-	ownIntegration bool
-	session        store.Session
-	decision       policy.Decision
-	// hash holds the hex SHA-256 of the session token. It is written once,
-	// before the store lookup, and never changed after, so the string the
-	// store receives over it (see hashToken) stays valid and immutable for
-	// as long as anything refers to it.
-	hash [hexHashLen]byte
+	// session is the accepted session: the store's own record, which
+	// never changes, or a copy of what GetSession returned. Its Scopes and
+	// MAC share the record's memory: SessionFrom hands out a copy of the
+	// scopes.
+	session  store.SessionRecord
+	decision policy.Decision
 }
 
-// Value answers the guard's keys and delegates the rest to the parent.
+// Value answers the guard's key and delegates the rest to the parent.
 func (c *guardContext) Value(key any) any {
-	if k, ok := key.(ctxKey); ok {
-		switch k {
-		case guardKey:
-			return c
-		case integrationKey:
-			if c.ownIntegration {
-				return c.integration
-			}
-		}
+	if k, ok := key.(ctxKey); ok && k == guardKey {
+		return c
 	}
 	return c.Context.Value(key)
 }
@@ -94,4 +85,26 @@ func (c *guardContext) Value(key any) any {
 // String describes the context without revealing the session.
 func (c *guardContext) String() string {
 	return "middleware.guardContext"
+}
+
+// hostIntegrationContext is the guard's context when a host function
+// (WithIntegrationFunc), not the parent context, named the integration: it
+// also answers the integration key, so that IntegrationFrom sees that
+// integration.
+type hostIntegrationContext struct {
+	guardContext
+	integration string
+}
+
+// Value answers the guard's keys and delegates the rest to the parent.
+func (c *hostIntegrationContext) Value(key any) any {
+	if k, ok := key.(ctxKey); ok {
+		switch k {
+		case guardKey:
+			return &c.guardContext
+		case integrationKey:
+			return c.integration
+		}
+	}
+	return c.Context.Value(key)
 }

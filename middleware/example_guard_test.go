@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -73,9 +74,14 @@ func ExampleGuard_Require() {
 
 	call("")
 
-	// The verify-otp handler creates sessions like this one, sealed with
-	// the keys under the hash of its token.
-	const token = "Yx3kW0dQm7ZpL2vN8aRt5uE1sC4bH6gJ9fKoIqTwXyA"
+	// The verify-otp handler creates sessions like this one: a token of
+	// random bytes signed with the keys, and a record sealed with them
+	// under the hash of the token.
+	var random [store.TokenRandomBytes]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		panic(err)
+	}
+	token := store.SignToken(keys, &random)
 	s := store.Session{
 		Integration: "goomer",
 		CustomerID:  "cust-1",
@@ -170,7 +176,11 @@ func ExampleCustomerFromJSON() {
 	if err != nil {
 		panic(err)
 	}
-	const token = "Yx3kW0dQm7ZpL2vN8aRt5uE1sC4bH6gJ9fKoIqTwXyA"
+	var random [store.TokenRandomBytes]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		panic(err)
+	}
+	token := store.SignToken(keys, &random)
 	s := store.Session{
 		Integration: "saipos",
 		CustomerID:  "cust-1",

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -29,19 +28,18 @@ const SessionHeader = "X-OTP-Session"
 // header map directly instead of canonicalising the name per request.
 const sessionHeaderKey = "X-Otp-Session"
 
-// Bounds of a session token the guard will look up. Tokens issued by otpcode
-// are 43 characters of base64url (256 bits); a value outside these bounds, or
-// with a character outside the RFC 6750 b64token set, is refused without
-// touching the session store.
+// Bounds of an X-OTP-Session value that code reading the header outside
+// the guard (the revoke handler) bothers with. The guard itself looks up
+// only tokens as otpcode issues them: store.TokenLen characters of
+// base64url that carry the MAC of the guard's session keys (see
+// store.VerifyToken); any other value is refused without touching the
+// session store.
 const (
-	// MinSessionTokenLen is the shortest session token the guard looks up.
+	// MinSessionTokenLen is the shortest value worth reading as a token.
 	MinSessionTokenLen = 16
-	// MaxSessionTokenLen is the longest session token the guard looks up.
+	// MaxSessionTokenLen is the longest value worth reading as a token.
 	MaxSessionTokenLen = 512
 )
-
-// hexHashLen is the length of store.HashToken's result.
-const hexHashLen = 2 * sha256.Size
 
 // Reasons the guard refuses a request. The deny hook (see WithDenyHandler)
 // receives one of them; compare with errors.Is.
@@ -54,9 +52,11 @@ var (
 	// ErrNoSession: the action requires OTP and the request has no
 	// X-OTP-Session header, or an empty one.
 	ErrNoSession = errors.New("middleware: no OTP session")
-	// ErrSessionInvalid: the X-OTP-Session header is malformed (too short,
-	// too long, repeated, or with characters no token has) or names no
-	// session the store knows.
+	// ErrSessionInvalid: the X-OTP-Session header is malformed (repeated,
+	// of another length than otpcode's tokens, or with characters no token
+	// has), carries no MAC of the session keys (a forged or mistyped token,
+	// refused without asking the store), or names no session the store
+	// knows.
 	ErrSessionInvalid = errors.New("middleware: invalid OTP session")
 	// ErrSessionExpired: the session's ExpiresAt is not after the guard's
 	// clock.
@@ -106,8 +106,11 @@ var ErrInvalidConfig = errors.New("middleware: invalid configuration")
 //     action (source error: 503, fail closed);
 //  3. when the decision does not require OTP, calls the next handler at
 //     once, without touching the session store;
-//  4. otherwise reads the X-OTP-Session header, looks the session up by the
-//     hash of its token (store error: 503, fail closed) and calls the next
+//  4. otherwise reads the X-OTP-Session header and checks that its token
+//     carries the MAC of the session keys (store.CheckToken), refusing a
+//     malformed or forged token without asking the store; reads the clock
+//     once; looks the session up by the hash of its token (store error:
+//     503, fail closed), checks the record's own MAC, and calls the next
 //     handler only when the session exists, has not expired, was issued to
 //     the same integration, for the request's customer (when configured)
 //     and with a scope that covers the action; any other case is a 403
@@ -122,6 +125,7 @@ type Guard struct {
 	web      *HTTP
 	policies policy.Source
 	sessions store.Sessions
+	lookup   store.SessionLookup // sessions, when it has the fast lookup
 	keys     *keyring.Keyring
 	catalog  *policy.Catalog
 	customer CustomerSource
@@ -169,9 +173,12 @@ func WithSessions(s store.Sessions) Option {
 
 // WithSessionKeys sets the keys session records are sealed with (see
 // store.Seal): the keyring of the otpcode.Service that issues the sessions.
-// Required. A record whose MAC does not verify — written or copied by
-// anyone without the keys — is refused with ErrSessionForged and logged as
-// an integrity failure.
+// Required. A token that does not carry the keys' MAC (store.VerifyToken)
+// is refused with ErrSessionInvalid before the store is asked; a record
+// whose MAC does not verify — written or copied by anyone without the keys
+// — is refused with ErrSessionForged and logged as an integrity failure.
+// Every key of the ring verifies both, so rotated keys keep the sessions
+// they issued valid.
 func WithSessionKeys(k *keyring.Keyring) Option {
 	return func(g *Guard) error {
 		if k == nil || k.Len() == 0 {
@@ -213,7 +220,10 @@ func WithCustomer(src CustomerSource) Option {
 }
 
 // WithClock sets the clock sessions' expiry is compared against. Default:
-// time.Now. Tests inject a clock to expire sessions without sleeping.
+// time.Now. Tests inject a clock to expire sessions without sleeping. It is
+// read once per request that reaches the store; a store with
+// store.SessionLookup (the memory store) judges its TTL at that reading
+// too, instead of reading its own clock.
 func WithClock(now func() time.Time) Option {
 	return func(g *Guard) error {
 		if now == nil {
@@ -286,6 +296,7 @@ func NewGuard(web *HTTP, opts ...Option) (*Guard, error) {
 	if g.catalog == nil {
 		g.catalog = policy.NewCatalog()
 	}
+	g.lookup, _ = g.sessions.(store.SessionLookup)
 	if err := newGuardObs(g); err != nil {
 		return nil, configError("new guard", "telemetry: "+err.Error())
 	}
@@ -418,9 +429,22 @@ func (h *guarded) decide(ctx context.Context, span trace.Span, w http.ResponseWr
 
 // decideSession checks the request's session for an action that requires
 // OTP, and returns the request for the next handler when it is valid.
+//
+// The order keeps refusals cheap: a request without a token, or with one
+// that does not carry the keys' MAC, is refused before the clock is read,
+// the customer is looked for or the store is asked, without allocating. The
+// clock is read once, for the store's expiry and the guard's checks alike;
+// the context the handler gets is allocated only for an accepted session.
 func (h *guarded) decideSession(ctx context.Context, span trace.Span, w http.ResponseWriter, r *http.Request, integration string, d policy.Decision) *http.Request {
 	g := h.g
 	token, err := sessionToken(r.Header)
+	var digest [sha256.Size]byte
+	if err == nil {
+		var ok bool
+		if digest, ok = store.CheckToken(g.keys, token); !ok {
+			err = ErrSessionInvalid
+		}
+	}
 	if err != nil {
 		h.refuse(ctx, span, w, r, integration, d, err)
 		return nil
@@ -432,24 +456,22 @@ func (h *guarded) decideSession(ctx context.Context, span trace.Span, w http.Res
 			return nil
 		}
 	}
-	gc := &guardContext{
-		Context:        r.Context(),
-		integration:    integration,
-		ownIntegration: g.web.integration != nil,
-		decision:       d,
-	}
-	hash := gc.hashToken(token)
-	s, found, err := g.sessions.GetSession(ctx, hash)
+	now := g.now()
+	rec, found, err := g.getSession(ctx, digest, now)
 	if err != nil {
 		h.failed(ctx, span, integration, d, errorStore, err)
 		g.onError(w, r, fmt.Errorf("middleware: %w: get session: %w", ErrUnavailable, err))
 		return nil
 	}
-	if err := h.check(integration, customer, s, found, d); err != nil {
+	var s store.Session
+	if found {
+		s = rec.Session()
+	}
+	if err := h.check(integration, customer, &s, found, d, now); err != nil {
 		h.refuse(ctx, span, w, r, integration, d, err)
 		return nil
 	}
-	if !store.Sealed(g.keys, hash, &s) {
+	if !store.SealedDigest(g.keys, &digest, &s) {
 		g.integrityFailure(ctx, integration, d)
 		h.refuse(ctx, span, w, r, integration, d, ErrSessionForged)
 		return nil
@@ -457,7 +479,7 @@ func (h *guarded) decideSession(ctx context.Context, span trace.Span, w http.Res
 	if d.SingleUse {
 		// Consumed for this action by this request, atomically: of
 		// parallel requests with the session, one goes through.
-		first, err := g.sessions.UseSession(ctx, hash, string(d.Action))
+		first, err := g.sessions.UseSession(ctx, hex.EncodeToString(digest[:]), string(d.Action))
 		if err != nil {
 			h.failed(ctx, span, integration, d, errorStore, err)
 			g.onError(w, r, fmt.Errorf("middleware: %w: use session: %w", ErrUnavailable, err))
@@ -468,19 +490,44 @@ func (h *guarded) decideSession(ctx context.Context, span trace.Span, w http.Res
 			return nil
 		}
 	}
-	gc.session = s
 	h.allowed(ctx, span, integration, d)
-	return r.WithContext(gc)
+	if g.web.integration != nil {
+		return r.WithContext(&hostIntegrationContext{
+			guardContext: guardContext{Context: r.Context(), session: rec, decision: d},
+			integration:  integration,
+		})
+	}
+	return r.WithContext(&guardContext{Context: r.Context(), session: rec, decision: d})
 }
+
+// getSession looks up the session of the token whose digest is digest, as
+// the store would at now: through store.SessionLookup when the store has
+// it (no key to encode, no clock of its own to read, the stored record
+// itself), else through GetSession under the hex key, which allocates the
+// key and a copy of the session.
+func (g *Guard) getSession(ctx context.Context, digest [sha256.Size]byte, now time.Time) (store.SessionRecord, bool, error) {
+	if g.lookup != nil {
+		return g.lookup.LookupSession(ctx, digest, now)
+	}
+	s, found, err := g.sessions.GetSession(ctx, hex.EncodeToString(digest[:]))
+	if err != nil || !found {
+		return nil, false, err
+	}
+	return &sessionCopy{s}, true, nil
+}
+
+// sessionCopy is a session a store gave by value, held as a record.
+type sessionCopy struct{ s store.Session }
+
+func (c *sessionCopy) Session() store.Session { return c.s }
 
 // check returns why session s (found or not) does not authorize the
 // request of integration on customer ("" when the route binds none) under
-// decision d, or nil when it does.
-func (h *guarded) check(integration, customer string, s store.Session, found bool, d policy.Decision) error {
+// decision d at now, or nil when it does.
+func (h *guarded) check(integration, customer string, s *store.Session, found bool, d policy.Decision, now time.Time) error {
 	if !found {
 		return ErrSessionInvalid
 	}
-	now := h.g.now()
 	switch {
 	case s.Integration != integration:
 		return ErrWrongIntegration
@@ -522,17 +569,6 @@ func (h *guarded) failed(ctx context.Context, span trace.Span, integration strin
 	h.obs.decided(ctx, span, integration, outcomeError, which, cause)
 }
 
-// hashToken writes store.HashToken(token) into c.hash and returns it as a
-// string sharing c.hash's memory, which saves an allocation per request.
-// This is sound because c.hash is written only here, once, before the
-// string exists, and never changes afterwards; a store that keeps the string
-// keeps c alive with it.
-func (c *guardContext) hashToken(token string) string {
-	sum := sha256Sum(token)
-	hex.Encode(c.hash[:], sum[:])
-	return unsafe.String(&c.hash[0], len(c.hash))
-}
-
 // sha256Sum returns the SHA-256 of s. A string of usual token size is copied
 // to a small stack buffer first, because []byte(s) would allocate.
 func sha256Sum(s string) [sha256.Size]byte {
@@ -544,7 +580,8 @@ func sha256Sum(s string) [sha256.Size]byte {
 }
 
 // sessionToken returns the request's session token, or why it has none
-// worth looking up. It never reads more than the header map.
+// worth checking. It never reads more than the header map; the token's
+// characters and MAC are checked by store.CheckToken.
 func sessionToken(h http.Header) (string, error) {
 	vals := h[sessionHeaderKey]
 	switch {
@@ -557,34 +594,11 @@ func sessionToken(h http.Header) (string, error) {
 	switch {
 	case t == "":
 		return "", ErrNoSession
-	case len(t) < MinSessionTokenLen, len(t) > MaxSessionTokenLen:
+	case len(t) != store.TokenLen:
 		return "", ErrSessionInvalid
-	}
-	for i := 0; i < len(t); i++ {
-		if !tokenChars[t[i]] {
-			return "", ErrSessionInvalid
-		}
 	}
 	return t, nil
 }
-
-// tokenChars marks the characters of an RFC 6750 b64token: letters, digits
-// and "-._~+/=". It covers base64, base64url and hex tokens.
-var tokenChars = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~+/=" {
-		t[c] = true
-	}
-	return t
-}()
 
 // Audit reasons of the outcome "error". The underlying errors are not
 // logged, nor recorded on spans: their text is not under the guard's

@@ -2,7 +2,7 @@ package middleware_test
 
 import (
 	"context"
-	"fmt"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -19,6 +19,10 @@ import (
 // handler served the same way; the difference is the middleware's cost.
 //
 //	go test -run x -bench 'Baseline|Require|APIKeys' -benchmem ./middleware/
+//
+// BenchmarkRequireValidSession, BenchmarkRequireDenied (no header) and
+// BenchmarkRequireForgedToken are the guard's three paths whose costs
+// bench/'s paired run compares (see BENCHMARKS.md).
 
 // gDiscard is a ResponseWriter that keeps nothing and reuses its header map,
 // so it adds no allocations of its own.
@@ -41,8 +45,11 @@ func gBenchGuard(b *testing.B, n int) (*middleware.Guard, []string) {
 	b.Cleanup(func() { mem.Close() })
 	tokens := make([]string, n)
 	for i := range tokens {
-		tokens[i] = fmt.Sprintf("bench-session-token-%023d", i)
-		s := store.Session{Integration: gIntA, CustomerID: gCustomerX, ExpiresAt: time.Now().Add(time.Hour)}
+		var random [store.TokenRandomBytes]byte
+		binary.BigEndian.PutUint64(random[:], uint64(i))
+		tokens[i] = store.SignToken(gKeys, &random)
+		now := time.Now()
+		s := store.Session{Integration: gIntA, CustomerID: gCustomerX, VerifiedAt: now, ExpiresAt: now.Add(time.Hour)}
 		hash := store.HashToken(tokens[i])
 		store.Seal(gKeys, hash, &s)
 		if err := mem.CreateSession(context.Background(), hash, s, time.Hour); err != nil {
@@ -101,9 +108,18 @@ func BenchmarkRequireValidSession(b *testing.B) {
 	gServe(b, h, gBenchRequest(tokens[0]))
 }
 
+// BenchmarkRequireDenied is a request without X-OTP-Session on an action
+// that needs OTP.
 func BenchmarkRequireDenied(b *testing.B) {
 	g, _ := gBenchGuard(b, 1)
 	gServe(b, g.Require(policy.RedeemReward)(gOK), gBenchRequest(""))
+}
+
+// BenchmarkRequireForgedToken is a request with a token of the right shape
+// whose MAC is not the guard's keys': it is refused without a store lookup.
+func BenchmarkRequireForgedToken(b *testing.B) {
+	g, _ := gBenchGuard(b, 1)
+	gServe(b, g.Require(policy.RedeemReward)(gOK), gBenchRequest(gSessionToken(gNewKeyring(9), 'F')))
 }
 
 func BenchmarkRequireValidSessionParallel(b *testing.B) {

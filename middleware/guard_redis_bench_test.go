@@ -40,7 +40,7 @@ func BenchmarkGuardRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const token = "redis-bench-session-token-0000000000000000"
+	token := gSessionToken(gKeys, 'R')
 	sess := store.Session{
 		Integration: "goomer",
 		CustomerID:  "2awTHloSJX7kGGprFerOOsvABcd",

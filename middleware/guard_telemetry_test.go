@@ -29,14 +29,17 @@ import (
 	"github.com/otpguard/otpguard/telemetry"
 )
 
-// Tokens of the telemetry tests' sessions.
-const (
-	telTokenValid   = "VVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVVV"
-	telTokenExpired = "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE"
-	telTokenForged  = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"
-	telTokenUnknown = "UUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUUU"
-	telIntegration  = "goomer"
+// Tokens of the telemetry tests' sessions, signed with the fixture's keys
+// (newTelFixture).
+var (
+	telTokenValid   = gSessionToken(gNewKeyring(7), 'V')
+	telTokenExpired = gSessionToken(gNewKeyring(7), 'E')
+	telTokenForged  = gSessionToken(gNewKeyring(7), 'F')
+	telTokenUnknown = gSessionToken(gNewKeyring(7), 'U')
 )
+
+// telIntegration is the integration of the telemetry tests' sessions.
+const telIntegration = "goomer"
 
 // telFixture is a guard's session store, keys and policies for the
 // telemetry tests.

@@ -36,16 +36,20 @@ const (
 	gIntTrusted = "repediu" // trusted
 )
 
-// Session tokens the tests issue; they look like otpcode's tokens.
+// Session tokens the tests issue, signed with gKeys as otpcode signs them.
+var (
+	gTokenA      = gSessionToken(gKeys, 'A')
+	gTokenScoped = gSessionToken(gKeys, 'S')
+	gTokenOther  = gSessionToken(gKeys, 'B')
+	gTokenShort  = gSessionToken(gKeys, 'C')
+	gTokenNone   = gSessionToken(gKeys, 'Z')
+	gTokenNoCust = gSessionToken(gKeys, 'N')
+)
+
+// Customers of the tests' sessions.
 const (
-	gTokenA      = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	gTokenScoped = "SSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSSS"
-	gTokenOther  = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
-	gTokenShort  = "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
-	gTokenNone   = "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ"
-	gTokenNoCust = "NNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNNN"
-	gCustomerX   = "cust-x"
-	gCustomerY   = "cust-y"
+	gCustomerX = "cust-x"
+	gCustomerY = "cust-y"
 )
 
 // gKeys are the session keys of the tests' guards; the tests seal the
@@ -492,7 +496,9 @@ func TestGuardSessions(t *testing.T) {
 		{"too short", gIntA, policy.RedeemReward, []string{"abc"}, middleware.ErrSessionInvalid, 0},
 		{"10 KB", gIntA, policy.RedeemReward, []string{strings.Repeat("A", 10<<10)}, middleware.ErrSessionInvalid, 0},
 		{"just over the limit", gIntA, policy.RedeemReward, []string{strings.Repeat("A", middleware.MaxSessionTokenLen+1)}, middleware.ErrSessionInvalid, 0},
-		{"at the limit", gIntA, policy.RedeemReward, []string{strings.Repeat("A", middleware.MaxSessionTokenLen)}, middleware.ErrSessionInvalid, 1},
+		{"at the limit", gIntA, policy.RedeemReward, []string{strings.Repeat("A", middleware.MaxSessionTokenLen)}, middleware.ErrSessionInvalid, 0},
+		{"token's length, no MAC", gIntA, policy.RedeemReward, []string{strings.Repeat("A", store.TokenLen)}, middleware.ErrSessionInvalid, 0},
+		{"token signed with other keys", gIntA, policy.RedeemReward, []string{gSessionToken(gNewKeyring(2), 'A')}, middleware.ErrSessionInvalid, 0},
 		{"repeated header", gIntA, policy.RedeemReward, []string{gTokenA, gTokenA}, middleware.ErrSessionInvalid, 0},
 		{"session of another integration", gIntB, policy.RedeemReward, []string{gTokenA}, middleware.ErrWrongIntegration, 1},
 		{"other integration's session", gIntA, policy.RedeemReward, []string{gTokenOther}, middleware.ErrWrongIntegration, 1},
@@ -581,7 +587,7 @@ func TestGuardExpiry(t *testing.T) {
 
 func TestGuardZeroExpiryIsExpired(t *testing.T) {
 	f := gNewFixture(t)
-	const token = "EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE"
+	token := gSessionToken(gKeys, 'E')
 	s := store.Session{Integration: gIntA}
 	store.Seal(gKeys, store.HashToken(token), &s)
 	require.NoError(t, f.mem.CreateSession(context.Background(), store.HashToken(token), s, time.Hour))

@@ -32,11 +32,11 @@ import (
 // check that the guard refuses each with ErrSessionForged, on the memory
 // store and on a real Redis.
 
-// Session tokens of the integrity tests.
-const (
-	iToken     = "IIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIIII" // a genuine session
-	iTokenCopy = "JJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJJ" // a copy of its record
-	iTokenEdit = "KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK" // an edited record
+// Session tokens of the integrity tests, signed with gKeys.
+var (
+	iToken     = gSessionToken(gKeys, 'I') // a genuine session
+	iTokenCopy = gSessionToken(gKeys, 'J') // a copy of its record
+	iTokenEdit = gSessionToken(gKeys, 'K') // an edited record
 )
 
 // iBackend is a session store the integrity tests run on.
@@ -341,9 +341,9 @@ func TestGuardRotatedSessionKeys(t *testing.T) {
 	require.NoError(t, err)
 	fresh, err := keyring.New(newKey)
 	require.NoError(t, err)
-	const (
-		tokenOld = iToken     // sealed before the rotation
-		tokenNew = iTokenCopy // sealed after it
+	var (
+		tokenOld = gSessionToken(old, 'I')     // issued before the rotation
+		tokenNew = gSessionToken(rotated, 'J') // issued after it
 	)
 	iForEachBackend(t, func(t *testing.T, b iBackend) {
 		f := iNewFixture(t, b)
@@ -354,9 +354,16 @@ func TestGuardRotatedSessionKeys(t *testing.T) {
 		assert.NoError(t, f.outcome(t, rotated, iReq{token: tokenOld}), "old session, after the rotation")
 		assert.NoError(t, f.outcome(t, rotated, iReq{token: tokenNew}), "new session, after the rotation")
 		assert.NoError(t, f.outcome(t, fresh, iReq{token: tokenNew}), "new session, once the old key is dropped")
-		f.assertForged(t, fresh, iReq{token: tokenOld})
-		// An instance not yet rotated refuses what the new key sealed.
-		f.assertForged(t, old, iReq{token: tokenNew})
+		// The token itself carries the old key's MAC: it is refused before
+		// its record is read.
+		assert.ErrorIs(t, f.outcome(t, fresh, iReq{token: tokenOld}), middleware.ErrSessionInvalid, "old session, once the old key is dropped")
+		// An instance not yet rotated refuses what the new key signed.
+		assert.ErrorIs(t, f.outcome(t, old, iReq{token: tokenNew}), middleware.ErrSessionInvalid, "new session, on an instance not yet rotated")
+		// A record sealed with a dropped key is refused as forged, even
+		// under a token the guard's keys signed.
+		tokenFresh := gSessionToken(fresh, 'K')
+		f.issue(t, tokenFresh, old, f.session())
+		f.assertForged(t, fresh, iReq{token: tokenFresh})
 	})
 }
 

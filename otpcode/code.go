@@ -7,6 +7,9 @@ import (
 	"io"
 	"math"
 	"sync"
+
+	"github.com/otpguard/otpguard/keyring"
+	"github.com/otpguard/otpguard/store"
 )
 
 const (
@@ -18,7 +21,7 @@ const (
 	// error instead of an endless loop.
 	maxCodeAttempts = 16
 	// tokenBytes is the entropy of a session token.
-	tokenBytes = 32
+	tokenBytes = store.TokenRandomBytes
 )
 
 // pow10[d] is 10^d.
@@ -106,8 +109,9 @@ func formatCode(v uint64, digits int) string {
 	return string(b[:digits])
 }
 
-// NewToken returns a session token: 32 bytes from r, base64url without
-// padding (43 characters, alphabet A-Z a-z 0-9 - _). An error reading r is
+// NewToken returns a random identifier (the service's code IDs): 32 bytes
+// from r, base64url without padding (43 characters, alphabet A-Z a-z 0-9 -
+// _). Session tokens are made by NewSessionToken, which also signs them. An error reading r is
 // returned wrapped. r is not retained. Pass crypto/rand.Reader except in
 // tests.
 func NewToken(r io.Reader) (string, error) {
@@ -120,6 +124,24 @@ func NewToken(r io.Reader) (string, error) {
 	base64.RawURLEncoding.Encode(out[:], buf[:])
 	clear(buf[:])
 	return string(out[:]), nil
+}
+
+// NewSessionToken returns a session token signed with k (see
+// store.SignToken): 32 bytes from r and the first 16 bytes of their MAC
+// under k's signing key, base64url without padding (store.TokenLen, 64
+// characters, alphabet A-Z a-z 0-9 - _). The guard refuses any token that
+// does not carry a MAC under its keys without asking the store. An error
+// reading r is returned wrapped. r is not retained. Pass crypto/rand.Reader
+// except in tests.
+func NewSessionToken(r io.Reader, k *keyring.Keyring) (string, error) {
+	buf := randBufPool.Get().(*[tokenBytes]byte)
+	defer randBufPool.Put(buf)
+	if _, err := io.ReadFull(r, buf[:]); err != nil {
+		return "", fmt.Errorf("otpcode: new session token: read random: %w", err)
+	}
+	tok := store.SignToken(k, buf)
+	clear(buf[:])
+	return tok, nil
 }
 
 // codeDomain separates code MACs from every other use of the keys (see

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,10 +16,13 @@ import (
 // Channel names a way to deliver a code.
 type Channel string
 
-// The channels otpguard knows. WhatsApp is the primary channel; email is the
-// low-assurance fallback.
+// The channels otpguard knows: NewChain needs no Contact function for them.
+// WhatsApp and SMS are phone channels; WhatsApp is the usual primary
+// channel and email the low-assurance fallback. A host adds channels of
+// its own with a Route that says where their contact is.
 const (
 	ChannelWhatsApp Channel = "whatsapp"
+	ChannelSMS      Channel = "sms"
 	ChannelEmail    Channel = "email"
 )
 
@@ -27,7 +31,8 @@ const (
 type Message struct {
 	// Channel is the channel this message goes through.
 	Channel Channel
-	// To is the recipient: an E.164 phone number or an email address.
+	// To is the recipient, as the route's Contact function gives it: an
+	// E.164 phone number on a phone channel, an email address on email.
 	To string
 	// Code is the one-time code. Senders must not log it.
 	Code string
@@ -141,42 +146,94 @@ func (e *SendError) Unwrap() []error {
 	return []error{kind, e.Err}
 }
 
-// Route binds a Sender to the channel it serves.
+// Route binds a Sender to the channel it serves, and says where a
+// customer's address on that channel is.
 type Route struct {
-	// Channel is the channel Sender delivers over.
+	// Channel is the channel Sender delivers over: a built-in channel
+	// (ChannelWhatsApp, ChannelSMS, ChannelEmail) or one of the host's, named
+	// by 1 to 32 lower-case ASCII letters, digits, '-' or '_'.
 	Channel Channel
-	// Sender delivers the messages of Channel.
+	// Sender delivers the messages of Channel. Required.
 	Sender Sender
+	// Contact returns the customer's address on Channel, "" when the
+	// customer has none there; it must be fast, safe for concurrent use and
+	// free of side effects. Default: Contacts.Phone on a phone channel,
+	// Contacts.Email on email. Required for a channel of the host's that is
+	// not a phone channel.
+	Contact func(Contacts) string
+	// Phone makes Channel a phone channel: Contact gives an E.164 number,
+	// and a code goes to it only when the number can be a mobile and the
+	// destination rules allow it (see WithAllowedRegions), as on WhatsApp
+	// and SMS, which are phone channels whatever Phone says. Email cannot
+	// be one.
+	Phone bool
 }
 
 // Chain delivers a message over the first channel that works, in the order
-// of its routes (WhatsApp, then email, in the usual set-up). A channel is
-// tried only when the customer has a contact for it. A Chain is safe for
+// of its routes (WhatsApp, then SMS, then email, say). A channel is tried
+// only when the customer has a contact for it. A Chain is safe for
 // concurrent use once built.
 type Chain struct {
-	routes []Route
+	routes []Route // Contact set, Phone set on every phone channel
 }
 
 // NewChain returns a chain over routes, tried in order. Each channel may
-// appear once and every route needs a sender.
+// appear once, every route needs a sender, and a channel of the host's
+// needs a valid name and, unless it is a phone channel, a Contact
+// function; otherwise NewChain returns an error naming the channel.
 func NewChain(routes ...Route) (*Chain, error) {
 	if len(routes) == 0 {
 		return nil, errors.New("otpcode: a chain needs at least one route")
 	}
-	seen := make(map[Channel]bool, len(routes))
-	for _, r := range routes {
-		if r.Channel != ChannelWhatsApp && r.Channel != ChannelEmail {
-			return nil, fmt.Errorf("otpcode: unknown channel %q", r.Channel)
+	out := make([]Route, len(routes))
+	for i, r := range routes {
+		if err := checkChannelName(r.Channel); err != nil {
+			return nil, err
 		}
 		if r.Sender == nil {
 			return nil, fmt.Errorf("otpcode: channel %q has no sender", r.Channel)
 		}
-		if seen[r.Channel] {
+		if slices.ContainsFunc(out[:i], func(o Route) bool { return o.Channel == r.Channel }) {
 			return nil, fmt.Errorf("otpcode: channel %q appears twice", r.Channel)
 		}
-		seen[r.Channel] = true
+		switch r.Channel {
+		case ChannelWhatsApp, ChannelSMS:
+			r.Phone = true
+		case ChannelEmail:
+			if r.Phone {
+				return nil, errors.New(`otpcode: channel "email" cannot be a phone channel`)
+			}
+			if r.Contact == nil {
+				r.Contact = emailContact
+			}
+		}
+		if r.Contact == nil {
+			if !r.Phone {
+				return nil, fmt.Errorf("otpcode: channel %q needs a Contact function (or Phone, for a phone channel)", r.Channel)
+			}
+			r.Contact = phoneContact
+		}
+		out[i] = r
 	}
-	return &Chain{routes: append([]Route(nil), routes...)}, nil
+	return &Chain{routes: out}, nil
+}
+
+func phoneContact(c Contacts) string { return c.Phone }
+func emailContact(c Contacts) string { return c.Email }
+
+// checkChannelName reports whether ch can name a channel: 1 to 32
+// lower-case ASCII letters, digits, '-' or '_'. Channel names appear in
+// requests, answers, logs and metrics.
+func checkChannelName(ch Channel) error {
+	ok := len(ch) > 0 && len(ch) <= 32
+	for i := 0; ok && i < len(ch); i++ {
+		c := ch[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	if !ok {
+		return fmt.Errorf("otpcode: channel %q is not 1 to 32 lower-case letters, digits, '-' or '_'", ch)
+	}
+	return nil
 }
 
 // Channels returns the chain's channels in order.
@@ -188,41 +245,36 @@ func (c *Chain) Channels() []Channel {
 	return out
 }
 
+// route returns the chain's route for ch.
+func (c *Chain) route(ch Channel) (Route, bool) {
+	for _, r := range c.routes {
+		if r.Channel == ch {
+			return r, true
+		}
+	}
+	return Route{}, false
+}
+
 // has reports whether the chain has a route for ch.
 func (c *Chain) has(ch Channel) bool {
-	for _, r := range c.routes {
-		if r.Channel == ch {
-			return true
-		}
-	}
-	return false
+	_, ok := c.route(ch)
+	return ok
 }
 
-// Offers reports whether the chain can deliver to contacts over ch.
+// Offers reports whether the chain can deliver to contacts over ch: it has
+// a route for ch and the route's Contact finds an address in contacts.
+// The Service's destination rules are not applied.
 func (c *Chain) Offers(ch Channel, to Contacts) bool {
-	for _, r := range c.routes {
-		if r.Channel == ch {
-			return contactFor(ch, to) != ""
-		}
-	}
-	return false
-}
-
-func contactFor(ch Channel, to Contacts) string {
-	switch ch {
-	case ChannelWhatsApp:
-		return to.Phone
-	case ChannelEmail:
-		return to.Email
-	}
-	return ""
+	r, ok := c.route(ch)
+	return ok && r.Contact(to) != ""
 }
 
 // Deliver sends m to the first channel of the chain that has a contact in
 // to, is allowed by allow (nil allows every channel), and succeeds. It
 // returns the channel that delivered. When every channel fails it returns an
 // error wrapping ErrDelivery and each channel's error. It stops, with
-// ctx.Err(), as soon as ctx is done.
+// ctx.Err(), as soon as ctx is done. Deliver applies no destination rules
+// to phone channels; Service.Request does before it delivers.
 func (c *Chain) Deliver(ctx context.Context, to Contacts, m Message, allow func(Channel) bool) (Channel, error) {
 	return c.deliver(ctx, to, m, allow, nil)
 }
@@ -235,7 +287,7 @@ func (c *Chain) deliver(ctx context.Context, to Contacts, m Message, allow func(
 		if allow != nil && !allow(r.Channel) {
 			continue
 		}
-		addr := contactFor(r.Channel, to)
+		addr := r.Contact(to)
 		if addr == "" {
 			continue
 		}

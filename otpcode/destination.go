@@ -19,8 +19,9 @@ import (
 //	               (+800, +870 and +881 satellite, +882/+883 global
 //	               networks, +979 international premium rate)
 //
-// WithAllowedRegions narrows the rest to a list of countries. WhatsApp (and
-// every phone channel) also needs a number that can be a mobile.
+// WithAllowedRegions narrows the rest to a list of countries. Every phone
+// channel (WhatsApp, SMS, and a host's Route with Phone set) also needs a
+// number that can be a mobile.
 
 // nonGeographic is phonenumbers' region code of numbers that belong to no
 // country.
@@ -123,13 +124,22 @@ func (s *Service) regionList() string {
 	return strings.Join(out, ",")
 }
 
-// reachableContacts returns to without a phone no code may be sent to.
-func (s *Service) reachableContacts(to Contacts) Contacts {
-	if to.Phone != "" && s.destinationError(to.Phone) != nil {
-		to.Phone = ""
-	}
-	return to
+// phoneUsable reports whether a code may go to e164 over a phone channel:
+// the number can be a mobile and the destination rules allow it. A number
+// not in international form ("+" and a country code) is refused.
+func (s *Service) phoneUsable(e164 string) bool {
+	c := classifyPhone(e164)
+	return c.refused == "" && c.mobile && (len(s.allowedRegions) == 0 || s.allowedRegions[c.region])
 }
 
-// phoneChannel reports whether ch delivers to a phone number.
-func phoneChannel(ch Channel) bool { return ch == ChannelWhatsApp }
+// reaches reports whether the chain's route for ch finds an address in to
+// that a code may go to: any address on a channel that is not a phone
+// channel, a usable phone number (phoneUsable) on a phone channel.
+func (s *Service) reaches(ch Channel, to Contacts) bool {
+	r, ok := s.chain.route(ch)
+	if !ok {
+		return false
+	}
+	addr := r.Contact(to)
+	return addr != "" && (!r.Phone || s.phoneUsable(addr))
+}

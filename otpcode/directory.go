@@ -2,9 +2,11 @@ package otpcode
 
 import "context"
 
-// Contacts are where a customer's codes can be delivered.
+// Contacts are where a customer's codes can be delivered. Each Route's
+// Contact function picks its channel's address from them.
 type Contacts struct {
-	// Phone is an E.164 number that can receive WhatsApp messages, or "".
+	// Phone is the customer's mobile number in E.164 form, or "": the
+	// address of the phone channels (WhatsApp, SMS).
 	Phone string
 	// Email is an email address, or "".
 	Email string

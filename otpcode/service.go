@@ -283,7 +283,6 @@ func (s *Service) request(ctx context.Context, in RequestInput, subject *string)
 	if !found {
 		to = selfContacts(id)
 	}
-	to = s.reachableContacts(to)
 	allow := s.allowFor(to, in.Channel, in.Allow)
 	if !s.reachable(to, allow) {
 		switch {
@@ -381,6 +380,10 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	// The one reading of the clock: the code's expiry, the session's
+	// times and every store call of this verification are judged at it.
+	now := s.now()
+	ctx = store.WithTime(ctx, now)
 	if err := s.takeIntegration(ctx, in.Integration); err != nil {
 		return VerifyResult{}, err
 	}
@@ -427,7 +430,6 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		return VerifyResult{}, ErrNotRequested
 	}
 	rec := att.Code
-	now := s.now()
 	if !now.Before(rec.ExpiresAt) {
 		// The attempt stays charged (an expired code is no free guess), and
 		// counts as a failure: a spent budget becomes a lock here too.
@@ -464,7 +466,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		*vo = verifyNotFound
 		return VerifyResult{}, ErrUnknownCustomer
 	}
-	token, err := NewToken(s.rand)
+	token, err := NewSessionToken(s.rand, s.keys)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -639,7 +641,7 @@ func (s *Service) checkCodeFormat(code string) error {
 
 func (s *Service) reachable(to Contacts, allow func(Channel) bool) bool {
 	for _, r := range s.chain.routes {
-		if (allow == nil || allow(r.Channel)) && contactFor(r.Channel, to) != "" {
+		if (allow == nil || allow(r.Channel)) && r.Contact(to) != "" {
 			return true
 		}
 	}
@@ -648,13 +650,12 @@ func (s *Service) reachable(to Contacts, allow func(Channel) bool) bool {
 
 // allowFor returns which channels may carry a code to to: only ch when the
 // request names one, only those allow permits, and a phone channel only
-// when to's phone can be a mobile.
+// when its number can be a mobile and the destination rules allow it.
 func (s *Service) allowFor(to Contacts, ch Channel, allow func(Channel) bool) func(Channel) bool {
-	mobile := to.Phone != "" && classifyPhone(to.Phone).mobile
 	return func(c Channel) bool {
 		return (ch == "" || c == ch) &&
 			(allow == nil || allow(c)) &&
-			(!phoneChannel(c) || mobile)
+			s.reaches(c, to)
 	}
 }
 

@@ -206,7 +206,8 @@ func TestRequestVerifyFlow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cust-maria", v.Customer.ID)
 	assert.False(t, v.Customer.IsNew)
-	assert.Len(t, v.Session, 43)
+	assert.Len(t, v.Session, store.TokenLen)
+	assert.True(t, store.VerifyToken(f.keys, v.Session), "got a session token that does not verify under the service's keys")
 	assert.Equal(t, 30*time.Minute, v.ExpiresIn)
 
 	sess, found, err := f.store.GetSession(context.Background(), store.HashToken(v.Session))

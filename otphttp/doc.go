@@ -15,4 +15,18 @@
 //	mux.Handle("/api/v2/auth/verify-otp/", auth(otp.VerifyOTP()))
 //
 // See Handlers for the bodies, the answers and every error.
+//
+// The handlers speak Zupy's wire format unless WithContract chooses
+// another: PayU returns PayU's partner contract (form bodies with keys such
+// as otp[identity], 422 answers with errors, messages and additional_data,
+// an OAuth-style token), over the same service, so that both contracts can
+// be served side by side and share every code, lock and limit:
+//
+//	payu, err := otphttp.New(web, svc, otphttp.WithContract(otphttp.PayU(otphttp.PayUConfig{
+//		Types: []string{"SignIn", "SignUp"},
+//	})))
+//	bearer, err := middleware.APIKeys(web, keys, middleware.WithBearer(),
+//		middleware.WithUnauthorizedHandler(otphttp.PayUUnauthorized))
+//	mux.Handle("/api/v1/otps/send_otp", bearer.Require("otp")(payu.RequestOTP()))
+//	mux.Handle("/api/v1/otps/verify_otp", bearer.Require("otp")(payu.VerifyOTP()))
 package otphttp

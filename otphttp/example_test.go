@@ -91,6 +91,6 @@ func ExampleNew() {
 
 	// Output:
 	// 200 {"data":{"status":"sent","channel":"whatsapp","expires_in":300},"meta":{}}
-	// 200 22 false 43 1800
+	// 200 22 false 64 1800
 	// 404 {"type":"https://api.zupy.com/errors/not-found","title":"Not Found","status":404,"detail":"OTP was not requested for this identifier"}
 }

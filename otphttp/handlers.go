@@ -42,7 +42,14 @@ var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expir
 // POST /api/v2/auth/request-otp/ and POST /api/v2/auth/verify-otp/, behind
 // the API-key middleware.
 //
-// # Request bodies
+// The handlers speak the wire format of their Contract: Zupy's, described
+// below, unless WithContract chooses another, such as PayU's (see PayU).
+// Whatever the contract, the method must be POST, the body is read up to
+// the body limit, the calling integration comes from the shared settings,
+// and the service (its store, limits and policies) decides: handlers of
+// two contracts over one service share every code, lock and budget.
+//
+// # Request bodies (Zupy's contract)
 //
 // Both handlers accept only POST (405 with "Allow: POST" otherwise), only
 // Content-Type application/json (parameters such as charset are allowed;
@@ -72,7 +79,7 @@ var reservedVerifyKeys = []string{"customer_id", "is_new", "otp_session", "expir
 // scope. The customer's Profile members are merged into data but never
 // replace customer_id, is_new, otp_session, expires_in or scope.
 //
-// # Errors
+// # Errors (Zupy's contract)
 //
 // Every error is an RFC 9457 problem (see WriteProblem), mapped from the
 // service's typed errors:
@@ -97,6 +104,8 @@ type Handlers struct {
 	log          *slog.Logger
 	scopeAllowed func(string) bool
 	allowChannel func(integration string, ch otpcode.Channel) bool
+	wire         Contract // WithContract; nil for Zupy
+	contract     contract // wire bound to svc
 
 	request http.Handler
 	verify  http.Handler
@@ -111,7 +120,7 @@ type Option func(*Handlers) error
 // actions that can require OTP. The guard accepts a scoped session only for
 // the actions named in its scope. Default: any scope of printable ASCII
 // without spaces, at most 64 bytes each and 16 in all. A scope not listed
-// gets 400 with errors.scope ["not_permitted"].
+// gets 400 with errors.scope ["not_permitted"] (422 in PayU's contract).
 func WithScopesAllowed(actions ...policy.Action) Option {
 	return func(h *Handlers) error {
 		if len(actions) == 0 {
@@ -132,7 +141,9 @@ func WithScopesAllowed(actions ...policy.Action) Option {
 // WithChannelPolicy sets which delivery channels an integration may use; a
 // policy may, for example, forbid the low-assurance email channel for some
 // integrations. Default: every channel of the service. A request for a
-// forbidden channel gets 400 with errors.channel ["not_permitted"].
+// forbidden channel gets 400 with errors.channel ["not_permitted"] (422
+// with errors.channels in PayU's contract, whose offered channels it
+// narrows further).
 func WithChannelPolicy(allow func(integration string, ch otpcode.Channel) bool) Option {
 	return func(h *Handlers) error {
 		if allow == nil {
@@ -173,6 +184,16 @@ func New(web *middleware.HTTP, svc *otpcode.Service, opts ...Option) (*Handlers,
 			errs = append(errs, err)
 		}
 	}
+	if h.wire == nil {
+		h.wire = Zupy()
+	}
+	if svc != nil {
+		c, err := h.wire.bind(svc)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		h.contract = c
+	}
 	if len(errs) > 0 {
 		for i, err := range errs {
 			errs[i] = fmt.Errorf("otphttp: new: %w: %w", middleware.ErrInvalidConfig, err)
@@ -204,20 +225,22 @@ func (h *Handlers) RevokeOTP() http.Handler { return h.revoke }
 
 func (h *Handlers) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	const event = "otp.revoke"
-	integration, ok := h.caller(w, r)
+	// Revocation has one wire format, Zupy's, whatever the contract.
+	x := &zupyExchange{h: h, w: w, r: r}
+	integration, ok := h.caller(x, r)
 	if !ok {
 		return
 	}
 	vals := r.Header[http.CanonicalHeaderKey(middleware.SessionHeader)]
 	if len(vals) == 0 || vals[0] == "" {
-		h.refuse(w, r, event, integration, fieldProblem(middleware.SessionHeader, "required", "the X-OTP-Session header names the session to revoke"))
+		h.fail(x, r, event, integration, &problemError{p: fieldProblem(middleware.SessionHeader, "required", "the X-OTP-Session header names the session to revoke")})
 		return
 	}
 	revoked := false
 	if token := vals[0]; len(vals) == 1 && len(token) <= middleware.MaxSessionTokenLen {
 		var err error
 		if revoked, err = h.svc.RevokeOwned(r.Context(), integration, token); err != nil {
-			h.fail(w, r, event, integration, err)
+			h.fail(x, r, event, integration, err)
 			return
 		}
 	}
@@ -228,62 +251,29 @@ func (h *Handlers) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	)
 }
 
-type requestBody struct {
-	Identifier     string `json:"identifier"`
-	IdentifierType string `json:"identifier_type"`
-	Channel        string `json:"channel"`
-	Purpose        string `json:"purpose"`
-	Locale         string `json:"locale"`
-}
-
-type verifyBody struct {
-	Identifier     string `json:"identifier"`
-	IdentifierType string `json:"identifier_type"`
-	OTPCode        string `json:"otp_code"`
-	Purpose        string `json:"purpose"`
-	Scope          string `json:"scope"`
-}
-
-type requestData struct {
-	Status    string `json:"status"`
-	Channel   string `json:"channel"`
-	ExpiresIn int64  `json:"expires_in"`
-}
-
-type envelope struct {
-	Data any      `json:"data"`
-	Meta struct{} `json:"meta"`
-}
-
 func (h *Handlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 	const event = "otp.request"
-	var body requestBody
-	integration, ok := h.begin(w, r, event, &body)
+	x := h.contract.open(h, w, r)
+	integration, ok := h.caller(x, r)
 	if !ok {
 		return
 	}
-	kind, p, ok := h.checkOptional(body.IdentifierType, body.Purpose, body.Locale)
-	if !ok {
-		h.refuse(w, r, event, integration, p)
+	in, err := x.decodeRequest()
+	if err != nil {
+		h.fail(x, r, event, integration, err)
 		return
 	}
-	in := otpcode.RequestInput{
-		Integration:    integration,
-		Identifier:     body.Identifier,
-		IdentifierType: kind,
-		Channel:        otpcode.Channel(body.Channel),
-		Purpose:        body.Purpose,
-		Locale:         body.Locale,
-	}
+	in.Integration = integration
 	if allow := h.allowChannel; allow != nil {
-		in.Allow = func(ch otpcode.Channel) bool { return allow(integration, ch) }
+		asked := in.Allow // the contract's, such as PayU's otp[channels]
+		in.Allow = func(ch otpcode.Channel) bool { return (asked == nil || asked(ch)) && allow(integration, ch) }
 	}
 	res, err := h.svc.Request(r.Context(), in)
 	if err != nil {
-		h.fail(w, r, event, integration, err)
+		h.fail(x, r, event, integration, err)
 		return
 	}
-	h.writeData(w, requestData{Status: "sent", Channel: string(res.Channel), ExpiresIn: seconds(res.ExpiresIn)})
+	x.requested(res)
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, event,
 		slog.String("integration", integration),
 		slog.String("outcome", "sent"),
@@ -293,47 +283,23 @@ func (h *Handlers) serveRequest(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 	const event = "otp.verify"
-	var body verifyBody
-	integration, ok := h.begin(w, r, event, &body)
+	x := h.contract.open(h, w, r)
+	integration, ok := h.caller(x, r)
 	if !ok {
 		return
 	}
-	kind, p, ok := h.checkOptional(body.IdentifierType, body.Purpose, "")
-	var scopes []string
-	if ok {
-		scopes, p, ok = h.parseScope(body.Scope)
-	}
-	if !ok {
-		h.refuse(w, r, event, integration, p)
-		return
-	}
-	res, err := h.svc.Verify(r.Context(), otpcode.VerifyInput{
-		Integration:    integration,
-		Identifier:     body.Identifier,
-		IdentifierType: kind,
-		Code:           body.OTPCode,
-		Purpose:        body.Purpose,
-		Scopes:         scopes,
-	})
+	in, err := x.decodeVerify()
 	if err != nil {
-		h.fail(w, r, event, integration, err)
+		h.fail(x, r, event, integration, err)
 		return
 	}
-	data := make(map[string]any, len(res.Customer.Profile)+len(reservedVerifyKeys))
-	for k, v := range res.Customer.Profile {
-		data[k] = v
+	in.Integration = integration
+	res, err := h.svc.Verify(r.Context(), in)
+	if err != nil {
+		h.fail(x, r, event, integration, err)
+		return
 	}
-	for _, k := range reservedVerifyKeys {
-		delete(data, k)
-	}
-	data["customer_id"] = res.Customer.ID
-	data["is_new"] = res.Customer.IsNew
-	data["otp_session"] = res.Session
-	data["expires_in"] = seconds(res.ExpiresIn)
-	if len(res.Scopes) > 0 {
-		data["scope"] = strings.Join(res.Scopes, " ")
-	}
-	if err := h.writeDataChecked(w, data); err != nil {
+	if err := x.verified(res); err != nil {
 		// A Profile value that cannot be encoded is a host bug. The client
 		// gets a 503 and the session it never saw is revoked.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
@@ -341,7 +307,7 @@ func (h *Handlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 			err = errors.Join(err, rerr)
 		}
 		cancel()
-		h.fail(w, r, event, integration, err)
+		h.fail(x, r, event, integration, err)
 		return
 	}
 	h.log.LogAttrs(r.Context(), slog.LevelInfo, event,
@@ -352,81 +318,61 @@ func (h *Handlers) serveVerify(w http.ResponseWriter, r *http.Request) {
 	)
 }
 
-// begin checks the method and the caller, decodes the body into dst, and
-// returns the integration. When it refuses the request it has written the
-// problem, and audited a refused body under event; the caller just returns.
-func (h *Handlers) begin(w http.ResponseWriter, r *http.Request, event string, dst any) (string, bool) {
-	integration, ok := h.caller(w, r)
-	if !ok {
-		return "", false
-	}
-	if p, ok := h.decode(w, r, dst); !ok {
-		h.audit(r.Context(), event, integration, p)
-		return "", false
-	}
-	return integration, true
-}
-
 // caller checks the method and returns the calling integration. When it
-// refuses the request it has written the problem.
-func (h *Handlers) caller(w http.ResponseWriter, r *http.Request) (string, bool) {
+// refuses the request it has answered it through x.
+func (h *Handlers) caller(x exchange, r *http.Request) (string, bool) {
 	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		h.problem(w, middleware.Problem{
-			Type:   middleware.TypeMethodNotAllowed,
-			Title:  "Method Not Allowed",
-			Status: http.StatusMethodNotAllowed,
-			Detail: "use POST",
-		})
+		x.failed(errMethodNotAllowed)
 		return "", false
 	}
 	integration, ok := h.web.Integration(r)
 	if !ok || integration == "" {
-		h.problem(w, middleware.Problem{
-			Type:   middleware.TypeAuthenticationNeeded,
-			Title:  "Authentication Required",
-			Status: http.StatusUnauthorized,
-			Detail: "a valid API key is required",
-		})
+		x.failed(errNoIntegration)
 		return "", false
 	}
 	return integration, true
 }
 
-// refuse writes p, a refusal of the request's content, and audits it under
-// event.
-func (h *Handlers) refuse(w http.ResponseWriter, r *http.Request, event, integration string, p middleware.Problem) {
-	h.problem(w, p)
-	h.audit(r.Context(), event, integration, p)
+// fail answers err, a refusal of the request or an error of the service,
+// through x, and audits it under event (see auditErr).
+func (h *Handlers) fail(x exchange, r *http.Request, event, integration string, err error) {
+	status := x.failed(err)
+	h.auditErr(r.Context(), event, integration, zupyProblem(err).Type, status, err)
 }
 
-// fail writes the problem for err, an error of the service, and audits it
-// under event (see auditErr).
-func (h *Handlers) fail(w http.ResponseWriter, r *http.Request, event, integration string, err error) {
-	p := h.serviceProblem(err)
-	h.problem(w, p)
-	h.auditErr(r.Context(), event, integration, p, err)
+// readBody reads the request's body, at most the body limit.
+func (h *Handlers) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit))
 }
 
-// decode reads exactly one JSON object into dst and writes the problem when
-// it cannot.
-func (h *Handlers) decode(w http.ResponseWriter, r *http.Request, dst any) (middleware.Problem, bool) {
+// decodeJSON reads exactly one JSON object into dst, or returns the
+// *problemError that says why it cannot.
+func (h *Handlers) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		p := middleware.Problem{
+		return &problemError{p: middleware.Problem{
 			Type:   middleware.TypeUnsupportedMediaType,
 			Title:  "Unsupported Media Type",
 			Status: http.StatusUnsupportedMediaType,
 			Detail: "the body must be application/json",
-		}
-		w.Header().Set("Accept-Post", "application/json")
-		h.problem(w, p)
-		return p, false
+		}}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.bodyLimit))
+	body, err := h.readBody(w, r)
 	if err == nil {
-		err = checkMembers(body, dst)
+		err = strictJSON(body, dst)
 	}
+	if err != nil {
+		return &problemError{p: h.decodeProblem(err)}
+	}
+	return nil
+}
+
+// strictJSON decodes body, exactly one JSON object, into dst (a pointer to
+// a struct): a member that is repeated or not exactly the JSON name of a
+// field of dst is a *memberError, anything after the object
+// errTrailingData.
+func strictJSON(body []byte, dst any) error {
+	err := checkMembers(body, dst)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err == nil {
@@ -437,18 +383,9 @@ func (h *Handlers) decode(w http.ResponseWriter, r *http.Request, dst any) (midd
 		var extra json.RawMessage
 		if terr := dec.Decode(&extra); !errors.Is(terr, io.EOF) {
 			err = errTrailingData
-			var mbe *http.MaxBytesError
-			if errors.As(terr, &mbe) {
-				err = terr
-			}
 		}
 	}
-	if err != nil {
-		p := h.decodeProblem(err)
-		h.problem(w, p)
-		return p, false
-	}
-	return middleware.Problem{}, true
+	return err
 }
 
 var errTrailingData = errors.New("trailing data")
@@ -657,7 +594,7 @@ func isToken(s, extra string) bool {
 
 // serviceProblem maps an error of otpcode.Service to its problem. Any error
 // it does not recognise is a system failure: 503, with a fixed detail.
-func (h *Handlers) serviceProblem(err error) middleware.Problem {
+func serviceProblem(err error) middleware.Problem {
 	var (
 		le *otpcode.LimitError
 		fe *otpcode.FieldError
@@ -758,7 +695,7 @@ func (h *Handlers) problem(w http.ResponseWriter, p middleware.Problem) {
 
 func (h *Handlers) writeData(w http.ResponseWriter, data any) {
 	if err := h.writeDataChecked(w, data); err != nil {
-		h.problem(w, h.serviceProblem(err))
+		h.problem(w, serviceProblem(err))
 	}
 }
 
@@ -778,24 +715,17 @@ func (h *Handlers) writeDataChecked(w http.ResponseWriter, data any) error {
 	return nil
 }
 
-// audit logs a refusal that needs no error text.
-func (h *Handlers) audit(ctx context.Context, msg, integration string, p middleware.Problem) {
-	h.log.LogAttrs(ctx, slog.LevelWarn, msg,
-		slog.String("integration", integration),
-		slog.String("outcome", p.Type),
-		slog.Int("status", p.Status),
-	)
-}
-
-// auditErr logs a refusal by the service. Failures on our side (5xx) are
-// logged at level Error with their error, which never holds a code or a
-// token; client mistakes and limits at level Warn without it. Once the
-// service knew the customer (a wrong or expired code, a lock, a limit), the
-// line carries customer_ref, the customer's pseudonymous reference
-// (otpcode.CustomerRef), the same as telemetry events carry.
-func (h *Handlers) auditErr(ctx context.Context, msg, integration string, p middleware.Problem, err error) {
+// auditErr logs a refused request under msg: outcome is the refusal's
+// problem type (the same whatever the contract), status the status the
+// client got. Failures on our side (5xx) are logged at level Error with
+// their error, which never holds a code or a token; client mistakes and
+// limits at level Warn without it. Once the service knew the customer (a
+// wrong or expired code, a lock, a limit), the line carries customer_ref,
+// the customer's pseudonymous reference (otpcode.CustomerRef), the same as
+// telemetry events carry.
+func (h *Handlers) auditErr(ctx context.Context, msg, integration, outcome string, status int, err error) {
 	level := slog.LevelWarn
-	if p.Status >= http.StatusInternalServerError {
+	if status >= http.StatusInternalServerError {
 		level = slog.LevelError
 	}
 	if !h.log.Enabled(ctx, level) {
@@ -804,8 +734,8 @@ func (h *Handlers) auditErr(ctx context.Context, msg, integration string, p midd
 	attrs := make([]slog.Attr, 0, 5)
 	attrs = append(attrs,
 		slog.String("integration", integration),
-		slog.String("outcome", p.Type),
-		slog.Int("status", p.Status),
+		slog.String("outcome", outcome),
+		slog.Int("status", status),
 	)
 	if ref := otpcode.CustomerRef(err); ref != "" {
 		attrs = append(attrs, slog.String("customer_ref", ref))

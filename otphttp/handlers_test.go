@@ -286,7 +286,7 @@ func TestVerifyOTPSuccess(t *testing.T) {
 		assert.Equal(t, float64(150), got.Data["points_balance"])
 		assert.Equal(t, "silver", got.Data["tier"])
 		token, _ := got.Data["otp_session"].(string)
-		assert.Len(t, token, 43, "got token %q, want 43 characters", token)
+		assert.Len(t, token, store.TokenLen, "got token %q, want %d characters", token, store.TokenLen)
 		assert.NotContains(t, got.Data, "scope", "an unscoped session has no scope member")
 	})
 	t.Run("new customer", func(t *testing.T) {

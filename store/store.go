@@ -40,11 +40,18 @@
 // No record holds a one-time code or a session token: a code is kept only as
 // its HMAC (Code.MAC) and a session only under the hash of its token
 // (HashToken). A dump of any store reveals neither.
+//
+// A session token carries its own MAC under the server's keys (SignToken,
+// VerifyToken), so that a guard tells a token the server issued from a
+// forged or mistyped one before it asks any store; the session record
+// carries another (Seal, Sealed), which binds it to the token's hash, so
+// that a record written or copied by anyone without the keys is refused.
 package store
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
@@ -309,6 +316,65 @@ type Sessions interface {
 	CountSessions(ctx context.Context, scope LockScope, id string) (int, error)
 }
 
+// SessionLookup is an optional fast path of Sessions for the guard, which
+// checks a session on every guarded request: a store that judges expiry by
+// a clock and keeps sessions under their raw digest, in records that never
+// change (store/memory), implements it, so that a request reads the clock
+// once, encodes no key and copies no session. The guard uses it when its
+// store has it, and GetSession otherwise.
+type SessionLookup interface {
+	// LookupSession reports what GetSession(ctx, hex of digest) would
+	// report with the store's clock reading now, and when found returns
+	// the stored record itself, which the store never changes.
+	LookupSession(ctx context.Context, digest [sha256.Size]byte, now time.Time) (rec SessionRecord, found bool, err error)
+}
+
+// SessionRecord is a stored session that a store lends out without copying
+// it (see SessionLookup). It never changes, and is safe to keep and to
+// read from any goroutine.
+type SessionRecord interface {
+	// Session returns the session. Its Scopes and MAC share the record's
+	// memory: read them, never modify them.
+	Session() Session
+}
+
+// WithTime returns a copy of ctx that carries t: the caller's one reading of
+// the clock for a whole operation made of several store calls (a code's
+// verification), so that the operation reads the clock once. A store that
+// judges expiries by a clock of its own (store/memory) judges the calls
+// made with ctx at t instead of reading that clock; a store whose expiries
+// are judged elsewhere (Redis, by its server's clock) ignores it.
+func WithTime(ctx context.Context, t time.Time) context.Context {
+	return &timeCtx{Context: ctx, t: t}
+}
+
+// TimeFrom returns the time ctx carries (see WithTime), if any.
+func TimeFrom(ctx context.Context) (time.Time, bool) {
+	if c, ok := ctx.Value(timeKey{}).(*timeCtx); ok {
+		return c.t, true
+	}
+	return time.Time{}, false
+}
+
+// timeKey is the context key of WithTime.
+type timeKey struct{}
+
+// timeCtx is the context of WithTime: one allocation, which answers its
+// key itself and delegates everything else.
+type timeCtx struct {
+	context.Context
+	t time.Time
+}
+
+func (c *timeCtx) Value(key any) any {
+	if _, ok := key.(timeKey); ok {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *timeCtx) String() string { return "store.WithTime" }
+
 // Limits keeps the counters behind otpguard's limits. Each method is one
 // atomic check-and-change. A returned duration is rounded up to the store's
 // precision, never down.
@@ -377,42 +443,210 @@ type Store interface {
 	Limits
 }
 
-// sessionDomain separates session MACs from every other use of the keys,
-// and versions the encoding of the signed fields.
-const sessionDomain = "otpguard/session/v1"
+// Domains of session MACs: they separate them from every other use of the
+// keys and version the encoding of the signed fields. A session stored
+// under a key HashToken made (64 lowercase hex digits) is signed over the
+// raw digest, in sessionDomain: the message then takes three SHA-256
+// blocks where the hex took four. Any other key (tests use short ones) is
+// signed as it is, in sessionStringDomain, so that no key of one form can
+// pass for a key of the other.
+const (
+	sessionDomain       = "session/2"
+	sessionStringDomain = "session/2s"
+)
 
 // Seal sets s.MAC to the MAC, under k's signing key, of s's fields bound to
-// tokenHash. Stores keep the MAC as they keep the other fields.
+// tokenHash. Stores keep the MAC as they keep the other fields. It
+// allocates only the MAC's 32 bytes.
 func Seal(k *keyring.Keyring, tokenHash string, s *Session) {
-	s.MAC = k.Sign(sessionDomain, sessionFields(tokenHash, s)...)
+	mac := make([]byte, sha256.Size)
+	if d, ok := parseDigest(tokenHash); ok {
+		k.SignFields(mac, sessionDomain, func(f keyring.Fields) { sessionFields(f, d[:], s) })
+	} else {
+		k.SignFields(mac, sessionStringDomain, func(f keyring.Fields) { f.String(tokenHash); sessionRest(f, s) })
+	}
+	s.MAC = mac
 }
 
 // Sealed reports whether s.MAC authenticates s under tokenHash with any of
-// k's keys, in constant time for a given key count.
+// k's keys, in constant time for a given key count. Only a whole MAC
+// (32 bytes) is accepted. It allocates nothing.
 func Sealed(k *keyring.Keyring, tokenHash string, s *Session) bool {
-	return k.Verify(sessionDomain, s.MAC, sessionFields(tokenHash, s)...)
+	if len(s.MAC) != sha256.Size {
+		return false
+	}
+	if d, ok := parseDigest(tokenHash); ok {
+		return SealedDigest(k, &d, s)
+	}
+	return k.VerifyFields(s.MAC, sessionStringDomain, func(f keyring.Fields) { f.String(tokenHash); sessionRest(f, s) })
 }
 
-// sessionFields returns the signed fields of s under tokenHash. The two
-// times are one field of Unix seconds and nanoseconds, big-endian (UnixNano
-// would wrap every 2^64 ns and sign an expiry and the same expiry 584 years
-// later alike). The scopes are counted and signed one field each (joined,
-// "a b" and "a", "b" would sign alike).
-func sessionFields(tokenHash string, s *Session) []string {
+// SealedDigest is Sealed(k, HashToken of the token, s) for the token's
+// digest (TokenDigest, CheckToken), which it needs not hex-encode. It
+// allocates nothing.
+func SealedDigest(k *keyring.Keyring, digest *[sha256.Size]byte, s *Session) bool {
+	if len(s.MAC) != sha256.Size {
+		return false
+	}
+	return k.VerifyFields(s.MAC, sessionDomain, func(f keyring.Fields) { sessionFields(f, digest[:], s) })
+}
+
+// sessionFields writes the signed fields of s under the raw digest of its
+// token: the digest, then sessionRest. The encoding is that of
+// keyring.Sign over those fields.
+func sessionFields(f keyring.Fields, digest []byte, s *Session) {
+	f.Bytes(digest)
+	sessionRest(f, s)
+}
+
+// sessionRest writes the fields of s that follow the token's: Integration,
+// CustomerID, the two times as one field of Unix seconds and nanoseconds,
+// big-endian (UnixNano would wrap every 2^64 ns and sign an expiry and the
+// same expiry 584 years later alike), the decimal count of scopes and each
+// scope (joined, "a b" and "a", "b" would sign alike).
+func sessionRest(f keyring.Fields, s *Session) {
+	f.String(s.Integration)
+	f.String(s.CustomerID)
 	var times [24]byte
 	binary.BigEndian.PutUint64(times[0:], uint64(s.VerifiedAt.Unix()))
 	binary.BigEndian.PutUint32(times[8:], uint32(s.VerifiedAt.Nanosecond()))
 	binary.BigEndian.PutUint64(times[12:], uint64(s.ExpiresAt.Unix()))
 	binary.BigEndian.PutUint32(times[20:], uint32(s.ExpiresAt.Nanosecond()))
-	f := make([]string, 0, 5+len(s.Scopes))
-	f = append(f, tokenHash, s.Integration, s.CustomerID, string(times[:]), strconv.Itoa(len(s.Scopes)))
-	return append(f, s.Scopes...)
+	f.Bytes(times[:])
+	var count [20]byte
+	f.Bytes(strconv.AppendInt(count[:0], int64(len(s.Scopes)), 10))
+	for _, scope := range s.Scopes {
+		f.String(scope)
+	}
+}
+
+// parseDigest returns the digest key is the lowercase hex of, as HashToken
+// makes them, or false.
+func parseDigest(key string) (d [sha256.Size]byte, ok bool) {
+	if len(key) != 2*sha256.Size {
+		return d, false
+	}
+	for i := range d {
+		hi, lo := unhex(key[2*i]), unhex(key[2*i+1])
+		if hi|lo > 0xf {
+			return d, false
+		}
+		d[i] = hi<<4 | lo
+	}
+	return d, true
+}
+
+// unhex returns the value of a lowercase hex digit, or 0xff.
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xff
 }
 
 // HashToken returns the key a session is stored under: the hex-encoded
-// SHA-256 of its token. Session tokens carry at least 256 bits from
-// crypto/rand, so an unsalted hash is enough to make a store dump useless.
+// SHA-256 of its token (TokenDigest). Session tokens carry at least 256
+// bits from crypto/rand, so an unsalted hash is enough to make a store dump
+// useless.
 func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	sum := TokenDigest(token)
 	return hex.EncodeToString(sum[:])
+}
+
+// TokenDigest returns the SHA-256 of token's bytes, the digest HashToken
+// hex-encodes: for a session token (TokenLen characters of base64url) the
+// 48 bytes it encodes, which fit one SHA-256 block where its 64 characters
+// take two; for any other string the string's own bytes. It allocates
+// nothing.
+func TokenDigest(token string) [sha256.Size]byte {
+	var raw [tokenRawBytes]byte
+	if decodeToken(token, &raw) {
+		sum := sha256.Sum256(raw[:])
+		clear(raw[:])
+		return sum
+	}
+	var buf [TokenLen]byte
+	if len(token) <= len(buf) {
+		return sha256.Sum256(buf[:copy(buf[:], token)])
+	}
+	return sha256.Sum256([]byte(token))
+}
+
+// Session tokens. A token is TokenLen characters of base64url without
+// padding (RFC 4648 section 5, alphabet A-Z a-z 0-9 - _): TokenRandomBytes
+// bytes from crypto/rand followed by the first 16 bytes of their
+// HMAC-SHA-256 under the keyring's signing key, in the domain tokenDomain. A
+// server holding the keys tells a token it issued from any other string by
+// the MAC alone, without a store lookup; rotating the keys keeps the tokens
+// signed by any key still in the ring valid.
+const (
+	// TokenRandomBytes is the entropy of a session token: 256 bits.
+	TokenRandomBytes = 32
+	// TokenLen is the length of a session token in characters.
+	TokenLen = tokenRawBytes * 4 / 3
+	// tokenTagBytes is the length of a token's MAC.
+	tokenTagBytes = 16
+	// tokenRawBytes is the length of a token's bytes.
+	tokenRawBytes = TokenRandomBytes + tokenTagBytes
+)
+
+// tokenDomain separates token MACs from every other use of the keys. It is
+// short on purpose: with it the message the MAC covers (its length and
+// bytes, the random bytes' length and bytes: 8+7+8+32 bytes) fits one
+// SHA-256 block inside the HMAC; "otpguard/token/v1" would take two, one
+// more compression on every guarded request.
+const tokenDomain = "token/1"
+
+// SignToken returns the session token of random under k's signing key. It
+// allocates only the token.
+func SignToken(k *keyring.Keyring, random *[TokenRandomBytes]byte) string {
+	var raw [tokenRawBytes]byte
+	copy(raw[:], random[:])
+	k.SignFields(raw[TokenRandomBytes:], tokenDomain, func(f keyring.Fields) { f.Bytes(raw[:TokenRandomBytes]) })
+	var out [TokenLen]byte
+	base64.RawURLEncoding.Encode(out[:], raw[:])
+	clear(raw[:])
+	return string(out[:])
+}
+
+// VerifyToken reports whether token is a session token SignToken made under
+// one of k's keys (see CheckToken).
+func VerifyToken(k *keyring.Keyring, token string) bool {
+	_, ok := CheckToken(k, token)
+	return ok
+}
+
+// CheckToken reports whether token is a session token SignToken made under
+// one of k's keys and, when it is, returns its digest (TokenDigest): the
+// guard's check and the key of its session, from one decoding. A string of
+// another length or with a character outside base64url is refused before
+// any MAC is computed; the MAC is checked under every key, in constant time
+// for a given key count. It allocates nothing.
+func CheckToken(k *keyring.Keyring, token string) (digest [sha256.Size]byte, ok bool) {
+	var raw [tokenRawBytes]byte
+	if !decodeToken(token, &raw) {
+		return digest, false
+	}
+	ok = k.VerifyFields(raw[TokenRandomBytes:], tokenDomain, func(f keyring.Fields) { f.Bytes(raw[:TokenRandomBytes]) })
+	if ok {
+		digest = sha256.Sum256(raw[:])
+	}
+	clear(raw[:])
+	return digest, ok
+}
+
+// decodeToken decodes a token of TokenLen characters of base64url into raw,
+// and reports whether token was one. TokenLen characters decode to whole
+// bytes, with no spare bits: every token has exactly one encoding.
+func decodeToken(token string, raw *[tokenRawBytes]byte) bool {
+	if len(token) != TokenLen {
+		return false
+	}
+	var enc [TokenLen]byte
+	copy(enc[:], token)
+	n, err := base64.RawURLEncoding.Decode(raw[:], enc[:])
+	return err == nil && n == len(raw)
 }

@@ -276,6 +276,11 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
+	// The service's customers: PayU's merchants, then the club's.
+	dir, err := newDirectory(shop)
+	if err != nil {
+		return fail(err)
+	}
 	telOpts := []telemetry.Option{telemetry.WithEvents(eventHook(cfg.Events, cfg.Audit))}
 	if cfg.MeterProvider != nil {
 		telOpts = append(telOpts, telemetry.WithMeterProvider(cfg.MeterProvider))
@@ -289,7 +294,7 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	}
 	svc, err := otpcode.NewService(st, keys, chain,
 		otpcode.WithLimits(cfg.Limits),
-		otpcode.WithDirectory(shop),
+		otpcode.WithDirectory(dir),
 		otpcode.WithRegion(cfg.Region),
 		otpcode.WithAllowedRegions(cfg.AllowedCountries...),
 		otpcode.WithUnknownRecipients(cfg.UnknownRecipients),
@@ -316,16 +321,14 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: http settings: %w", err))
 	}
-	otp, err := otphttp.New(web, svc, otphttp.WithScopesAllowed(policy.NewCatalog().Actions()...))
+	otp, err := otphttp.New(web, svc, otphttp.WithScopesAllowed(policy.NewCatalog().Actions()...),
+		otphttp.WithChannelPolicy(zupyChannels))
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: otp handlers: %w", err))
 	}
 
-	keyMap := make(map[string]string, len(Partners))
-	for _, p := range Partners {
-		keyMap[p.Key] = p.ID
-	}
-	auth, err := middleware.APIKeys(web, keyMap)
+	apiKeys := partnerKeys()
+	auth, err := middleware.APIKeys(web, apiKeys)
 	if err != nil {
 		return fail(fmt.Errorf("loyalty: api keys: %w", err))
 	}
@@ -386,9 +389,14 @@ func New(cfg Config, stdout io.Writer) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", healthz)
 	// The OTP handlers answer other methods with a 405 problem themselves.
-	mux.Handle("/api/v2/auth/request-otp/{$}", auth(otp.RequestOTP()))
-	mux.Handle("/api/v2/auth/verify-otp/{$}", auth(otp.VerifyOTP()))
-	mux.Handle("/api/v2/auth/revoke-otp-session/{$}", auth(otp.RevokeOTP()))
+	otpKey := auth.Require(OTPScope)
+	mux.Handle("/api/v2/auth/request-otp/{$}", otpKey(otp.RequestOTP()))
+	mux.Handle("/api/v2/auth/verify-otp/{$}", otpKey(otp.VerifyOTP()))
+	mux.Handle("/api/v2/auth/revoke-otp-session/{$}", otpKey(otp.RevokeOTP()))
+	// PayU's contract on the same service, its keys as bearer credentials.
+	if err := mountPayU(mux, web, svc, dir.merchants, apiKeys); err != nil {
+		return fail(fmt.Errorf("loyalty: PayU endpoints: %w", err))
+	}
 	for _, rt := range routes {
 		mw, err := guard.Middleware(rt.action, rt.customer...)
 		if err != nil {
@@ -448,6 +456,7 @@ func (s Senders) chain(stdout io.Writer) (*otpcode.Chain, error) {
 		dev := otpcode.NewDevSender(stdout)
 		return otpcode.NewChain(
 			otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: dev},
+			otpcode.Route{Channel: otpcode.ChannelSMS, Sender: dev}, // PayU's
 			otpcode.Route{Channel: otpcode.ChannelEmail, Sender: dev},
 		)
 	}

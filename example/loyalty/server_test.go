@@ -2,6 +2,8 @@ package loyalty
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/internal/testio"
+	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
@@ -503,8 +506,14 @@ func downStore(t *testing.T) store.Store {
 }
 
 func TestStoreDown(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.Store = downStore(t) })
-	token := strings.Repeat("A", 43)
+	pepper := bytes.Repeat([]byte{7}, 32)
+	e := newEnv(t, func(c *Config) { c.Store, c.Peppers = downStore(t), [][]byte{pepper} })
+	// A well-formed token under the server's keys, so that the guard asks
+	// the store (a forged one is refused before any store call).
+	keys, err := keyring.New(pepper)
+	require.NoError(t, err)
+	token, err := otpcode.NewSessionToken(rand.Reader, keys)
+	require.NoError(t, err)
 
 	// Guarded actions that need OTP fail closed.
 	w := e.call("POST", "/api/v2/customers/"+mariaID+"/rewards/rwd_free_coffee/redeem/", key["goomer"], token, `{"use_z_tokens": false}`)

@@ -523,7 +523,8 @@ func TestIssueSession(t *testing.T) {
 			Scopes: []policy.Action{policy.RedeemReward, policy.UseCoupon}, Now: fixed,
 		})
 		require.NoError(t, err)
-		assert.Len(t, token, 43)
+		assert.Len(t, token, store.TokenLen)
+		assert.True(t, store.VerifyToken(testKeys, token), "got a token that does not carry the MAC of Keys")
 		hash := store.HashToken(token)
 		got, found, err := st.GetSession(context.Background(), hash)
 		require.NoError(t, err)

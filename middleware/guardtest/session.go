@@ -49,7 +49,8 @@ type Session struct {
 
 // IssueSession stores a valid OTP session described by s in st and returns
 // its token, to be sent in the X-OTP-Session header (see WithSession). The
-// token is 256 bits from crypto/rand, as verify-otp issues them; the record
+// token is 256 bits from crypto/rand signed with Keys, as verify-otp issues
+// them (otpcode.NewSessionToken); the record
 // is stored under store.HashToken(token), verified now, with ExpiresAt =
 // now + TTL and the same TTL, so the guard built on st accepts it exactly
 // as it accepts a session verify-otp created.
@@ -76,7 +77,7 @@ func IssueSession(ctx context.Context, st store.Sessions, s Session) (token stri
 	if s.Now != nil {
 		now = s.Now
 	}
-	token, err = otpcode.NewToken(rand.Reader)
+	token, err = otpcode.NewSessionToken(rand.Reader, s.Keys)
 	if err != nil {
 		return "", fmt.Errorf("guardtest: issue session: %w", err)
 	}

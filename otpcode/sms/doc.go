@@ -57,7 +57,7 @@
 //
 // # Errors
 //
-// Every Send failure is a *otpcode.SendError on Channel ("sms"), which
+// Every Send failure is a *otpcode.SendError on otpcode.ChannelSMS, which
 // errors.Is matches with otpcode.ErrRetryable or otpcode.ErrPermanent:
 //
 //   - retryable: HTTP 429 and 5xx, whatever the Twilio code; Twilio code

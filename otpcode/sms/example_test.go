@@ -41,7 +41,7 @@ func ExampleSender_Send() {
 		log.Fatal(err)
 	}
 	err = s.Send(context.Background(), otpcode.Message{
-		Channel: sms.Channel,
+		Channel: otpcode.ChannelSMS,
 		To:      "+5511987654321",
 		Code:    "493817",
 		Locale:  "pt-BR",

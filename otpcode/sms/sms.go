@@ -17,10 +17,6 @@ import (
 	"github.com/otpguard/otpguard/otpcode"
 )
 
-// Channel is the channel this package delivers over, the Channel of every
-// SendError it returns.
-const Channel = otpcode.Channel("sms")
-
 // Defaults used by New when an option does not override them.
 const (
 	// DefaultBaseURL is Twilio's REST API host.
@@ -283,10 +279,10 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		return canceled(err)
 	}
 	if !e164Pattern.MatchString(m.To) {
-		return &otpcode.SendError{Channel: Channel, Reason: "invalid recipient: not an E.164 phone number"}
+		return &otpcode.SendError{Channel: otpcode.ChannelSMS, Reason: "invalid recipient: not an E.164 phone number"}
 	}
 	if m.Code == "" || strings.ContainsFunc(m.Code, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
-		return &otpcode.SendError{Channel: Channel, Reason: "invalid code: empty or contains spaces"}
+		return &otpcode.SendError{Channel: otpcode.ChannelSMS, Reason: "invalid code: empty or contains spaces"}
 	}
 	form := url.Values{"To": {m.To}, "Body": {s.text(m)}}
 	if s.serviceSID != "" {
@@ -299,7 +295,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(sendCtx, http.MethodPost, s.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return &otpcode.SendError{Channel: Channel, Reason: "build request", Err: err}
+		return &otpcode.SendError{Channel: otpcode.ChannelSMS, Reason: "build request", Err: err}
 	}
 	req.SetBasicAuth(s.accountSID, s.token)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -321,7 +317,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	_ = json.Unmarshal(raw, &te) // a body that is not Twilio's shape leaves the code at 0
 	retryable, reason := Classify(resp.StatusCode, te.Code)
 	return &otpcode.SendError{
-		Channel:   Channel,
+		Channel:   otpcode.ChannelSMS,
 		Retryable: retryable,
 		Status:    resp.StatusCode,
 		Reason:    reason,
@@ -343,7 +339,7 @@ func (s *Sender) transportError(ctx, sendCtx context.Context, err error) error {
 	case errors.As(err, &ne) && ne.Timeout():
 		reason = "timeout"
 	}
-	return &otpcode.SendError{Channel: Channel, Retryable: true, Reason: reason, Err: err}
+	return &otpcode.SendError{Channel: otpcode.ChannelSMS, Retryable: true, Reason: reason, Err: err}
 }
 
 // timedOut reports whether ctx's deadline has passed; the HTTP client's own
@@ -360,7 +356,7 @@ func timedOut(ctx context.Context) bool {
 // ctx.Err() so a chain stops.
 func canceled(ctxErr error) error {
 	return &otpcode.SendError{
-		Channel:   Channel,
+		Channel:   otpcode.ChannelSMS,
 		Retryable: true,
 		Reason:    "canceled by caller",
 		Err:       fmt.Errorf("sms: send: %w", ctxErr),

@@ -88,7 +88,7 @@ func newSender(t testing.TB, baseURL string, opts ...sms.Option) *sms.Sender {
 
 func message(locale string) otpcode.Message {
 	return otpcode.Message{
-		Channel:   sms.Channel,
+		Channel:   otpcode.ChannelSMS,
 		To:        testTo,
 		Code:      testCode,
 		TTL:       5 * time.Minute,
@@ -251,7 +251,7 @@ func TestSendErrors(t *testing.T) {
 
 			var se *otpcode.SendError
 			require.ErrorAs(t, err, &se)
-			assert.Equal(t, sms.Channel, se.Channel, "got channel %s, want %s", se.Channel, sms.Channel)
+			assert.Equal(t, otpcode.ChannelSMS, se.Channel, "got channel %s, want %s", se.Channel, otpcode.ChannelSMS)
 			assert.Equal(t, tt.status, se.Status, "got status %d, want %d", se.Status, tt.status)
 			assert.Equal(t, tt.wantReason, se.Reason, "got reason %q, want %q", se.Reason, tt.wantReason)
 
@@ -382,7 +382,7 @@ func TestSendInvalidMessage(t *testing.T) {
 			assert.ErrorIs(t, err, otpcode.ErrPermanent, "got %v, want permanent", err)
 			var se *otpcode.SendError
 			require.ErrorAs(t, err, &se)
-			assert.Equal(t, sms.Channel, se.Channel, "got channel %s", se.Channel)
+			assert.Equal(t, otpcode.ChannelSMS, se.Channel, "got channel %s", se.Channel)
 			assert.NotContains(t, err.Error(), tt.to, "error %q contains the recipient", err)
 			assert.Empty(t, api.got(), "got requests for an invalid message, want none")
 		})

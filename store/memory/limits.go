@@ -70,12 +70,12 @@ func (sh *shard) lock(subject, pk string, now time.Time) store.Lock {
 // shortened. Fail returns the lock in force afterwards as Locked reports it,
 // with Set true when this call set it. A pair it locks is listed among its
 // subject's pairs, for Status and Unlock.
-func (s *Store) Fail(_ context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
+func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	var set store.LockScope
 	if _, locked := lookup[*deadline](sh.pairLocks, pk, now); !locked {
 		c, _ := lookup[*counter](sh.pairFailures, pk, now)
@@ -106,18 +106,18 @@ func (s *Store) Fail(_ context.Context, p store.Pair, b store.Budgets) (store.Lo
 
 // Locked returns the lock in force on the pair: the customer's when the
 // customer is locked, else the pair's, else the zero Lock.
-func (s *Store) Locked(_ context.Context, p store.Pair) (store.Lock, error) {
+func (s *Store) Locked(ctx context.Context, p store.Pair) (store.Lock, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.lock(p.Subject, pk, s.now()), nil
+	return sh.lock(p.Subject, pk, s.clock(ctx)), nil
 }
 
 // Succeed forgets the pair's failure count and the customer's, after a
 // right code. It lifts no lock and leaves every other pair's count as it
 // is.
-func (s *Store) Succeed(_ context.Context, p store.Pair) error {
+func (s *Store) Succeed(ctx context.Context, p store.Pair) error {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
@@ -156,11 +156,11 @@ func (sh *shard) notePair(p store.Pair, until, now time.Time) {
 // the customer's lock in force and consecutive-failure count, and the lock
 // and failure count of every pair of subject that has either, sorted by
 // integration. It changes nothing.
-func (s *Store) Status(_ context.Context, subject string) (store.Status, error) {
+func (s *Store) Status(ctx context.Context, subject string) (store.Status, error) {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	var st store.Status
 	if l, ok := lookup[*deadline](sh.customerLocks, subject, now); ok {
 		st.Customer = store.Lock{Scope: store.ScopeCustomer, Remaining: l.remaining(now)}
@@ -194,7 +194,7 @@ func (s *Store) Status(_ context.Context, subject string) (store.Status, error) 
 // integration is "", the customer's lock and count and those of every pair
 // of subject. Codes, cooldowns, windows, buckets and sessions are left
 // alone.
-func (s *Store) Unlock(_ context.Context, subject, integration string) error {
+func (s *Store) Unlock(ctx context.Context, subject, integration string) error {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -202,14 +202,14 @@ func (s *Store) Unlock(_ context.Context, subject, integration string) error {
 		pk := pairKey(store.Pair{Integration: integration, Subject: subject})
 		sh.pairLocks.Delete(pk)
 		sh.pairFailures.Delete(pk)
-		if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.now()); ok {
+		if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.clock(ctx)); ok {
 			delete(ps.integrations, integration)
 		}
 		return nil
 	}
 	sh.customerLocks.Delete(subject)
 	sh.customerFailures.Delete(subject)
-	if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.now()); ok {
+	if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.clock(ctx)); ok {
 		for in := range ps.integrations {
 			pk := pairKey(store.Pair{Integration: in, Subject: subject})
 			sh.pairLocks.Delete(pk)
@@ -224,14 +224,14 @@ func (s *Store) Unlock(_ context.Context, subject, integration string) error {
 // running, and then returns (true, 0); otherwise it returns false and the
 // remaining time of the running one, which a refused call does not extend.
 // d <= 0 disables the cooldown: the call is allowed and changes nothing.
-func (s *Store) Cooldown(_ context.Context, key string, d time.Duration) (bool, time.Duration, error) {
+func (s *Store) Cooldown(ctx context.Context, key string, d time.Duration) (bool, time.Duration, error) {
 	if d <= 0 {
 		return true, 0, nil
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	if c, ok := lookup[*deadline](sh.cooldowns, key, now); ok {
 		return false, c.remaining(now), nil
 	}
@@ -246,11 +246,11 @@ func (s *Store) Cooldown(_ context.Context, key string, d time.Duration) (bool, 
 // every event, and starts an empty window when none is running), the event
 // is not counted and Hit returns RetryAfter, the time until the window
 // ends.
-func (s *Store) Hit(_ context.Context, key string, limit int, window time.Duration) (store.Window, error) {
+func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Duration) (store.Window, error) {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	c, ok := lookup[*counter](sh.hits, key, now)
 	if !ok {
 		c = &counter{deadline: deadline{until: expiry(now, window)}}
@@ -267,11 +267,11 @@ func (s *Store) Hit(_ context.Context, key string, limit int, window time.Durati
 // is the number of events the window allows now. When it would refuse,
 // RetryAfter is the time until the running window ends; it is 0 when no
 // window is running (limit < 1).
-func (s *Store) Peek(_ context.Context, key string, limit int) (store.Window, error) {
+func (s *Store) Peek(ctx context.Context, key string, limit int) (store.Window, error) {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	c, _ := lookup[*counter](sh.hits, key, now)
 	if n := c.count(); n < limit {
 		return store.Window{Allowed: true, Left: limit - n}, nil
@@ -285,11 +285,11 @@ func (s *Store) Peek(_ context.Context, key string, limit int) (store.Window, er
 // Refund takes back one event Hit counted under key in the running window,
 // whose end it leaves as it is. Without a running window, or with nothing
 // counted in it, it does nothing.
-func (s *Store) Refund(_ context.Context, key string) error {
+func (s *Store) Refund(ctx context.Context, key string) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c, ok := lookup[*counter](sh.hits, key, s.now()); ok && c.n > 0 {
+	if c, ok := lookup[*counter](sh.hits, key, s.clock(ctx)); ok && c.n > 0 {
 		c.n--
 	}
 	return nil
@@ -302,11 +302,11 @@ func (s *Store) Refund(_ context.Context, key string) error {
 // available, rounded up to the nanosecond; that is rate.InfDuration when no
 // token ever will be (r <= 0, or burst < 1). A bucket that never refills is
 // forgotten after 24 hours without use.
-func (s *Store) Take(_ context.Context, key string, r rate.Limit, burst int) (bool, time.Duration, error) {
+func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (bool, time.Duration, error) {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	b, ok := lookup[*bucket](sh.buckets, key, now)
 	switch {
 	case !ok:

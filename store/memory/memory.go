@@ -12,44 +12,53 @@
 // write time plus store.ClampTTL(ttl). go-cache's own real-time expiry is not
 // used, so a test clock that runs behind real time never loses a record
 // early. A janitor goroutine deletes records whose time has passed every
-// cleanup interval (WithCleanupInterval); Close stops it.
+// cleanup interval (WithCleanupInterval); Close stops it. A call whose
+// context carries the caller's reading of the clock (store.WithTime) is
+// judged at that reading instead, and LookupSession at the time it is
+// given: an operation of several calls (a verification, a guarded request)
+// then reads the clock once.
 //
 // # Concurrency
 //
 // A Store is safe for concurrent use. Records are kept in shards chosen by a
 // hash of a key: the subject for codes, failure counts and locks (so that a
-// pair's records and its customer's share one shard), the token hash for
-// sessions, the customer or integration ID for the index of its sessions,
-// the caller's key for cooldowns, windows and buckets. Every method that
-// changes or judges records of one key is one critical section under that
-// key's shard mutex; AttemptCode and Fail read and change a pair's records
-// and its customer's in that one section, and so do Status and Unlock with
-// every pair of a subject. GetSession and CountSessions take no shard mutex
-// for the sessions they read, only go-cache's read lock, because a session
-// is never changed after it is written (its use marks, which UseSession
-// changes under the mutex, are not read there).
+// pair's records and its customer's share one shard), the token's digest
+// for sessions, the customer or integration ID for the chain of its
+// sessions, the caller's key for cooldowns, windows and buckets. Every
+// method that changes or judges records of one key is one critical section
+// under that key's shard mutex; AttemptCode and Fail read and change a
+// pair's records and its customer's in that one section, and so do Status
+// and Unlock with every pair of a subject. GetSession and LookupSession
+// take no shard mutex, only go-cache's read lock, because a session record
+// is never changed after it is stored (its use marks, which UseSession
+// changes under the mutex, are kept beside it).
 //
-// CreateSession touches three shards, the session's and those of its two
-// indexes (its customer's and its integration's); RevokeSessions and
-// CountSessions touch an index's shard and those of the sessions it lists.
-// They take one shard mutex at a time, never two; CreateSession takes the
-// indexes' first and the session's last, so that a session is never stored
-// unindexed. RevokeSessions reads the index, then deletes the
-// sessions shard by shard, each after checking under that shard's mutex that
-// the session is live and still belongs to the customer or integration;
-// sessions created meanwhile may survive it, and of concurrent revocations
-// exactly one counts each session it deletes. Index entries of sessions that
-// expired, were revoked one by one or were replaced under the same hash are
-// dropped lazily: readers check every entry against the session itself.
+// Sessions are indexed by customer and by integration through chains that
+// run through the session records themselves (see sessions.go): a
+// customer's chain hangs from a table of its shard, an integration's from
+// its index in its shard. CreateSession touches three shards, the
+// session's and those of its two chains; RevokeSessions and CountSessions
+// touch a chain's shard and those of the sessions it lists. They take one
+// shard mutex at a time, never two; CreateSession links the session into
+// its chains first and stores it last, so that a session is never stored
+// unindexed. RevokeSessions reads the chain, then deletes the sessions
+// shard by shard, each after checking under that shard's mutex that the
+// session is still stored and live; sessions created meanwhile may survive
+// it, and of concurrent revocations exactly one counts each session it
+// deletes. Records of sessions that expired, were revoked one by one or
+// were replaced under the same key leave their chains lazily: when a chain
+// is pruned (on insert, amortized, or by the janitor); readers check every
+// record's state.
 //
 // Durations returned are exact (nanosecond precision) and positive whenever
-// something is refused. The ctx argument of every method is not used: no
-// method blocks or does I/O. The only error a method returns is for a
+// something is refused. The ctx argument of every method is read only for
+// the caller's time (store.WithTime): no method blocks or does I/O. The only error a method returns is for a
 // RevokeSessions or CountSessions scope other than store.ScopeCustomer and
 // store.ScopeIntegration.
 package memory
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -62,8 +71,11 @@ import (
 // unless WithCleanupInterval says otherwise.
 const DefaultCleanupInterval = time.Minute
 
-// shardCount is the number of shards; a power of two.
-const shardCount = 64
+// shardCount is the number of shards, 1<<shardBits.
+const (
+	shardBits  = 6
+	shardCount = 1 << shardBits
+)
 
 // Option configures a Store; see New.
 type Option func(*config)
@@ -111,13 +123,13 @@ var _ store.Store = (*Store)(nil)
 // Every go-cache is created without expiry or janitor of its own. A pair's
 // records are kept under pairKey, its customer's under the subject, and the
 // list of the subject's pairs that have records (for Status and Unlock)
-// under the subject too.
+// under the subject too. Sessions are kept as sessions.go describes.
 type shard struct {
 	mu                  sync.Mutex
 	codes               *cache.Cache // pair key → *codeRecord
-	sessions            *cache.Cache // token hash → *sessionRecord
-	customerSessions    *cache.Cache // customer ID → *sessionIndex
-	integrationSessions *cache.Cache // integration ID → *sessionIndex
+	sessions            *cache.Cache // raw token digest → *sessionRecord
+	otherSessions       *cache.Cache // any other session key → *sessionRecord
+	integrationSessions *cache.Cache // integration ID → *integrationIndex
 	pairFailures        *cache.Cache // pair key → *counter
 	pairLocks           *cache.Cache // pair key → *deadline
 	customerFailures    *cache.Cache // subject → *counter
@@ -126,19 +138,32 @@ type shard struct {
 	cooldowns           *cache.Cache // key → *deadline
 	hits                *cache.Cache // key → *counter
 	buckets             *cache.Cache // key → *bucket
+	// cust is the table of the chains of sessions of the customers whose
+	// ID hashes to the shard (see linkCustomer); custN counts the records
+	// linked in it.
+	cust  []*sessionRecord
+	custN int
+	// used holds the use marks of the shard's sessions (UseSession).
+	used map[*sessionRecord]map[string]struct{}
 	// Pad to a cache line so neighbouring shards' mutexes do not share one.
 	_ [64]byte
 }
 
-// families returns pointers to the shard's caches, for New, the janitor and
-// tests (whose names for them follow this order).
+// families returns pointers to the shard's go-caches, for New, and those
+// of the records that are not sessions' for the janitor (the first three
+// are: see sweepSessions) and tests (whose names for them follow this
+// order).
 func (sh *shard) families() []**cache.Cache {
 	return []**cache.Cache{
-		&sh.codes, &sh.sessions, &sh.customerSessions, &sh.integrationSessions,
-		&sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.subjectPairs,
+		&sh.sessions, &sh.otherSessions, &sh.integrationSessions,
+		&sh.codes, &sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.subjectPairs,
 		&sh.cooldowns, &sh.hits, &sh.buckets,
 	}
 }
+
+// sessionFamilies is the number of session families at the head of
+// families.
+const sessionFamilies = 3
 
 // pairKey is the key of a pair's records in its shard: the subject and the
 // integration, separated by a NUL. Integration IDs hold no NUL, so the last
@@ -219,7 +244,8 @@ func (s *Store) sweep() {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		now := s.now()
-		for _, c := range sh.families() {
+		sh.sweepSessions(now)
+		for _, c := range sh.families()[sessionFamilies:] {
 			for k, item := range (*c).Items() {
 				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(now) {
 					(*c).Delete(k)
@@ -238,4 +264,13 @@ func (s *Store) shard(key string) *shard {
 // expiry returns the deadline of a record written at now with TTL ttl.
 func expiry(now time.Time, ttl time.Duration) time.Time {
 	return now.Add(store.ClampTTL(ttl))
+}
+
+// clock returns the time the call made with ctx is judged at: the caller's
+// reading when ctx carries one (store.WithTime), else the store's clock.
+func (s *Store) clock(ctx context.Context) time.Time {
+	if t, ok := store.TimeFrom(ctx); ok {
+		return t
+	}
+	return s.now()
 }

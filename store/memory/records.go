@@ -33,12 +33,12 @@ type codeRecord struct {
 // of the same pair and no other; it is gone once the clock reaches now +
 // store.ClampTTL(ttl). Attempts is stored as given. No failure count is
 // touched.
-func (s *Store) PutCode(_ context.Context, p store.Pair, c store.Code, ttl time.Duration) error {
+func (s *Store) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl time.Duration) error {
 	c.MAC = bytes.Clone(c.MAC)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.codes.Set(pairKey(p), &codeRecord{deadline: deadline{until: expiry(s.now(), ttl)}, code: c}, cache.NoExpiration)
+	sh.codes.Set(pairKey(p), &codeRecord{deadline: deadline{until: expiry(s.clock(ctx), ttl)}, code: c}, cache.NoExpiration)
 	return nil
 }
 
@@ -67,12 +67,12 @@ func (s *Store) PutCode(_ context.Context, p store.Pair, c store.Code, ttl time.
 // A pair whose window it starts (steps 2 and 5) is listed among its
 // subject's pairs, for Status and Unlock. It never changes the code's
 // expiry.
-func (s *Store) AttemptCode(_ context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
+func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
+	now := s.clock(ctx)
 	if l := sh.lock(p.Subject, pk, now); l.Locked() {
 		return store.Attempt{Lock: l}, nil
 	}
@@ -117,12 +117,12 @@ func (s *Store) AttemptCode(_ context.Context, p store.Pair, b store.Budgets) (s
 // ConsumeCode deletes the pair's code if it is live and its ID equals id,
 // and reports whether it did. A code with another ID, and every other
 // pair's code, is left untouched.
-func (s *Store) ConsumeCode(_ context.Context, p store.Pair, id string) (bool, error) {
+func (s *Store) ConsumeCode(ctx context.Context, p store.Pair, id string) (bool, error) {
 	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := lookup[*codeRecord](sh.codes, pk, s.now())
+	r, ok := lookup[*codeRecord](sh.codes, pk, s.clock(ctx))
 	if !ok || r.code.ID != id {
 		return false, nil
 	}

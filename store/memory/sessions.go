@@ -3,168 +3,459 @@ package memory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"slices"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/otpguard/otpguard/store"
 	"github.com/patrickmn/go-cache"
 )
 
-// sessionRecord is a stored session and the actions it was used for. The
-// session is never changed after it is written, which lets GetSession read
-// it without the shard mutex; used changes only under the shard mutex, and
-// only UseSession reads it. The marks go with the record: when it expires,
-// is revoked or is replaced.
+// Sessions are the store's bulk: one per customer who verified a code in
+// the last half hour. They are kept flat, so that a million of them fit in
+// about a quarter of a GiB and a lookup touches as little memory as it can:
+//
+//   - a session is one immutable sessionRecord of 144 bytes, which holds
+//     the token's raw SHA-256 (the key go-cache maps it under points into
+//     the record, so the key costs no memory of its own), the MAC inline,
+//     and its times as Unix nanoseconds;
+//   - its customer's and its integration's indexes (for RevokeSessions and
+//     CountSessions) are chains through the records themselves: a pointer
+//     per session in a per-shard table of customer chains, a pointer per
+//     integration for the integration chains, and none per session
+//     otherwise.
+//
+// Bench: BenchmarkMemoryPerEntry and BenchmarkSessionLookup in bench/ (see
+// BENCHMARKS.md); the unsafe key saves 32 bytes and an allocation per
+// session there.
+
+// Record states. A record is linked into its indexes (pending), then
+// stored under its key (stored), and at last deleted, replaced or expired
+// (removed). The state moves only forward, under the mutex of the shard
+// that holds the record; index walkers read it without that mutex.
+const (
+	statePending uint32 = iota
+	stateStored
+	stateRemoved
+)
+
+// Flags of a compact record: the location its times are read back in.
+const (
+	flagVerifiedUTC uint32 = 1 << iota
+	flagExpiresUTC
+)
+
+// sessionRecord is a stored session. Every field but state and the two
+// chain links is written before the record is stored and never after, which
+// lets GetSession and LookupSession read it without the shard mutex. The
+// links change only under the mutex of the shard of the index they belong
+// to (the customer's, the integration's).
 type sessionRecord struct {
-	deadline
-	session store.Session
-	used    map[string]struct{} // actions UseSession marked
+	// key is the SHA-256 the session is stored under. For a key that is
+	// not the hex of one (tests may use any string), key is zero and
+	// extra.key holds it.
+	key [sha256.Size]byte
+	// mac is the session's MAC, when it is sha256.Size bytes long.
+	mac [sha256.Size]byte
+	// customer is the session's CustomerID.
+	customer string
+	// verified and expires are VerifiedAt and ExpiresAt in Unix
+	// nanoseconds, read back in UTC or Local as flags say; until is the
+	// end of the record's life on the store's clock, saturated (nanos).
+	verified, expires, until int64
+	// integ is the index of the session's integration, which also holds
+	// the integration's ID.
+	integ *integrationIndex
+	// nextCust and nextInteg link the record into its customer's and its
+	// integration's chains.
+	nextCust, nextInteg *sessionRecord
+	// extra holds what a compact record cannot: the session as given when
+	// it has scopes, a MAC of another length or times that nanoseconds in
+	// UTC or Local do not give back exactly; and a non-digest key. Nil for
+	// the sessions otpcode creates.
+	extra *sessionExtra
+	flags uint32
+	state atomic.Uint32
 }
 
-// sessionIndex lists the sessions of one customer or one integration: each
-// token hash with the deadline its session was written with. It lives until
-// the latest of them. An entry can outlive its session (revoked by
-// RevokeSession, or replaced under the same hash by another customer's), so
-// readers check each entry against the session record; entries whose
-// deadline has passed are pruned whenever the index has doubled since the
-// last prune, which keeps it within about twice its live entries at an
-// amortized constant cost per session.
-type sessionIndex struct {
-	deadline
-	hashes map[string]time.Time
-	pruned int // len(hashes) after the last prune
+// sessionExtra is the rest of a record that is not compact.
+type sessionExtra struct {
+	session *store.Session // nil: the compact fields hold it
+	key     string         // the key, when it is not a hex SHA-256
 }
 
-// minPrune is the size below which an index is not pruned.
+// integrationIndex is the chain of one integration's sessions, kept in the
+// go-cache of integrations' indexes of the integration's shard. It lives
+// while its chain is not empty; an integration's sessions refer to it for
+// their Integration field.
+type integrationIndex struct {
+	name   string
+	head   *sessionRecord
+	n      int // records in the chain
+	pruned int // n after the last prune
+}
+
+// aliveAt keeps the index while its chain has records: the janitor
+// empties the chain first (see sweepSessions).
+func (x *integrationIndex) aliveAt(time.Time) bool { return x.n > 0 }
+
+// minPrune is the size below which a chain is not pruned on insert.
 const minPrune = 64
 
-// add lists hash, whose session lives until until, pruning first when the
-// index has doubled. The caller holds the index's shard mutex.
-func (x *sessionIndex) add(hash string, until, now time.Time) {
-	if len(x.hashes) >= 2*max(x.pruned, minPrune) {
-		for h, u := range x.hashes {
-			if !now.Before(u) {
-				delete(x.hashes, h)
-			}
+// nanos returns t in Unix nanoseconds, saturated at the ends of int64 (the
+// years 1678 and 2262), so that deadlines keep their order whatever the
+// clock says.
+func nanos(t time.Time) int64 {
+	const limit = math.MaxInt64/int64(time.Second) - 1
+	switch sec := t.Unix(); {
+	case sec > limit:
+		return math.MaxInt64
+	case sec < -limit:
+		return math.MinInt64
+	default:
+		return sec*int64(time.Second) + int64(t.Nanosecond())
+	}
+}
+
+// compactTime returns t in Unix nanoseconds and whether it reads back
+// exactly, location included, as fromNanos(n, utc).
+func compactTime(t time.Time) (n int64, utc, ok bool) {
+	switch t.Location() {
+	case time.UTC:
+		utc = true
+	case time.Local:
+	default:
+		return 0, false, false
+	}
+	n = nanos(t)
+	return n, utc, fromNanos(n, utc).Equal(t)
+}
+
+// fromNanos is the time of n Unix nanoseconds, in UTC or Local.
+func fromNanos(n int64, utc bool) time.Time {
+	t := time.Unix(0, n)
+	if utc {
+		return t.UTC()
+	}
+	return t
+}
+
+// newSessionRecord returns the record of sess under key, living until
+// until (nanos), not yet linked nor stored. sess's scopes and MAC are
+// copied.
+func newSessionRecord(key string, sess *store.Session, until int64) *sessionRecord {
+	r := &sessionRecord{customer: sess.CustomerID, until: until}
+	digest, ok := parseKey(key)
+	if ok {
+		r.key = digest
+	} else {
+		r.extra = &sessionExtra{key: key}
+	}
+	verified, vUTC, vOK := compactTime(sess.VerifiedAt)
+	expires, eUTC, eOK := compactTime(sess.ExpiresAt)
+	if vOK && eOK && len(sess.Scopes) == 0 && len(sess.MAC) == sha256.Size {
+		r.verified, r.expires = verified, expires
+		copy(r.mac[:], sess.MAC)
+		if vUTC {
+			r.flags |= flagVerifiedUTC
 		}
-		x.pruned = len(x.hashes)
+		if eUTC {
+			r.flags |= flagExpiresUTC
+		}
+		return r
 	}
-	x.hashes[hash] = until
-	if until.After(x.until) {
-		x.until = until
+	full := *sess
+	if len(full.Scopes) == 0 {
+		full.Scopes = nil
+	} else {
+		full.Scopes = slices.Clone(full.Scopes)
+	}
+	full.MAC = bytes.Clone(full.MAC)
+	if r.extra == nil {
+		r.extra = &sessionExtra{}
+	}
+	r.extra.session = &full
+	return r
+}
+
+// Session returns the session r holds (store.SessionRecord). The MAC and
+// the scopes are r's own: callers only read them.
+func (r *sessionRecord) Session() store.Session {
+	if r.extra != nil && r.extra.session != nil {
+		return *r.extra.session
+	}
+	return store.Session{
+		Integration: r.integ.name,
+		CustomerID:  r.customer,
+		VerifiedAt:  fromNanos(r.verified, r.flags&flagVerifiedUTC != 0),
+		ExpiresAt:   fromNanos(r.expires, r.flags&flagExpiresUTC != 0),
+		MAC:         r.mac[:],
 	}
 }
 
-// customerIndex and integrationIndex return the family of sh that holds
-// customers' and integrations' session indexes.
-func customerIndex(sh *shard) *cache.Cache    { return sh.customerSessions }
-func integrationIndex(sh *shard) *cache.Cache { return sh.integrationSessions }
+// integration returns the session's Integration.
+func (r *sessionRecord) integration() string { return r.integ.name }
 
-// indexFamily returns the family that holds the session indexes of scope,
-// or an error for a scope that has none.
-func indexFamily(scope store.LockScope) (func(*shard) *cache.Cache, error) {
-	switch scope {
-	case store.ScopeCustomer:
-		return customerIndex, nil
-	case store.ScopeIntegration:
-		return integrationIndex, nil
+// cacheKey returns the key r is stored under in its shard's go-cache. For a
+// digest it is a string over r.key, which never changes once the record
+// exists, so the string stays valid and immutable for as long as go-cache
+// keeps it (and keeps r alive with it).
+func (r *sessionRecord) cacheKey() string {
+	if r.extra != nil && r.extra.key != "" {
+		return r.extra.key
 	}
-	return nil, fmt.Errorf("scope %v: want %v or %v", scope, store.ScopeCustomer, store.ScopeIntegration)
+	return unsafe.String(&r.key[0], len(r.key))
 }
 
-// belongs reports whether sess is a session of the customer (ScopeCustomer)
+// hexKey returns the key r was created under, as the caller gave it.
+func (r *sessionRecord) hexKey() string {
+	if r.extra != nil && r.extra.key != "" {
+		return r.extra.key
+	}
+	return hex.EncodeToString(r.key[:])
+}
+
+// liveAt reports whether r is stored and alive at now (nanos).
+func (r *sessionRecord) liveAt(now int64) bool {
+	return r.state.Load() == stateStored && now < r.until
+}
+
+// deadAt reports whether r can leave its indexes at now (nanos): removed,
+// or past its life.
+func (r *sessionRecord) deadAt(now int64) bool {
+	return r.state.Load() == stateRemoved || now >= r.until
+}
+
+// belongs reports whether r is a session of the customer (ScopeCustomer)
 // or the integration (ScopeIntegration) id.
-func belongs(sess *store.Session, scope store.LockScope, id string) bool {
+func (r *sessionRecord) belongs(scope store.LockScope, id string) bool {
 	if scope == store.ScopeCustomer {
-		return sess.CustomerID == id
+		return r.customer == id
 	}
-	return sess.Integration == id
+	return r.integration() == id
 }
 
-// index adds hash, whose session lives until until, to the index of id in
-// family, in one critical section under id's shard mutex.
-func (s *Store) index(family func(*shard) *cache.Cache, id, hash string, until time.Time) {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	now := s.now()
-	c := family(sh)
-	x, ok := lookup[*sessionIndex](c, id, now)
+// hexVal maps a lowercase hex digit to its value, and anything else to
+// 0xff: keys are canonical, so "AB" and "ab" name different sessions.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// parseKey returns the digest key is the lowercase hex of (as
+// store.HashToken makes them), or false.
+func parseKey(key string) (d [sha256.Size]byte, ok bool) {
+	if len(key) != 2*sha256.Size {
+		return d, false
+	}
+	for i := range d {
+		hi, lo := hexVal[key[2*i]], hexVal[key[2*i+1]]
+		if hi|lo == 0xff {
+			return d, false
+		}
+		d[i] = hi<<4 | lo
+	}
+	return d, true
+}
+
+// digestShard returns the shard of a digest key: its first byte, the
+// digest being uniform already.
+func (s *Store) digestShard(d *[sha256.Size]byte) *shard {
+	return &s.shards[d[0]&(shardCount-1)]
+}
+
+// keyShard returns the shard a session key is stored in.
+func (s *Store) keyShard(key string) *shard {
+	if d, ok := parseKey(key); ok {
+		return s.digestShard(&d)
+	}
+	return s.shard(key)
+}
+
+// recordShard returns the shard r is stored in, and its go-cache there.
+func (s *Store) recordShard(r *sessionRecord) (*shard, *cache.Cache) {
+	if r.extra != nil && r.extra.key != "" {
+		sh := s.shard(r.extra.key)
+		return sh, sh.otherSessions
+	}
+	sh := s.digestShard(&r.key)
+	return sh, sh.sessions
+}
+
+// find returns the record stored under key, whatever its deadline.
+func (s *Store) find(key string) (*shard, *cache.Cache, *sessionRecord) {
+	var sh *shard
+	var c *cache.Cache
+	var v any
+	var ok bool
+	if d, isDigest := parseKey(key); isDigest {
+		sh = s.digestShard(&d)
+		c = sh.sessions
+		v, ok = c.Get(string(d[:]))
+	} else {
+		sh = s.shard(key)
+		c = sh.otherSessions
+		v, ok = c.Get(key)
+	}
 	if !ok {
-		x = &sessionIndex{hashes: make(map[string]time.Time, 1)}
-		c.Set(id, x, cache.NoExpiration)
+		return sh, c, nil
 	}
-	x.add(hash, until, now)
+	r, _ := v.(*sessionRecord)
+	return sh, c, r
 }
 
-// indexed returns the entries of id's index in family whose session
-// deadline has not passed, as the index holds them now.
-func (s *Store) indexed(family func(*shard) *cache.Cache, id string) map[string]time.Time {
-	sh := s.shard(id)
+// remove deletes r from c and marks it removed, with its use marks. The
+// caller holds r's shard mutex and has checked that c holds r.
+func (sh *shard) remove(c *cache.Cache, r *sessionRecord) {
+	c.Delete(r.cacheKey())
+	r.state.Store(stateRemoved)
+	delete(sh.used, r)
+}
+
+// customerBucket returns the bucket of a customer's chain in the table of
+// n buckets of its shard (n a power of two): the bits of the hash above
+// those that chose the shard.
+func customerBucket(h uint64, n int) int {
+	return int(h>>shardBits) & (n - 1)
+}
+
+// linkCustomer adds r to its customer's chain, in one critical section
+// under the customer's shard mutex. When the shard's table is full it
+// first drops the dead records of every chain, then doubles the table if
+// it is still at least half full, so that the table holds one to four
+// buckets per live session at an amortized constant cost per insert.
+func (s *Store) linkCustomer(r *sessionRecord, now int64) {
+	h := maphash.String(s.seed, r.customer)
+	sh := &s.shards[h&(shardCount-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.now()
-	x, ok := lookup[*sessionIndex](family(sh), id, now)
+	if sh.custN >= len(sh.cust) {
+		sh.pruneCustomers(now)
+		if sh.custN >= len(sh.cust)/2 {
+			s.growCustomers(sh, max(2*len(sh.cust), 8))
+		}
+	}
+	b := customerBucket(h, len(sh.cust))
+	r.nextCust = sh.cust[b]
+	sh.cust[b] = r
+	sh.custN++
+}
+
+// growCustomers rehashes the shard's customer chains into a table of n
+// buckets. The caller holds the shard mutex.
+func (s *Store) growCustomers(sh *shard, n int) {
+	t := make([]*sessionRecord, n)
+	for _, r := range sh.cust {
+		for r != nil {
+			next := r.nextCust
+			b := customerBucket(maphash.String(s.seed, r.customer), n)
+			r.nextCust = t[b]
+			t[b] = r
+			r = next
+		}
+	}
+	sh.cust = t
+}
+
+// pruneCustomers unlinks the dead records of every customer chain of the
+// shard. The caller holds the shard mutex.
+func (sh *shard) pruneCustomers(now int64) {
+	for b := range sh.cust {
+		sh.custN -= pruneChain(&sh.cust[b], now, custLink)
+	}
+}
+
+// custLink and integLink return the link of a record in the customer's
+// and the integration's chain.
+func custLink(r *sessionRecord) **sessionRecord  { return &r.nextCust }
+func integLink(r *sessionRecord) **sessionRecord { return &r.nextInteg }
+
+// pruneChain unlinks the records of the chain at head that are dead at now,
+// and returns how many it unlinked. The caller holds the chain's mutex.
+func pruneChain(head **sessionRecord, now int64, link func(*sessionRecord) **sessionRecord) int {
+	n := 0
+	for p := head; *p != nil; {
+		r := *p
+		if r.deadAt(now) {
+			*p = *link(r)
+			*link(r) = nil
+			n++
+			continue
+		}
+		p = link(r)
+	}
+	return n
+}
+
+// linkIntegration adds r to its integration's chain, creating the
+// integration's index if need be, in one critical section under the
+// integration's shard mutex, and sets r.integ. A chain that has doubled
+// since it was last pruned is pruned first.
+func (s *Store) linkIntegration(r *sessionRecord, integration string, now int64) {
+	sh := s.shard(integration)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	x := sh.integrationIndex(integration)
+	if x == nil {
+		x = &integrationIndex{name: integration}
+		sh.integrationSessions.Set(integration, x, cache.NoExpiration)
+	}
+	if x.n >= 2*max(x.pruned, minPrune) {
+		x.n -= pruneChain(&x.head, now, integLink)
+		x.pruned = x.n
+	}
+	r.integ = x
+	r.nextInteg = x.head
+	x.head = r
+	x.n++
+}
+
+// integrationIndex returns the index of integration in sh, or nil. The
+// caller holds the shard mutex.
+func (sh *shard) integrationIndex(integration string) *integrationIndex {
+	v, ok := sh.integrationSessions.Get(integration)
 	if !ok {
 		return nil
 	}
-	live := make(map[string]time.Time, len(x.hashes))
-	for h, u := range x.hashes {
-		if now.Before(u) {
-			live[h] = u
-		}
-	}
-	return live
-}
-
-// unindex removes from id's index in family the entries of revoked that it
-// still holds unchanged and every entry whose deadline has passed, and
-// deletes the index when it is left empty. Only entries of sessions that
-// were deleted go: an entry whose session is not stored yet may be that of
-// a CreateSession under way.
-func (s *Store) unindex(family func(*shard) *cache.Cache, id string, revoked map[string]time.Time) {
-	sh := s.shard(id)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	now := s.now()
-	c := family(sh)
-	x, ok := lookup[*sessionIndex](c, id, now)
-	if !ok {
-		return
-	}
-	for h, u := range x.hashes {
-		if r, ok := revoked[h]; (ok && r.Equal(u)) || !now.Before(u) {
-			delete(x.hashes, h)
-		}
-	}
-	x.pruned = len(x.hashes)
-	if len(x.hashes) == 0 {
-		c.Delete(id)
-	}
+	x, _ := v.(*integrationIndex)
+	return x
 }
 
 // CreateSession stores a copy of sess under tokenHash, replacing any earlier
 // one and its use marks; it is gone once the clock reaches now +
-// store.ClampTTL(ttl). It first lists the session in the index of
-// sess.CustomerID and in that of sess.Integration, each under its own
+// store.ClampTTL(ttl). It first links the session into the chain of
+// sess.CustomerID and into that of sess.Integration, each under its own
 // shard's mutex, and then stores it under the session's: a revocation that
 // runs meanwhile may miss the session, but no session is ever stored
 // unindexed. It never fails.
-func (s *Store) CreateSession(_ context.Context, tokenHash string, sess store.Session, ttl time.Duration) error {
-	if len(sess.Scopes) == 0 {
-		sess.Scopes = nil
-	} else {
-		sess.Scopes = slices.Clone(sess.Scopes)
-	}
-	sess.MAC = bytes.Clone(sess.MAC)
-	until := expiry(s.now(), ttl)
-	s.index(customerIndex, sess.CustomerID, tokenHash, until)
-	s.index(integrationIndex, sess.Integration, tokenHash, until)
-	sh := s.shard(tokenHash)
+func (s *Store) CreateSession(ctx context.Context, tokenHash string, sess store.Session, ttl time.Duration) error {
+	now := s.clock(ctx)
+	r := newSessionRecord(tokenHash, &sess, nanos(expiry(now, ttl)))
+	n := nanos(now)
+	s.linkCustomer(r, n)
+	s.linkIntegration(r, sess.Integration, n)
+	sh, c := s.recordShard(r)
+	key := r.cacheKey()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.sessions.Set(tokenHash, &sessionRecord{deadline: deadline{until: until}, session: sess}, cache.NoExpiration)
+	if v, ok := c.Get(key); ok {
+		if old, ok := v.(*sessionRecord); ok {
+			sh.remove(c, old)
+		}
+	}
+	c.Set(key, r, cache.NoExpiration)
+	r.state.Store(stateStored)
 	return nil
 }
 
@@ -172,116 +463,211 @@ func (s *Store) CreateSession(_ context.Context, tokenHash string, sess store.Se
 // false when there is none or the clock has reached its expiry. It takes no
 // mutex of its own and allocates only to copy a non-empty Scopes; the MAC
 // is the record's own, and callers only read it.
-func (s *Store) GetSession(_ context.Context, tokenHash string) (store.Session, bool, error) {
-	// Not lookup: this path is hot, and a direct call lets the compiler
-	// inline aliveAt.
-	v, ok := s.shard(tokenHash).sessions.Get(tokenHash)
-	if !ok {
+func (s *Store) GetSession(ctx context.Context, tokenHash string) (store.Session, bool, error) {
+	_, _, r := s.find(tokenHash)
+	if r == nil || nanos(s.clock(ctx)) >= r.until {
 		return store.Session{}, false, nil
 	}
-	r, ok := v.(*sessionRecord)
-	if !ok || !r.aliveAt(s.now()) {
-		return store.Session{}, false, nil
-	}
-	sess := r.session
+	sess := r.Session()
 	if sess.Scopes != nil {
 		sess.Scopes = slices.Clone(sess.Scopes)
 	}
 	return sess, true, nil
 }
 
+var _ store.SessionLookup = (*Store)(nil)
+
+// LookupSession is GetSession under the hex of digest with the clock
+// reading now (see store.SessionLookup), for the guard: it reads no clock,
+// takes no mutex of its own, converts no key, copies nothing and allocates
+// nothing. The record it returns is the stored one, which never changes.
+func (s *Store) LookupSession(ctx context.Context, digest [sha256.Size]byte, now time.Time) (store.SessionRecord, bool, error) {
+	v, ok := s.digestShard(&digest).sessions.Get(string(digest[:]))
+	if !ok {
+		return nil, false, nil
+	}
+	r, ok := v.(*sessionRecord)
+	if !ok || nanos(now) >= r.until {
+		return nil, false, nil
+	}
+	return r, true, nil
+}
+
 // UseSession marks the live session under tokenHash as used for action, in
 // one critical section under the session's shard mutex, and reports whether
 // it set the mark: false when there is no live session or it was already
-// used for action. The mark is kept in the session's record, so it goes
-// when the session expires, is revoked or is replaced.
-func (s *Store) UseSession(_ context.Context, tokenHash, action string) (bool, error) {
-	sh := s.shard(tokenHash)
+// used for action. The marks are kept beside the record, by the shard, and
+// go when it expires, is revoked or is replaced.
+func (s *Store) UseSession(ctx context.Context, tokenHash, action string) (bool, error) {
+	sh := s.keyShard(tokenHash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r, ok := lookup[*sessionRecord](sh.sessions, tokenHash, s.now())
-	if !ok {
+	_, _, r := s.find(tokenHash)
+	if r == nil || !r.liveAt(nanos(s.clock(ctx))) {
 		return false, nil
 	}
-	if _, used := r.used[action]; used {
+	marks := sh.used[r]
+	if _, used := marks[action]; used {
 		return false, nil
 	}
-	if r.used == nil {
-		r.used = make(map[string]struct{}, 1)
+	if marks == nil {
+		if sh.used == nil {
+			sh.used = make(map[*sessionRecord]map[string]struct{})
+		}
+		marks = make(map[string]struct{}, 1)
+		sh.used[r] = marks
 	}
-	r.used[action] = struct{}{}
+	marks[action] = struct{}{}
 	return true, nil
 }
 
 // RevokeSession deletes the session stored under tokenHash, and its use
-// marks, and reports whether a live one was there. Its index entries are
-// dropped lazily.
-func (s *Store) RevokeSession(_ context.Context, tokenHash string) (bool, error) {
-	sh := s.shard(tokenHash)
+// marks, and reports whether a live one was there. It leaves its chains
+// lazily.
+func (s *Store) RevokeSession(ctx context.Context, tokenHash string) (bool, error) {
+	sh := s.keyShard(tokenHash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	_, ok := lookup[*sessionRecord](sh.sessions, tokenHash, s.now())
-	sh.sessions.Delete(tokenHash) // an expired record goes too
-	return ok, nil
+	_, c, r := s.find(tokenHash)
+	if r == nil {
+		return false, nil
+	}
+	live := r.liveAt(nanos(s.clock(ctx)))
+	sh.remove(c, r) // an expired record goes too
+	return live, nil
+}
+
+// chain calls f, under the mutex of the shard that holds the chain, with
+// the head of id's chain in scope and a function that unlinks the dead
+// records of that chain (in a customer's table bucket, the chains of other
+// customers that share it too). f is not called when the chain is empty.
+// Another scope is an error.
+func (s *Store) chain(scope store.LockScope, id string, f func(head *sessionRecord, prune func(now int64))) error {
+	switch scope {
+	case store.ScopeCustomer:
+		h := maphash.String(s.seed, id)
+		sh := &s.shards[h&(shardCount-1)]
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if len(sh.cust) == 0 {
+			return nil
+		}
+		b := customerBucket(h, len(sh.cust))
+		if sh.cust[b] != nil {
+			f(sh.cust[b], func(now int64) { sh.custN -= pruneChain(&sh.cust[b], now, custLink) })
+		}
+		return nil
+	case store.ScopeIntegration:
+		sh := s.shard(id)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		x := sh.integrationIndex(id)
+		if x == nil {
+			return nil
+		}
+		f(x.head, func(now int64) {
+			x.n -= pruneChain(&x.head, now, integLink)
+			x.pruned = x.n
+			if x.n == 0 {
+				sh.integrationSessions.Delete(id)
+			}
+		})
+		return nil
+	}
+	return fmt.Errorf("scope %v: want %v or %v", scope, store.ScopeCustomer, store.ScopeIntegration)
+}
+
+// next returns the record after r in the chain of scope.
+func next(scope store.LockScope, r *sessionRecord) *sessionRecord {
+	if scope == store.ScopeCustomer {
+		return r.nextCust
+	}
+	return r.nextInteg
 }
 
 // RevokeSessions deletes every live session of the customer (ScopeCustomer)
 // or the integration (ScopeIntegration) id, and returns how many it deleted.
-// It reads id's index, then visits the sessions' shards one at a time; under
-// each shard's mutex it deletes the indexed sessions that are live and whose
-// CustomerID (or Integration) is id, so of concurrent revocations exactly
-// one counts each session. Last it drops the sessions it deleted from the
-// index. Sessions created while it runs may survive it. Another scope is an
-// error.
-func (s *Store) RevokeSessions(_ context.Context, scope store.LockScope, id string) (int, error) {
-	family, err := indexFamily(scope)
+// It collects the chain's live sessions of id, then visits their shards one
+// at a time; under each shard's mutex it deletes the sessions that are
+// still stored and live, so of concurrent revocations exactly one counts
+// each session. Last it unlinks the dead records from the chain. Sessions
+// created while it runs may survive it. Another scope is an error.
+func (s *Store) RevokeSessions(ctx context.Context, scope store.LockScope, id string) (int, error) {
+	var found []*sessionRecord
+	err := s.chain(scope, id, func(head *sessionRecord, _ func(int64)) {
+		now := nanos(s.clock(ctx))
+		for r := head; r != nil; r = next(scope, r) {
+			if r.belongs(scope, id) && r.liveAt(now) {
+				found = append(found, r)
+			}
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("memory: revoke sessions: %w", err)
 	}
-	entries := s.indexed(family, id)
-	byShard := make(map[*shard][]string)
-	for h := range entries {
-		sh := s.shard(h)
-		byShard[sh] = append(byShard[sh], h)
-	}
-	revoked := make(map[string]time.Time)
-	for sh, hashes := range byShard {
+	revoked := 0
+	for _, r := range found {
+		sh, c := s.recordShard(r)
 		sh.mu.Lock()
-		now := s.now()
-		for _, h := range hashes {
-			if r, ok := lookup[*sessionRecord](sh.sessions, h, now); ok && belongs(&r.session, scope, id) {
-				sh.sessions.Delete(h)
-				revoked[h] = entries[h]
-			}
+		if r.liveAt(nanos(s.clock(ctx))) {
+			sh.remove(c, r)
+			revoked++
 		}
 		sh.mu.Unlock()
 	}
-	if len(revoked) > 0 {
-		s.unindex(family, id, revoked)
+	if revoked > 0 {
+		_ = s.chain(scope, id, func(_ *sessionRecord, prune func(int64)) { prune(nanos(s.clock(ctx))) })
 	}
-	return len(revoked), nil
+	return revoked, nil
 }
 
 // CountSessions returns the number of live sessions of the customer
-// (ScopeCustomer) or the integration (ScopeIntegration) id: the entries of
-// id's index whose session is live and still belongs to id. It changes
-// nothing. Another scope is an error.
-func (s *Store) CountSessions(_ context.Context, scope store.LockScope, id string) (int, error) {
-	family, err := indexFamily(scope)
+// (ScopeCustomer) or the integration (ScopeIntegration) id: the records of
+// id's chain that are stored and live. It changes nothing. Another scope is
+// an error.
+func (s *Store) CountSessions(ctx context.Context, scope store.LockScope, id string) (int, error) {
+	n := 0
+	err := s.chain(scope, id, func(head *sessionRecord, _ func(int64)) {
+		now := nanos(s.clock(ctx))
+		for r := head; r != nil; r = next(scope, r) {
+			if r.belongs(scope, id) && r.liveAt(now) {
+				n++
+			}
+		}
+	})
 	if err != nil {
 		return 0, fmt.Errorf("memory: count sessions: %w", err)
 	}
-	n := 0
-	entries := s.indexed(family, id)
-	now := s.now()
-	for h := range entries {
-		v, ok := s.shard(h).sessions.Get(h)
-		if !ok {
-			continue
-		}
-		if r, ok := v.(*sessionRecord); ok && r.aliveAt(now) && belongs(&r.session, scope, id) {
-			n++
+	return n, nil
+}
+
+// sweepSessions deletes the shard's sessions whose time has passed, then
+// unlinks the dead records from the shard's customer chains and from the
+// chains of the integrations whose index the shard holds, and deletes the
+// indexes left empty. The caller holds the shard mutex.
+func (sh *shard) sweepSessions(now time.Time) {
+	n := nanos(now)
+	for _, c := range []*cache.Cache{sh.sessions, sh.otherSessions} {
+		for _, item := range c.Items() {
+			if r, ok := item.Object.(*sessionRecord); ok && n >= r.until {
+				sh.remove(c, r)
+			}
 		}
 	}
-	return n, nil
+	sh.pruneCustomers(n)
+	for id, item := range sh.integrationSessions.Items() {
+		x, ok := item.Object.(*integrationIndex)
+		if ok {
+			x.n -= pruneChain(&x.head, n, integLink)
+			x.pruned = x.n
+		}
+		if !ok || x.n == 0 {
+			sh.integrationSessions.Delete(id)
+		}
+	}
+	for r := range sh.used {
+		if r.deadAt(n) {
+			delete(sh.used, r)
+		}
+	}
 }
