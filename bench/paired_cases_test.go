@@ -116,14 +116,14 @@ func buildVerify(tb testing.TB) timedCase {
 		}
 		next = 0
 	}
-	run := func(n int) time.Duration {
-		var took time.Duration
+	run := func(n int) cost {
+		var took cost
 		for n > 0 {
 			if next == batch {
 				fill()
 			}
 			k := min(n, batch-next)
-			start := time.Now()
+			m := startMeter()
 			for _, in := range inputs[next : next+k] {
 				v, err := svc.Verify(ctx, in)
 				if err != nil {
@@ -131,7 +131,7 @@ func buildVerify(tb testing.TB) timedCase {
 				}
 				tokens = append(tokens, v.Session)
 			}
-			took += time.Since(start)
+			took.add(m.stop())
 			next += k
 			n -= k
 		}
@@ -212,9 +212,9 @@ func bigStore(tb testing.TB, n int) *scaleStore {
 func lookupCase(s *scaleStore) timedCase {
 	ctx := context.Background()
 	next := 0
-	return timedCase{run: func(n int) time.Duration {
+	return timedCase{run: func(n int) cost {
 		now := time.Now()
-		start := time.Now()
+		m := startMeter()
 		for range n {
 			if _, found, err := s.st.LookupSession(ctx, s.digests[next], now); !found || err != nil {
 				panic(fmt.Sprintf("LookupSession: got found=%v err=%v, want found", found, err))
@@ -223,7 +223,7 @@ func lookupCase(s *scaleStore) timedCase {
 				next = 0
 			}
 		}
-		return time.Since(start)
+		return m.stop()
 	}}
 }
 
@@ -242,9 +242,9 @@ func guardAtScale(tb testing.TB, s *scaleStore) timedCase {
 	})[:64]
 	w := newRecorder()
 	next := 0
-	return timedCase{run: func(n int) time.Duration {
+	return timedCase{run: func(n int) cost {
 		bad := 0
-		start := time.Now()
+		m := startMeter()
 		for i := range n {
 			r := reqs[i%len(reqs)]
 			r.Header[sessionHeaderKey][0] = s.tokens[next]
@@ -257,7 +257,7 @@ func guardAtScale(tb testing.TB, s *scaleStore) timedCase {
 				next = 0
 			}
 		}
-		took := time.Since(start)
+		took := m.stop()
 		if bad > 0 {
 			panic(fmt.Sprintf("%d of %d answers were not 200", bad, n))
 		}

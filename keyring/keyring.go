@@ -118,8 +118,7 @@ func writeData[T string | []byte](st *macState, s T) {
 func (st *macState) begin(domain string) {
 	st.h.Reset()
 	st.n = 0
-	st.writeLen(len(domain))
-	st.writeString(domain)
+	Fields{st}.String(domain)
 }
 
 func (st *macState) finish() {
@@ -188,27 +187,40 @@ type Fields struct{ st *macState }
 
 // String writes s as the next field.
 func (f Fields) String(s string) {
-	f.st.writeLen(len(s))
-	writeData(f.st, s)
+	st := f.st
+	if n := st.n; len(s) <= len(st.buf)-8-n {
+		// The usual case, small enough to inline: the field fits what is
+		// left of the buffer.
+		binary.BigEndian.PutUint64(st.buf[n:], uint64(len(s)))
+		st.n = n + 8 + copy(st.buf[n+8:], s)
+		return
+	}
+	st.writeLen(len(s))
+	st.writeString(s)
 }
 
 // Bytes writes b as the next field; a field written with Bytes and one
 // with the same bytes written with String are the same field.
 func (f Fields) Bytes(b []byte) {
-	f.st.writeLen(len(b))
-	writeData(f.st, b)
+	st := f.st
+	if n := st.n; len(b) <= len(st.buf)-8-n {
+		binary.BigEndian.PutUint64(st.buf[n:], uint64(len(b)))
+		st.n = n + 8 + copy(st.buf[n+8:], b)
+		return
+	}
+	st.writeLen(len(b))
+	writeData(st, b)
 }
 
-// fieldsSum computes into out the MAC under key i of what write writes in
-// domain.
-func (k *Keyring) fieldsSum(i int, out *[sha256.Size]byte, domain string, write func(Fields)) {
+// fieldsState returns a state of key i holding the MAC of what write
+// writes in domain, in st.sum; the caller puts it back in the key's pool.
+func (k *Keyring) fieldsState(i int, domain string, write func(Fields)) (*macKey, *macState) {
 	mk := k.keys[i]
 	st := mk.pool.Get().(*macState)
 	st.begin(domain)
 	write(Fields{st})
 	st.finish()
-	*out = st.sum
-	mk.pool.Put(st)
+	return mk, st
 }
 
 // SignFields writes into tag the MAC, under the first key, of the fields
@@ -220,9 +232,9 @@ func (k *Keyring) SignFields(tag []byte, domain string, write func(Fields)) {
 	if len(tag) < MinTagBytes || len(tag) > sha256.Size {
 		panic(fmt.Sprintf("keyring: sign fields: tag of %d bytes, want %d to %d", len(tag), MinTagBytes, sha256.Size))
 	}
-	var sum [sha256.Size]byte
-	k.fieldsSum(0, &sum, domain, write)
-	copy(tag, sum[:])
+	mk, st := k.fieldsState(0, domain, write)
+	copy(tag, st.sum[:])
+	mk.pool.Put(st)
 }
 
 // VerifyFields reports whether tag is the MAC, truncated to len(tag)
@@ -237,10 +249,10 @@ func (k *Keyring) VerifyFields(tag []byte, domain string, write func(Fields)) bo
 		return false
 	}
 	match := 0
-	var sum [sha256.Size]byte
 	for i := range k.keys {
-		k.fieldsSum(i, &sum, domain, write)
-		match |= subtle.ConstantTimeCompare(sum[:len(tag)], tag)
+		mk, st := k.fieldsState(i, domain, write)
+		match |= subtle.ConstantTimeCompare(st.sum[:len(tag)], tag)
+		mk.pool.Put(st)
 	}
 	return match == 1
 }

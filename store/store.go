@@ -513,12 +513,19 @@ func sessionRest(f keyring.Fields, s *Session) {
 	binary.BigEndian.PutUint64(times[12:], uint64(s.ExpiresAt.Unix()))
 	binary.BigEndian.PutUint32(times[20:], uint32(s.ExpiresAt.Nanosecond()))
 	f.Bytes(times[:])
-	var count [20]byte
-	f.Bytes(strconv.AppendInt(count[:0], int64(len(s.Scopes)), 10))
+	if n := len(s.Scopes); n < len(digits) {
+		f.String(digits[n : n+1])
+	} else {
+		var count [20]byte
+		f.Bytes(strconv.AppendInt(count[:0], int64(n), 10))
+	}
 	for _, scope := range s.Scopes {
 		f.String(scope)
 	}
 }
+
+// digits are the decimal counts of scopes a session usually has.
+const digits = "0123456789"
 
 // parseDigest returns the digest key is the lowercase hex of, as HashToken
 // makes them, or false.
