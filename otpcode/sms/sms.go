@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/otpguard/otpguard/internal/sendfail"
 	"github.com/otpguard/otpguard/otpcode"
 )
 
@@ -276,7 +277,7 @@ type twilioError struct {
 // delivery: Twilio may still fail to deliver the message later.
 func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	if err := ctx.Err(); err != nil {
-		return canceled(err)
+		return sendfail.Canceled(otpcode.ChannelSMS, "sms", err)
 	}
 	if !e164Pattern.MatchString(m.To) {
 		return &otpcode.SendError{Channel: otpcode.ChannelSMS, Reason: "invalid recipient: not an E.164 phone number"}
@@ -303,7 +304,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return s.transportError(ctx, sendCtx, err)
+		return sendfail.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -311,7 +312,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		return nil
 	}
 	if err != nil && len(raw) == 0 {
-		return s.transportError(ctx, sendCtx, err)
+		return sendfail.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
 	}
 	var te twilioError
 	_ = json.Unmarshal(raw, &te) // a body that is not Twilio's shape leaves the code at 0
@@ -322,44 +323,6 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		Status:    resp.StatusCode,
 		Reason:    reason,
 		Err:       &APIError{Status: resp.StatusCode, Code: te.Code, MoreInfo: moreInfo(te.MoreInfo, te.Code)},
-	}
-}
-
-// transportError maps a failure to get or read a response.
-func (s *Sender) transportError(ctx, sendCtx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return canceled(ctxErr)
-	}
-	reason := "network error"
-	var ne net.Error
-	switch {
-	case timedOut(sendCtx):
-		reason = fmt.Sprintf("timeout after %v", s.timeout)
-		err = fmt.Errorf("sms: send timed out: %w (%w)", context.DeadlineExceeded, err)
-	case errors.As(err, &ne) && ne.Timeout():
-		reason = "timeout"
-	}
-	return &otpcode.SendError{Channel: otpcode.ChannelSMS, Retryable: true, Reason: reason, Err: err}
-}
-
-// timedOut reports whether ctx's deadline has passed; the HTTP client's own
-// timeout, set to the same duration, can fire before ctx's timer.
-func timedOut(ctx context.Context) bool {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
-	}
-	deadline, ok := ctx.Deadline()
-	return ok && !time.Now().Before(deadline)
-}
-
-// canceled is the error for a caller's context that is done: it wraps
-// ctx.Err() so a chain stops.
-func canceled(ctxErr error) error {
-	return &otpcode.SendError{
-		Channel:   otpcode.ChannelSMS,
-		Retryable: true,
-		Reason:    "canceled by caller",
-		Err:       fmt.Errorf("sms: send: %w", ctxErr),
 	}
 }
 

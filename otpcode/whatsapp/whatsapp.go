@@ -47,6 +47,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otpguard/otpguard/internal/sendfail"
 	"github.com/otpguard/otpguard/otpcode"
 )
 
@@ -299,7 +300,7 @@ type graphError struct {
 // retryable and wraps context.DeadlineExceeded.
 func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	if err := ctx.Err(); err != nil {
-		return canceled(err)
+		return sendfail.Canceled(otpcode.ChannelWhatsApp, "whatsapp", err)
 	}
 	to, ok := recipient(m.To)
 	if !ok {
@@ -339,7 +340,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return s.transportError(ctx, sendCtx, err)
+		return sendfail.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -347,7 +348,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		return nil
 	}
 	if err != nil && len(raw) == 0 {
-		return s.transportError(ctx, sendCtx, err)
+		return sendfail.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
 	}
 	var ge graphError
 	_ = json.Unmarshal(raw, &ge) // a body that is not the Graph shape leaves the code at 0
@@ -358,44 +359,6 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		Status:    resp.StatusCode,
 		Reason:    reason,
 		Err:       &APIError{Status: resp.StatusCode, Code: ge.Error.Code, Subcode: ge.Error.Subcode, Type: ge.Error.Type, TraceID: ge.Error.FBTraceID},
-	}
-}
-
-// transportError maps a failure to get or read a response.
-func (s *Sender) transportError(ctx, sendCtx context.Context, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return canceled(ctxErr)
-	}
-	reason := "network error"
-	var ne net.Error
-	switch {
-	case timedOut(sendCtx):
-		reason = fmt.Sprintf("timeout after %v", s.timeout)
-		err = fmt.Errorf("whatsapp: send timed out: %w (%w)", context.DeadlineExceeded, err)
-	case errors.As(err, &ne) && ne.Timeout():
-		reason = "timeout"
-	}
-	return &otpcode.SendError{Channel: otpcode.ChannelWhatsApp, Retryable: true, Reason: reason, Err: err}
-}
-
-// timedOut reports whether ctx's deadline has passed; the HTTP client's own
-// timeout, set to the same duration, can fire before ctx's timer.
-func timedOut(ctx context.Context) bool {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return true
-	}
-	deadline, ok := ctx.Deadline()
-	return ok && !time.Now().Before(deadline)
-}
-
-// canceled is the error for a caller's context that is done: it wraps
-// ctx.Err() so a chain stops.
-func canceled(ctxErr error) error {
-	return &otpcode.SendError{
-		Channel:   otpcode.ChannelWhatsApp,
-		Retryable: true,
-		Reason:    "canceled by caller",
-		Err:       fmt.Errorf("whatsapp: send: %w", ctxErr),
 	}
 }
 
