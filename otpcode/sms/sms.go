@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,7 +13,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/otpguard/otpguard/internal/sendfail"
+	"github.com/otpguard/otpguard/internal/httpsend"
 	"github.com/otpguard/otpguard/otpcode"
 )
 
@@ -159,7 +158,7 @@ func (s *Sender) validate() error {
 		}
 		s.domain = d
 	}
-	base, err := checkBaseURL(s.baseURL)
+	base, err := httpsend.BaseURL(s.baseURL, ErrInvalidConfig)
 	if err != nil {
 		return err
 	}
@@ -182,35 +181,6 @@ func checkDomain(domain string) (string, error) {
 		return "", fmt.Errorf("%w: domain %q must be a host name such as example.com, without scheme, port or path", ErrInvalidConfig, domain)
 	}
 	return d, nil
-}
-
-// checkBaseURL validates u and returns it without a trailing slash.
-func checkBaseURL(u string) (string, error) {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "", fmt.Errorf("%w: base URL: %w", ErrInvalidConfig, err)
-	}
-	switch {
-	case p.Host == "":
-		return "", fmt.Errorf("%w: base URL %q has no host", ErrInvalidConfig, u)
-	case p.User != nil:
-		return "", fmt.Errorf("%w: base URL must not carry credentials", ErrInvalidConfig)
-	case p.RawQuery != "" || p.Fragment != "" || (p.Path != "" && p.Path != "/"):
-		return "", fmt.Errorf("%w: base URL %q must have no path, query or fragment", ErrInvalidConfig, u)
-	case p.Scheme == "https":
-	case p.Scheme == "http" && isLoopback(p.Hostname()):
-	default:
-		return "", fmt.Errorf("%w: base URL %q must use https", ErrInvalidConfig, u)
-	}
-	return p.Scheme + "://" + p.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // String describes s without its auth token.
@@ -277,7 +247,7 @@ type twilioError struct {
 // delivery: Twilio may still fail to deliver the message later.
 func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	if err := ctx.Err(); err != nil {
-		return sendfail.Canceled(otpcode.ChannelSMS, "sms", err)
+		return httpsend.Canceled(otpcode.ChannelSMS, "sms", err)
 	}
 	if !e164Pattern.MatchString(m.To) {
 		return &otpcode.SendError{Channel: otpcode.ChannelSMS, Reason: "invalid recipient: not an E.164 phone number"}
@@ -304,7 +274,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return sendfail.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
+		return httpsend.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -312,7 +282,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		return nil
 	}
 	if err != nil && len(raw) == 0 {
-		return sendfail.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
+		return httpsend.Transport(otpcode.ChannelSMS, "sms", ctx, sendCtx, s.timeout, err)
 	}
 	var te twilioError
 	_ = json.Unmarshal(raw, &te) // a body that is not Twilio's shape leaves the code at 0

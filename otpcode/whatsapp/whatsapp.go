@@ -40,14 +40,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/otpguard/otpguard/internal/sendfail"
+	"github.com/otpguard/otpguard/internal/httpsend"
 	"github.com/otpguard/otpguard/otpcode"
 )
 
@@ -202,41 +200,12 @@ func (s *Sender) validate() error {
 			return fmt.Errorf("%w: language mapping %q → %q", ErrInvalidConfig, locale, code)
 		}
 	}
-	base, err := checkBaseURL(s.baseURL)
+	base, err := httpsend.BaseURL(s.baseURL, ErrInvalidConfig)
 	if err != nil {
 		return err
 	}
 	s.endpoint = base + "/" + s.version + "/" + s.phoneID + "/messages"
 	return nil
-}
-
-// checkBaseURL validates u and returns it without a trailing slash.
-func checkBaseURL(u string) (string, error) {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "", fmt.Errorf("%w: base URL: %w", ErrInvalidConfig, err)
-	}
-	switch {
-	case p.Host == "":
-		return "", fmt.Errorf("%w: base URL %q has no host", ErrInvalidConfig, u)
-	case p.User != nil:
-		return "", fmt.Errorf("%w: base URL must not carry credentials", ErrInvalidConfig)
-	case p.RawQuery != "" || p.Fragment != "" || (p.Path != "" && p.Path != "/"):
-		return "", fmt.Errorf("%w: base URL %q must have no path, query or fragment", ErrInvalidConfig, u)
-	case p.Scheme == "https":
-	case p.Scheme == "http" && isLoopback(p.Hostname()):
-	default:
-		return "", fmt.Errorf("%w: base URL %q must use https", ErrInvalidConfig, u)
-	}
-	return p.Scheme + "://" + p.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Language returns the template language code used for locale.
@@ -300,7 +269,7 @@ type graphError struct {
 // retryable and wraps context.DeadlineExceeded.
 func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 	if err := ctx.Err(); err != nil {
-		return sendfail.Canceled(otpcode.ChannelWhatsApp, "whatsapp", err)
+		return httpsend.Canceled(otpcode.ChannelWhatsApp, "whatsapp", err)
 	}
 	to, ok := recipient(m.To)
 	if !ok {
@@ -340,7 +309,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return sendfail.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
+		return httpsend.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
@@ -348,7 +317,7 @@ func (s *Sender) Send(ctx context.Context, m otpcode.Message) error {
 		return nil
 	}
 	if err != nil && len(raw) == 0 {
-		return sendfail.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
+		return httpsend.Transport(otpcode.ChannelWhatsApp, "whatsapp", ctx, sendCtx, s.timeout, err)
 	}
 	var ge graphError
 	_ = json.Unmarshal(raw, &ge) // a body that is not the Graph shape leaves the code at 0

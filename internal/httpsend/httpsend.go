@@ -1,13 +1,16 @@
-// Package sendfail classifies the transport failures of otpguard's HTTP
-// senders (otpcode/whatsapp, otpcode/sms) the same way: a caller that gave
-// up, a timeout, or a network error, each a retryable *otpcode.SendError.
-package sendfail
+// Package httpsend holds what otpguard's HTTP senders (otpcode/whatsapp,
+// otpcode/sms) share: the check of a provider's base URL, and one
+// classification of transport failures — a caller that gave up, a timeout,
+// or a network error, each a retryable *otpcode.SendError.
+package httpsend
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/otpcode"
@@ -51,4 +54,36 @@ func Canceled(ch otpcode.Channel, pkg string, ctxErr error) error {
 		Reason:    "canceled by caller",
 		Err:       fmt.Errorf("%s: send: %w", pkg, ctxErr),
 	}
+}
+
+// BaseURL validates a provider's base URL u and returns it without a
+// trailing slash: https with a host and nothing else, or http on a
+// loopback host (tests). Every error wraps invalid, the sender's
+// configuration sentinel, and never repeats credentials.
+func BaseURL(u string, invalid error) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("%w: base URL: %w", invalid, err)
+	}
+	switch {
+	case p.Host == "":
+		return "", fmt.Errorf("%w: base URL %q has no host", invalid, u)
+	case p.User != nil:
+		return "", fmt.Errorf("%w: base URL must not carry credentials", invalid)
+	case p.RawQuery != "" || p.Fragment != "" || (p.Path != "" && p.Path != "/"):
+		return "", fmt.Errorf("%w: base URL %q must have no path, query or fragment", invalid, u)
+	case p.Scheme == "https":
+	case p.Scheme == "http" && isLoopback(p.Hostname()):
+	default:
+		return "", fmt.Errorf("%w: base URL %q must use https", invalid, u)
+	}
+	return p.Scheme + "://" + p.Host, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
