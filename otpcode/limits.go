@@ -3,6 +3,7 @@ package otpcode
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -162,9 +163,21 @@ func (l Limits) budgets() store.Budgets {
 // Refund and Take). An integration ID is length-prefixed, so no two
 // (integration, subject) pairs make the same key.
 func pairKey(kind string, p store.Pair) string {
-	return kind + ":pair:" + fmt.Sprint(len(p.Integration)) + ":" + p.Integration + ":" + p.Subject
+	return kind + ":pair:" + strconv.Itoa(len(p.Integration)) + ":" + p.Integration + ":" + p.Subject
 }
 
 func customerKey(kind, subject string) string { return kind + ":customer:" + subject }
 
 func integrationKey(kind, integration string) string { return kind + ":integration:" + integration }
+
+// integrationKeys returns the keys of integration's request bucket and of
+// its breaker, integrationKey("rate", integration) and
+// integrationKey("fails", integration), cut from one string: every request
+// and verification uses both, so they cost one allocation rather than one
+// per use.
+func integrationKeys(integration string) (rate, fails string) {
+	const ratePrefix, failsPrefix = "rate:integration:", "fails:integration:"
+	both := ratePrefix + integration + failsPrefix + integration
+	n := len(ratePrefix) + len(integration)
+	return both[:n], both[n:]
+}

@@ -3,6 +3,7 @@ package otpcode
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -252,10 +253,11 @@ func (s *Service) request(ctx context.Context, in RequestInput, subject *string)
 	// The integration's bucket and breaker come before parsing the
 	// identifier (the expensive part), so that malformed identifiers are
 	// limited too.
-	if err := s.takeIntegration(ctx, in.Integration); err != nil {
+	rateKey, breakerKey := integrationKeys(in.Integration)
+	if err := s.takeIntegration(ctx, rateKey); err != nil {
 		return RequestResult{}, err
 	}
-	if err := s.checkBreaker(ctx, in.Integration); err != nil {
+	if err := s.checkBreaker(ctx, breakerKey); err != nil {
 		return RequestResult{}, err
 	}
 	id, err := s.parseIdentifier(in.Identifier, in.IdentifierType)
@@ -274,7 +276,8 @@ func (s *Service) request(ctx context.Context, in RequestInput, subject *string)
 	if !found && !s.unknown.allows(in.Purpose) {
 		return RequestResult{}, fmt.Errorf("%w: the directory does not know this %s", ErrUnknownCustomer, id.Kind)
 	}
-	p := store.Pair{Integration: in.Integration, Subject: s.subjectOf(id, cust, found)}
+	sub, _ := s.subjectOf(id, cust, found)
+	p := store.Pair{Integration: in.Integration, Subject: sub}
 	*subject = p.Subject
 	if err := s.checkLock(ctx, p); err != nil {
 		return RequestResult{}, err
@@ -384,7 +387,8 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	// times and every store call of this verification are judged at it.
 	now := s.now()
 	ctx = store.WithTime(ctx, now)
-	if err := s.takeIntegration(ctx, in.Integration); err != nil {
+	rateKey, breakerKey := integrationKeys(in.Integration)
+	if err := s.takeIntegration(ctx, rateKey); err != nil {
 		return VerifyResult{}, err
 	}
 	id, err := s.parseIdentifier(in.Identifier, in.IdentifierType)
@@ -395,13 +399,16 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: directory lookup: %w", err)
 	}
-	p := store.Pair{Integration: in.Integration, Subject: s.subjectOf(id, known, found)}
+	// self is the identifier's pseudonym when the directory does not know
+	// it: the ID of the customer the default directory makes of it below.
+	sub, self := s.subjectOf(id, known, found)
+	p := store.Pair{Integration: in.Integration, Subject: sub}
 	*subject = p.Subject
 
 	// The breaker is charged before the attempt, so that parallel guesses
 	// cannot exceed it either; an attempt that is not judged wrong gives
 	// its charge back.
-	breaker, err := s.chargeBreaker(ctx, in.Integration)
+	breaker, err := s.chargeBreaker(ctx, breakerKey)
 	if err != nil {
 		if errors.Is(err, ErrLocked) {
 			*vo = verifyLocked
@@ -411,7 +418,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	wrong := false
 	defer func() {
 		if !wrong {
-			s.refund(ctx, integrationKey("fails", in.Integration))
+			s.refund(ctx, breakerKey)
 		}
 	}()
 
@@ -458,7 +465,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	if err := s.store.Succeed(ctx, p); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: reset failures: %w", err)
 	}
-	cust, found, err := s.dir.Resolve(ctx, id)
+	cust, found, err := s.resolve(ctx, id, self)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: directory resolve: %w", err)
 	}
@@ -477,7 +484,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		VerifiedAt:  now,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
 	}
-	hash := store.HashToken(token)
+	hash := hashToken(token)
 	store.Seal(s.keys, hash, &sess)
 	if err := s.store.CreateSession(ctx, hash, sess, s.limits.SessionTTL); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: create session: %w", err)
@@ -519,9 +526,9 @@ func lockError(l store.Lock) error {
 }
 
 // checkBreaker refuses an integration whose wrong codes tripped its
-// breaker, without charging it.
-func (s *Service) checkBreaker(ctx context.Context, integration string) error {
-	w, err := s.store.Peek(ctx, integrationKey("fails", integration), s.limits.IntegrationFailLimit)
+// breaker, kept under key (integrationKeys), without charging it.
+func (s *Service) checkBreaker(ctx context.Context, key string) error {
+	w, err := s.store.Peek(ctx, key, s.limits.IntegrationFailLimit)
 	if err != nil {
 		return fmt.Errorf("otpcode: integration breaker: %w", err)
 	}
@@ -531,10 +538,10 @@ func (s *Service) checkBreaker(ctx context.Context, integration string) error {
 	return nil
 }
 
-// chargeBreaker charges one attempt to the integration's breaker, or
-// refuses it when the breaker is open.
-func (s *Service) chargeBreaker(ctx context.Context, integration string) (store.Window, error) {
-	w, err := s.store.Hit(ctx, integrationKey("fails", integration), s.limits.IntegrationFailLimit, s.limits.IntegrationFailWindow)
+// chargeBreaker charges one attempt to the integration's breaker, kept
+// under key (integrationKeys), or refuses it when the breaker is open.
+func (s *Service) chargeBreaker(ctx context.Context, key string) (store.Window, error) {
+	w, err := s.store.Hit(ctx, key, s.limits.IntegrationFailLimit, s.limits.IntegrationFailWindow)
 	if err != nil {
 		return w, fmt.Errorf("otpcode: integration breaker: %w", err)
 	}
@@ -585,11 +592,24 @@ func (s *Service) chargeSend(ctx context.Context, p store.Pair) error {
 
 // refund gives back one event counted under key. It runs even when ctx is
 // done, and a failure only leaves a limit stricter than it needs to be.
+//
+// A context that can end (a server request's) is detached for the refund,
+// which then has refundTimeout of its own. A context whose Done is nil can
+// never end, so the refund already runs to completion under it, bounded as
+// every other store call made under it is; detaching it would cost five
+// allocations on the success path of every verification, which gives its
+// breaker charge back.
 func (s *Service) refund(ctx context.Context, key string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_ = s.store.Refund(rctx, key)
+	if ctx.Done() != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
+		defer cancel()
+	}
+	_ = s.store.Refund(ctx, key)
 }
+
+// refundTimeout bounds a refund detached from its caller's context.
+const refundTimeout = 5 * time.Second
 
 // cooldownLeft returns what is left at now of the resend cooldown that began
 // when rec was requested, zero when it is over or off. The request time is
@@ -602,8 +622,10 @@ func (s *Service) cooldownLeft(rec store.Code, now time.Time) time.Duration {
 	return max(end.Sub(now), 0)
 }
 
-func (s *Service) takeIntegration(ctx context.Context, integration string) error {
-	ok, retry, err := s.store.Take(ctx, integrationKey("rate", integration), s.limits.IntegrationRate, s.limits.IntegrationBurst)
+// takeIntegration takes a token from the integration's bucket, kept under
+// key (integrationKeys).
+func (s *Service) takeIntegration(ctx context.Context, key string) error {
+	ok, retry, err := s.store.Take(ctx, key, s.limits.IntegrationRate, s.limits.IntegrationBurst)
 	if err != nil {
 		return fmt.Errorf("otpcode: integration rate: %w", err)
 	}
@@ -693,11 +715,31 @@ func channelError(ch Channel) error {
 // limits rather than giving an attacker one per identifier; else the
 // identifier itself. Either way the store sees only a keyed pseudonym,
 // never the identifier or the customer ID.
-func (s *Service) subjectOf(id Identifier, c Customer, found bool) string {
+//
+// For an identifier the directory does not know, the subject is that of
+// the customer the default directory makes of it, whose ID is the
+// identifier's pseudonym (selfID); subjectOf returns that ID as self, for
+// resolve, and "" otherwise. The two pseudonyms share one allocation.
+func (s *Service) subjectOf(id Identifier, c Customer, found bool) (subject, self string) {
 	if found && c.ID != "" {
-		return s.customerSubject(c.ID)
+		return s.customerSubject(c.ID), ""
 	}
-	return s.customerSubject(selfID(s.keys, id))
+	var buf [2 * pseudonymLen]byte
+	b := appendPseudonym(buf[:0], s.keys, subjectDomain, id.Subject())
+	b = appendPseudonym(b, s.keys, subjectDomain, customerPrefix+string(b))
+	both := string(b)
+	return both[pseudonymLen:], both[:pseudonymLen]
+}
+
+// resolve returns the directory's customer for a verified identifier. The
+// default directory's customer is made here from self, the identifier's
+// pseudonym that subjectOf returned, rather than by Resolve computing it
+// again.
+func (s *Service) resolve(ctx context.Context, id Identifier, self string) (Customer, bool, error) {
+	if d, ok := s.dir.(selfDirectory); ok && self != "" && id.Kind != KindCPF {
+		return d.customer(id, self), true, nil
+	}
+	return s.dir.Resolve(ctx, id)
 }
 
 // selfID is the customer ID of an identifier no directory knows: its keyed
@@ -710,7 +752,26 @@ func selfID(k *keyring.Keyring, id Identifier) string {
 
 // customerSubject is the subject of a customer the directory knows.
 func (s *Service) customerSubject(id string) string {
-	return s.keys.Pseudonym(subjectDomain, "customer:"+id)
+	return s.keys.Pseudonym(subjectDomain, customerPrefix+id)
+}
+
+// customerPrefix prefixes a customer ID in the value of its subject
+// pseudonym, which no identifier's subject ("phone:…", "email:…", "cpf:…")
+// can then share.
+const customerPrefix = "customer:"
+
+// pseudonymLen is the length of a keyed pseudonym (keyring.Pseudonym).
+const pseudonymLen = 22
+
+// appendPseudonym appends to b the pseudonym k.Pseudonym(domain, value)
+// returns, without making a string of it, so that a caller needing several
+// makes one. It is that pseudonym by construction: the base64url of the
+// first 16 bytes of the signing key's MAC of the one field value, which is
+// what SignFields writes into a 16-byte tag.
+func appendPseudonym(b []byte, k *keyring.Keyring, domain, value string) []byte {
+	var tag [16]byte
+	k.SignFields(tag[:], domain, func(f keyring.Fields) { f.String(value) })
+	return base64.RawURLEncoding.AppendEncode(b, tag[:])
 }
 
 func selfContacts(id Identifier) Contacts {
@@ -736,5 +797,11 @@ func (d selfDirectory) Resolve(_ context.Context, id Identifier) (Customer, bool
 	if id.Kind == KindCPF {
 		return Customer{}, false, nil
 	}
-	return Customer{ID: selfID(d.keys, id), Contacts: selfContacts(id)}, true, nil
+	return d.customer(id, selfID(d.keys, id)), true, nil
+}
+
+// customer is the customer Resolve makes of id, a phone number or an email
+// address, given its pseudonym self (selfID).
+func (selfDirectory) customer(id Identifier, self string) Customer {
+	return Customer{ID: self, Contacts: selfContacts(id)}
 }

@@ -101,6 +101,17 @@ var limitNames = [numLimits]string{
 	"pair_lock", "customer_lock", "breaker", "attempts",
 }
 
+// limitOfErr returns the limit that refused with err, if one did. finish
+// calls it only for an error: the target errors.As takes escapes to the
+// heap, and declared here it is allocated only then, not on every call.
+func limitOfErr(err error) (limitKind, bool) {
+	var le *LimitError
+	if !errors.As(err, &le) {
+		return 0, false
+	}
+	return limitOf(le)
+}
+
 // limitOf returns the limit that refused with le.
 func limitOf(le *LimitError) (limitKind, bool) {
 	switch {
@@ -256,11 +267,10 @@ var clientErrors = []error{
 // failure of the service's own.
 func (s *Service) finish(ctx context.Context, span trace.Span, subject, outcome string, err error) error {
 	o := &s.obs
-	var le *LimitError
-	limited := errors.As(err, &le)
 	var limit limitKind
-	if limited {
-		limit, limited = limitOf(le)
+	var limited bool
+	if err != nil {
+		limit, limited = limitOfErr(err)
 	}
 	if o.on && limited {
 		o.refusals.Add(ctx, 1, o.limitOpts[limit]...)
