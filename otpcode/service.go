@@ -432,6 +432,28 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		*vo = verifyLocked
 		return VerifyResult{}, lockError(att.Lock)
 	}
+	if !att.Found && found {
+		// The code may have been requested while the directory did not
+		// know the identifier yet, under the subject of a stranger, and the
+		// customer made since (by another partner's verification, on this
+		// instance or another). Its code is still this pair's: it is
+		// judged under the subject it was issued to, with that subject's
+		// budgets, as it would have been before the customer existed.
+		if stranger, _ := s.subjectOf(id, Customer{}, false); stranger != p.Subject {
+			sp := store.Pair{Integration: p.Integration, Subject: stranger}
+			satt, err := s.store.AttemptCode(ctx, sp, s.limits.budgets())
+			if err != nil {
+				return VerifyResult{}, fmt.Errorf("otpcode: count attempt: %w", err)
+			}
+			if satt.Found || satt.Lock.Locked() {
+				p, att, *subject = sp, satt, stranger
+			}
+			if att.Lock.Locked() {
+				*vo = verifyLocked
+				return VerifyResult{}, lockError(att.Lock)
+			}
+		}
+	}
 	if !att.Found {
 		*vo = verifyNotFound
 		return VerifyResult{}, ErrNotRequested
