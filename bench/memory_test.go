@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
 	"runtime"
@@ -183,43 +184,112 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 	})
 }
 
-// BenchmarkSessionLookup measures the memory store's GetSession with 1,000
-// and with 1,000,000 live sessions. The sessions are looked up in a random
-// order unrelated to the order they were created in, so that the store's
-// records are not found in the CPU caches by luck; the keys themselves are
-// read in sequence from a copy laid out in that order, so that fetching
-// them costs the harness little.
+// lookupStore is a memory store of live sessions with their keys, for the
+// lookup benchmarks: the hex keys GetSession takes and the digests
+// LookupSession takes, both in one random order unrelated to the order
+// the sessions were created in, so that the store's records are not found
+// in the CPU caches by luck. The keys are copies laid out in that order, so
+// that reading them in sequence costs the benchmark loop little.
+type lookupStore struct {
+	st      *memory.Store
+	hexKeys []string
+	digests [][sha256.Size]byte
+}
+
+// lookupSizes are the store sizes the lookup benchmarks compare.
+var lookupSizes = []struct {
+	name string
+	live int
+}{{"live=1k", 1_000}, {"live=1M", liveEntries}}
+
+// lookupStores are the lookup benchmarks' stores by size, built once per
+// process: the framework calls each benchmark function more than once.
+var lookupStores = map[int]*lookupStore{}
+
+// newLookupStore returns the lookup benchmarks' store of n sessions.
+func newLookupStore(b *testing.B, n int) *lookupStore {
+	if s, ok := lookupStores[n]; ok {
+		return s
+	}
+	st := memory.New(memory.WithCleanupInterval(0))
+	hashes, err := fillSessions(st, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &lookupStore{st: st, hexKeys: make([]string, n), digests: make([][sha256.Size]byte, n)}
+	for k, p := range mrand.Perm(n) {
+		s.hexKeys[k] = strings.Clone(hashes[p])
+		if _, err := hex.Decode(s.digests[k][:], []byte(hashes[p])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lookupStores[n] = s
+	return s
+}
+
+// BenchmarkSessionLookup measures the memory store's GetSession, by hex
+// key and copying the session out, with 1,000 and with 1,000,000 live
+// sessions, looked up in a random order (see lookupStore).
 //
 //	go test -run x -bench 'SessionLookup' -benchmem
 func BenchmarkSessionLookup(b *testing.B) {
-	for _, n := range []struct {
-		name string
-		live int
-	}{{"live=1k", 1_000}, {"live=1M", liveEntries}} {
-		// Built once, here: the sub-benchmark function runs many times.
-		st := memory.New(memory.WithCleanupInterval(0))
-		hashes, err := fillSessions(st, n.live)
-		if err != nil {
-			b.Fatal(err)
-		}
-		order := make([]string, n.live)
-		for k, p := range mrand.Perm(n.live) {
-			order[k] = strings.Clone(hashes[p])
-		}
+	for _, n := range lookupSizes {
+		s := newLookupStore(b, n.live)
 		b.Run(n.name, func(b *testing.B) {
 			ctx := context.Background()
 			j := 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if _, found, err := st.GetSession(ctx, order[j]); !found || err != nil {
+				if _, found, err := s.st.GetSession(ctx, s.hexKeys[j]); !found || err != nil {
 					b.Fatalf("GetSession: got found=%v err=%v, want found", found, err)
 				}
-				if j++; j == len(order) {
+				if j++; j == len(s.hexKeys) {
 					j = 0
 				}
 			}
 		})
-		st.Close()
+	}
+}
+
+// BenchmarkLookupSession measures the guard's lookup in the memory store,
+// LookupSession by raw digest, as the paired harness's memory/lookup cases
+// do, with 1,000 and with 1,000,000 live sessions looked up in a random
+// order (see lookupStore). Its Session cases also read what the guard
+// reads of the record next: the session (Session), the customer ID's bytes
+// and the MAC, which the guard's check and its record MAC read.
+//
+//	go test -run x -bench 'LookupSession' -benchmem
+func BenchmarkLookupSession(b *testing.B) {
+	for _, read := range []bool{false, true} {
+		for _, n := range lookupSizes {
+			s := newLookupStore(b, n.live)
+			name := n.name
+			if read {
+				name = "Session/" + name
+			}
+			b.Run(name, func(b *testing.B) {
+				ctx := context.Background()
+				now := time.Now()
+				j := 0
+				var sum byte
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					rec, found, err := s.st.LookupSession(ctx, s.digests[j], now)
+					if !found || err != nil {
+						b.Fatalf("LookupSession: got found=%v err=%v, want found", found, err)
+					}
+					if read {
+						sess := rec.Session()
+						sum += sess.CustomerID[len(sess.CustomerID)-1] + sess.MAC[len(sess.MAC)-1] + sess.Integration[0]
+					}
+					if j++; j == len(s.digests) {
+						j = 0
+					}
+				}
+				sinkByte = sum
+			})
+		}
 	}
 }

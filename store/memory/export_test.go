@@ -35,7 +35,7 @@ func (s *Store) Items() map[string]any {
 		}
 		for _, head := range sh.cust {
 			for r := head; r != nil; r = r.nextCust {
-				k := "customer-sessions/" + r.customer
+				k := "customer-sessions/" + r.customerID()
 				recs, _ := all[k].([]*sessionRecord)
 				all[k] = append(recs, r)
 			}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -923,6 +924,111 @@ func TestUnlockRecords(t *testing.T) {
 	for _, k := range []string{pairItem("codes", pa), pairItem("codes", pb), pairItem("codes", c), pairItem("pair-locks", pairOf("other")), "customer-locks/other", "subject-pairs/other"} {
 		assert.Contains(t, items, k)
 	}
+}
+
+func TestSessionShapes(t *testing.T) {
+	// Whatever the session, compact or not, under a digest's hex or any
+	// other key, it reads back exactly (times with their location) and is
+	// found in its customer's and its integration's chains.
+	ctx := context.Background()
+	at := time.Date(2031, time.July, 8, 9, 10, 11, 123_456_789, time.UTC)
+	mac := sha256.Sum256([]byte("mac"))
+	base := store.Session{
+		Integration: "integration-1",
+		CustomerID:  "2awTH0000000000000000000042", // 27 bytes, a KSUID's length
+		VerifiedAt:  at,
+		ExpiresAt:   at.Add(30 * time.Minute),
+		MAC:         mac[:],
+	}
+	shapes := []struct {
+		name string
+		key  string
+		edit func(*store.Session)
+	}{
+		{"compact UTC", "", func(*store.Session) {}},
+		{"compact Local", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = s.VerifiedAt.Local(), s.ExpiresAt.Local() }},
+		{"UTC and Local", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Local() }},
+		{"customer of 30 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 30) }},
+		{"customer of 31 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 31) }},
+		{"no customer", "", func(s *store.Session) { s.CustomerID = "" }},
+		{"no integration", "", func(s *store.Session) { s.Integration = "" }},
+		{"span not in milliseconds", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Add(time.Nanosecond) }},
+		{"span of no time", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt }},
+		{"span of 60 days", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt.Add(60 * 24 * time.Hour) }},
+		{"verified after expiry", "", func(s *store.Session) { s.VerifiedAt = s.ExpiresAt.Add(time.Second) }},
+		{"zero times", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = time.Time{}, time.Time{} }},
+		{"other location", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.In(time.FixedZone("BRT", -3*3600)) }},
+		{"short MAC", "", func(s *store.Session) { s.MAC = s.MAC[:31] }},
+		{"no MAC", "", func(s *store.Session) { s.MAC = nil }},
+		{"scopes", "", func(s *store.Session) { s.Scopes = []string{"rewards:redeem"} }},
+		{"key not a digest", "some-key", func(*store.Session) {}},
+		{"key in uppercase hex", strings.ToUpper(store.HashToken("upper")), func(*store.Session) {}},
+		{"key not a digest, scopes", "other-key", func(s *store.Session) { s.Scopes = []string{"a"} }},
+	}
+	for i, c := range shapes {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			want := base
+			want.CustomerID += fmt.Sprint(i) // no customer shares a chain by chance
+			c.edit(&want)
+			key := c.key
+			if key == "" {
+				key = store.HashToken(c.name)
+			}
+			in := want
+			in.MAC = slices.Clone(want.MAC)
+			require.NoError(t, s.CreateSession(ctx, key, in, time.Hour))
+			clear(in.MAC) // the store keeps its own copy
+			got, found, err := s.GetSession(ctx, key)
+			require.NoError(t, err)
+			require.True(t, found)
+			requireSameSession(t, got, want)
+			if d, err := hex.DecodeString(key); err == nil && len(d) == sha256.Size && key == strings.ToLower(key) {
+				rec, found, err := s.LookupSession(ctx, [sha256.Size]byte(d), clockStart)
+				require.NoError(t, err)
+				require.True(t, found)
+				requireSameSession(t, rec.Session(), want)
+			}
+			for _, scope := range []struct {
+				scope store.LockScope
+				id    string
+			}{{store.ScopeCustomer, want.CustomerID}, {store.ScopeIntegration, want.Integration}} {
+				n, err := s.CountSessions(ctx, scope.scope, scope.id)
+				require.NoError(t, err)
+				assert.Equal(t, 1, n, "sessions of %v %q", scope.scope, scope.id)
+			}
+			n, err := s.RevokeSessions(ctx, store.ScopeCustomer, want.CustomerID)
+			require.NoError(t, err)
+			assert.Equal(t, 1, n, "sessions revoked")
+			_, found, err = s.GetSession(ctx, key)
+			require.NoError(t, err)
+			assert.False(t, found, "session after its customer's revocation")
+		})
+	}
+}
+
+// requireSameSession fails the test unless got equals want in every field,
+// the times' locations included.
+func requireSameSession(t *testing.T, got, want store.Session) {
+	t.Helper()
+	assert.Equal(t, want.Integration, got.Integration, "Integration")
+	assert.Equal(t, want.CustomerID, got.CustomerID, "CustomerID")
+	assert.Equal(t, want.Scopes, got.Scopes, "Scopes")
+	assert.Equal(t, want.MAC, got.MAC, "MAC")
+	for _, tt := range []struct {
+		name      string
+		got, want time.Time
+	}{{"VerifiedAt", got.VerifiedAt, want.VerifiedAt}, {"ExpiresAt", got.ExpiresAt, want.ExpiresAt}} {
+		assert.True(t, tt.got.Equal(tt.want), "%s: got %v, want %v", tt.name, tt.got, tt.want)
+		assert.Equal(t, tt.want.Location(), tt.got.Location(), "%s's location", tt.name)
+	}
+}
+
+func TestSessionRecordSize(t *testing.T) {
+	// 144 bytes is a size class of Go's allocator, and what a session
+	// costs besides go-cache's map entry and its customer chain's bucket
+	// (BenchmarkMemoryPerEntry in bench/): a field more takes 160.
+	assert.Equal(t, uintptr(144), memory.RecordSize, "size of a session record")
 }
 
 func TestGetSessionAllocs(t *testing.T) {

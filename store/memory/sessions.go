@@ -21,19 +21,41 @@ import (
 // the last half hour. They are kept flat, so that a million of them fit in
 // about a quarter of a GiB and a lookup touches as little memory as it can:
 //
-//   - a session is one immutable sessionRecord of 144 bytes, which holds
-//     the token's raw SHA-256 (the key go-cache maps it under points into
-//     the record, so the key costs no memory of its own), the MAC inline,
-//     and its times as Unix nanoseconds;
+//   - a session is one immutable sessionRecord of 144 bytes (a size class
+//     of Go's allocator), which holds the token's raw SHA-256 (the key
+//     go-cache maps it under points into the record, so the key costs no
+//     memory of its own), the MAC and the customer ID inline (so the ID
+//     costs no allocation of its own either), and its times as Unix
+//     nanoseconds, VerifiedAt as whole milliseconds before ExpiresAt;
 //   - its customer's and its integration's indexes (for RevokeSessions and
-//     CountSessions) are chains through the records themselves: a pointer
-//     per session in a per-shard table of customer chains, a pointer per
-//     integration for the integration chains, and none per session
-//     otherwise.
+//     CountSessions) are chains through the records themselves: half a
+//     pointer to two per session in a per-shard table of customer chains,
+//     a pointer per integration for the integration chains, and none per
+//     session otherwise;
+//   - a session the compact fields cannot hold (scopes, a MAC of another
+//     length, a customer ID of more than 30 bytes, times that do not read
+//     back exactly, a key that is not a digest's hex) is kept in an
+//     extendedRecord, a sessionRecord followed by what it needs, so that
+//     the sessions otpcode creates pay nothing for it.
 //
-// Bench: BenchmarkMemoryPerEntry and BenchmarkSessionLookup in bench/ (see
-// BENCHMARKS.md); the unsafe key saves 32 bytes and an allocation per
-// session there.
+// Besides the record, go-cache's map costs a 40-byte slot per session,
+// which Go's swiss tables hold at 44% to 88% full: 63 to 100 bytes per
+// session as they grow (100 at a million sessions over 64 shards, where
+// they have just split), and the customer table 4 to 16 (4 at a million).
+// A million sessions take 249 bytes each; they took 285 with a 144-byte
+// record that held the customer ID's header and the full VerifiedAt, and
+// a 32-byte allocation for the ID.
+//
+// A lookup of a session that is not in the CPU caches misses them twice
+// at least, each time on a page the TLB does not map either: on go-cache's
+// map group (whose slot is a line or two further), and on the record,
+// which go-cache's key comparison reads. The record's deadline comes first,
+// in the cache line of the key's first bytes, and reading the session then
+// reads only the rest of the record and the integration's index, one of a
+// few, which stays cached.
+//
+// Bench: BenchmarkMemoryPerEntry, BenchmarkSessionLookup and
+// BenchmarkLookupSession in bench/ (see BENCHMARKS.md).
 
 // Record states. A record is linked into its indexes (pending), then
 // stored under its key (stored), and at last deleted, replaced or expired
@@ -45,49 +67,73 @@ const (
 	stateRemoved
 )
 
-// Flags of a compact record: the location its times are read back in.
+// Flags of a record: whether it is an extendedRecord, and the location
+// its times are read back in.
 const (
-	flagVerifiedUTC uint32 = 1 << iota
+	flagExtended uint8 = 1 << iota
+	flagVerifiedUTC
 	flagExpiresUTC
 )
 
 // sessionRecord is a stored session. Every field but state and the two
 // chain links is written before the record is stored and never after, which
-// lets GetSession and LookupSession read it without the shard mutex. The
-// links change only under the mutex of the shard of the index they belong
-// to (the customer's, the integration's).
+// lets GetSession and LookupSession read it without the shard mutex, and
+// Session hand out strings that point into it. The links change only under
+// the mutex of the shard of the index they belong to (the customer's, the
+// integration's).
+//
+// The fields are in the order a lookup reads them: until, read with the key
+// that go-cache has just compared, so from the same cache line; then what
+// Session reads; then what only the indexes read. 144 bytes, a size class
+// of Go's allocator.
 type sessionRecord struct {
-	// key is the SHA-256 the session is stored under. For a key that is
-	// not the hex of one (tests may use any string), key is zero and
-	// extra.key holds it.
+	// until is the end of the record's life on the store's clock,
+	// saturated (nanos).
+	until int64
+	// key is the SHA-256 the session is stored under; zero in an
+	// extendedRecord whose key is not the hex of one (tests may use any
+	// string).
 	key [sha256.Size]byte
-	// mac is the session's MAC, when it is sha256.Size bytes long.
-	mac [sha256.Size]byte
-	// customer is the session's CustomerID.
-	customer string
-	// verified and expires are VerifiedAt and ExpiresAt in Unix
-	// nanoseconds, read back in UTC or Local as flags say; until is the
-	// end of the record's life on the store's clock, saturated (nanos).
-	verified, expires, until int64
 	// integ is the index of the session's integration, which also holds
 	// the integration's ID.
 	integ *integrationIndex
+	// expires is ExpiresAt in Unix nanoseconds, and span the milliseconds
+	// from VerifiedAt to it; each is read back in UTC or Local as flags
+	// say.
+	expires int64
+	span    uint32
+	flags   uint8
+	// customer holds the CustomerID's custLen bytes.
+	custLen  uint8
+	customer [30]byte
+	// mac is the session's MAC.
+	mac   [sha256.Size]byte
+	state atomic.Uint32
 	// nextCust and nextInteg link the record into its customer's and its
 	// integration's chains.
 	nextCust, nextInteg *sessionRecord
-	// extra holds what a compact record cannot: the session as given when
-	// it has scopes, a MAC of another length or times that nanoseconds in
-	// UTC or Local do not give back exactly; and a non-digest key. Nil for
-	// the sessions otpcode creates.
-	extra *sessionExtra
-	flags uint32
-	state atomic.Uint32
 }
 
-// sessionExtra is the rest of a record that is not compact.
-type sessionExtra struct {
-	session *store.Session // nil: the compact fields hold it
-	key     string         // the key, when it is not a hex SHA-256
+// extendedRecord is a record whose session or key its compact fields
+// cannot hold (flagExtended). It is stored and linked as the sessionRecord
+// it starts with; ext gets back to it from there.
+type extendedRecord struct {
+	sessionRecord
+	// session is the session as given, when the compact fields do not
+	// hold it; they hold only until, key, integ, flags and the links then.
+	session *store.Session
+	// key is the key, when it is not the hex of a digest.
+	key string
+}
+
+// ext returns the extendedRecord r starts, or nil when r is compact. A
+// record with flagExtended was allocated as the first field of an
+// extendedRecord, so a pointer to it is a pointer to that.
+func (r *sessionRecord) ext() *extendedRecord {
+	if r.flags&flagExtended == 0 {
+		return nil
+	}
+	return (*extendedRecord)(unsafe.Pointer(r))
 }
 
 // integrationIndex is the chain of one integration's sessions, kept in the
@@ -137,6 +183,18 @@ func compactTime(t time.Time) (n int64, utc, ok bool) {
 	return n, utc, fromNanos(n, utc).Equal(t)
 }
 
+// compactSpan returns the whole milliseconds from verified to expires
+// (nanos), and whether there is such a number that fits a span: a session
+// lasts a whole TTL, so that sessions made as otpcode makes them have one.
+func compactSpan(verified, expires int64) (uint32, bool) {
+	const ms = int64(time.Millisecond)
+	d := expires - verified // < 0 when it overflows
+	if verified > expires || d < 0 || d%ms != 0 || d/ms > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(d / ms), true
+}
+
 // fromNanos is the time of n Unix nanoseconds, in UTC or Local.
 func fromNanos(n int64, utc bool) time.Time {
 	t := time.Unix(0, n)
@@ -150,73 +208,112 @@ func fromNanos(n int64, utc bool) time.Time {
 // until (nanos), not yet linked nor stored. sess's scopes and MAC are
 // copied.
 func newSessionRecord(key string, sess *store.Session, until int64) *sessionRecord {
-	r := &sessionRecord{customer: sess.CustomerID, until: until}
-	digest, ok := parseKey(key)
-	if ok {
-		r.key = digest
-	} else {
-		r.extra = &sessionExtra{key: key}
-	}
+	digest, isDigest := parseKey(key)
 	verified, vUTC, vOK := compactTime(sess.VerifiedAt)
 	expires, eUTC, eOK := compactTime(sess.ExpiresAt)
-	if vOK && eOK && len(sess.Scopes) == 0 && len(sess.MAC) == sha256.Size {
-		r.verified, r.expires = verified, expires
-		copy(r.mac[:], sess.MAC)
+	span, sOK := compactSpan(verified, expires)
+	compact := vOK && eOK && sOK && len(sess.Scopes) == 0 && len(sess.MAC) == sha256.Size &&
+		len(sess.CustomerID) <= len(sessionRecord{}.customer)
+	var r *sessionRecord
+	if isDigest && compact {
+		r = &sessionRecord{}
+	} else {
+		x := &extendedRecord{}
+		if !isDigest {
+			x.key = key
+		}
+		if !compact {
+			full := *sess
+			if len(full.Scopes) == 0 {
+				full.Scopes = nil
+			} else {
+				full.Scopes = slices.Clone(full.Scopes)
+			}
+			full.MAC = bytes.Clone(full.MAC)
+			x.session = &full
+		}
+		r = &x.sessionRecord
+		r.flags = flagExtended
+	}
+	r.until = until
+	r.key = digest // zero when key is not a digest's hex
+	if compact {
+		r.expires, r.span = expires, span
 		if vUTC {
 			r.flags |= flagVerifiedUTC
 		}
 		if eUTC {
 			r.flags |= flagExpiresUTC
 		}
-		return r
+		r.custLen = uint8(copy(r.customer[:], sess.CustomerID))
+		copy(r.mac[:], sess.MAC)
 	}
-	full := *sess
-	if len(full.Scopes) == 0 {
-		full.Scopes = nil
-	} else {
-		full.Scopes = slices.Clone(full.Scopes)
-	}
-	full.MAC = bytes.Clone(full.MAC)
-	if r.extra == nil {
-		r.extra = &sessionExtra{}
-	}
-	r.extra.session = &full
 	return r
 }
 
-// Session returns the session r holds (store.SessionRecord). The MAC and
-// the scopes are r's own: callers only read them.
+// full returns the session as given, when the compact fields do not hold
+// it, or nil.
+func (r *sessionRecord) full() *store.Session {
+	if x := r.ext(); x != nil {
+		return x.session
+	}
+	return nil
+}
+
+// Session returns the session r holds (store.SessionRecord). The MAC, the
+// customer ID and the scopes are r's own: callers only read them.
 func (r *sessionRecord) Session() store.Session {
-	if r.extra != nil && r.extra.session != nil {
-		return *r.extra.session
+	if s := r.full(); s != nil {
+		return *s
 	}
 	return store.Session{
 		Integration: r.integ.name,
-		CustomerID:  r.customer,
-		VerifiedAt:  fromNanos(r.verified, r.flags&flagVerifiedUTC != 0),
+		CustomerID:  unsafe.String(&r.customer[0], r.custLen),
+		VerifiedAt:  fromNanos(r.expires-int64(r.span)*int64(time.Millisecond), r.flags&flagVerifiedUTC != 0),
 		ExpiresAt:   fromNanos(r.expires, r.flags&flagExpiresUTC != 0),
 		MAC:         r.mac[:],
 	}
 }
 
+// customerID returns the session's CustomerID. A compact record's is a
+// string over r.customer, which never changes once the record is stored.
+func (r *sessionRecord) customerID() string {
+	if s := r.full(); s != nil {
+		return s.CustomerID
+	}
+	return unsafe.String(&r.customer[0], r.custLen)
+}
+
 // integration returns the session's Integration.
 func (r *sessionRecord) integration() string { return r.integ.name }
+
+// String describes r, for dumps of the store: its key as the caller gave
+// it, its deadline and state, and every field of its session (the customer
+// ID is held inline, where %v would show it as numbers).
+func (r *sessionRecord) String() string {
+	s := r.Session()
+	return fmt.Sprintf("session{key:%s until:%d integration:%q customer:%q scopes:%q verified:%v expires:%v mac:%x state:%d}",
+		r.hexKey(), r.until, s.Integration, s.CustomerID, s.Scopes, s.VerifiedAt, s.ExpiresAt, s.MAC, r.state.Load())
+}
+
+// GoString is String, for %#v.
+func (r *sessionRecord) GoString() string { return r.String() }
 
 // cacheKey returns the key r is stored under in its shard's go-cache. For a
 // digest it is a string over r.key, which never changes once the record
 // exists, so the string stays valid and immutable for as long as go-cache
 // keeps it (and keeps r alive with it).
 func (r *sessionRecord) cacheKey() string {
-	if r.extra != nil && r.extra.key != "" {
-		return r.extra.key
+	if x := r.ext(); x != nil && x.key != "" {
+		return x.key
 	}
 	return unsafe.String(&r.key[0], len(r.key))
 }
 
 // hexKey returns the key r was created under, as the caller gave it.
 func (r *sessionRecord) hexKey() string {
-	if r.extra != nil && r.extra.key != "" {
-		return r.extra.key
+	if x := r.ext(); x != nil && x.key != "" {
+		return x.key
 	}
 	return hex.EncodeToString(r.key[:])
 }
@@ -236,7 +333,7 @@ func (r *sessionRecord) deadAt(now int64) bool {
 // or the integration (ScopeIntegration) id.
 func (r *sessionRecord) belongs(scope store.LockScope, id string) bool {
 	if scope == store.ScopeCustomer {
-		return r.customer == id
+		return r.customerID() == id
 	}
 	return r.integration() == id
 }
@@ -285,8 +382,8 @@ func (s *Store) keyShard(key string) *shard {
 
 // recordShard returns the shard r is stored in, and its go-cache there.
 func (s *Store) recordShard(r *sessionRecord) (*shard, *cache.Cache) {
-	if r.extra != nil && r.extra.key != "" {
-		sh := s.shard(r.extra.key)
+	if x := r.ext(); x != nil && x.key != "" {
+		sh := s.shard(x.key)
 		return sh, sh.otherSessions
 	}
 	sh := s.digestShard(&r.key)
@@ -331,18 +428,22 @@ func customerBucket(h uint64, n int) int {
 }
 
 // linkCustomer adds r to its customer's chain, in one critical section
-// under the customer's shard mutex. When the shard's table is full it
-// first drops the dead records of every chain, then doubles the table if
-// it is still at least half full, so that the table holds one to four
-// buckets per live session at an amortized constant cost per insert.
+// under the customer's shard mutex. When the shard's table holds two
+// records per bucket it first drops the dead records of every chain, then
+// doubles the table if it still holds one per bucket, so that the table
+// holds half a bucket to two buckets per live session (4 to 16 bytes) at
+// an amortized constant cost per insert. A bucket's chain then has a few
+// records of other customers, which RevokeSessions and CountSessions skip:
+// a denser table would save little more, a sparser one costs every
+// session 8 bytes per bucket.
 func (s *Store) linkCustomer(r *sessionRecord, now int64) {
-	h := maphash.String(s.seed, r.customer)
+	h := maphash.String(s.seed, r.customerID())
 	sh := &s.shards[h&(shardCount-1)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.custN >= len(sh.cust) {
+	if sh.custN >= 2*len(sh.cust) {
 		sh.pruneCustomers(now)
-		if sh.custN >= len(sh.cust)/2 {
+		if sh.custN >= len(sh.cust) {
 			s.growCustomers(sh, max(2*len(sh.cust), 8))
 		}
 	}
@@ -359,7 +460,7 @@ func (s *Store) growCustomers(sh *shard, n int) {
 	for _, r := range sh.cust {
 		for r != nil {
 			next := r.nextCust
-			b := customerBucket(maphash.String(s.seed, r.customer), n)
+			b := customerBucket(maphash.String(s.seed, r.customerID()), n)
 			r.nextCust = t[b]
 			t[b] = r
 			r = next
