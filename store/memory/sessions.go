@@ -42,9 +42,11 @@ import (
 // which Go's swiss tables hold at 44% to 88% full: 63 to 100 bytes per
 // session as they grow (100 at a million sessions over 64 shards, where
 // they have just split), and the customer table 4 to 16 (4 at a million).
-// A million sessions take 249 bytes each; they took 285 with a 144-byte
-// record that held the customer ID's header and the full VerifiedAt, and
-// a 32-byte allocation for the ID.
+// A million sessions take 249 bytes each, the most of any number of them
+// from half a million to two million (217 at 750,000); they took 285 (254
+// to 285) with a 144-byte record that held the customer ID's header, the
+// full VerifiedAt and a pointer to extras, a 32-byte allocation for the
+// ID, and a customer table twice as sparse.
 //
 // A lookup of a session that is not in the CPU caches misses them twice
 // at least, each time on a page the TLB does not map either: on go-cache's
