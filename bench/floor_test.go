@@ -71,9 +71,13 @@ type floor struct {
 	requires map[string]bool // integration → the route's action needs OTP
 	mu       sync.RWMutex
 	sessions map[[sha256.Size]byte]*floorSession
-	pool     sync.Pool // of *floorHMACs
-	next     http.Handler
-	deny     func(w http.ResponseWriter, status int)
+	// lookup, when set, replaces sessions: the floor then looks sessions up
+	// in a store as the guard does (store.SessionLookup), so that it
+	// measures the guard's own code over the same store.
+	lookup store.SessionLookup
+	pool   sync.Pool // of *floorHMACs
+	next   http.Handler
+	deny   func(w http.ResponseWriter, status int)
 }
 
 // newFloor returns a floor that requires OTP for the integrations in
@@ -109,6 +113,20 @@ type floorCtx struct {
 }
 
 type floorKey struct{}
+
+// floorRecordCtx hands the handler the store's record, for a floor over a
+// store.
+type floorRecordCtx struct {
+	context.Context
+	rec store.SessionRecord
+}
+
+func (c *floorRecordCtx) Value(k any) any {
+	if _, ok := k.(floorKey); ok {
+		return c.rec
+	}
+	return c.Context.Value(k)
+}
 
 func (c *floorCtx) Value(k any) any {
 	if _, ok := k.(floorKey); ok {
@@ -178,6 +196,10 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// 5, 6: the digest and the lookup.
 	digest := sha256.Sum256(raw[:])
+	if f.lookup != nil {
+		f.serveFromStore(w, r, x, integration, &digest)
+		return
+	}
 	f.mu.RLock()
 	s := f.sessions[digest]
 	f.mu.RUnlock()
@@ -207,10 +229,43 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.next.ServeHTTP(w, r.WithContext(&floorCtx{Context: r.Context(), s: s}))
 }
 
+// serveFromStore is steps 6 to 9 of ServeHTTP over f.lookup: the session
+// looked up at one clock reading, and its record handed to the handler.
+func (f *floor) serveFromStore(w http.ResponseWriter, r *http.Request, x *floorHMACs, integration string, digest *[sha256.Size]byte) {
+	now := time.Now()
+	rec, found, err := f.lookup.LookupSession(r.Context(), *digest, now)
+	if err != nil || !found {
+		f.deny(w, http.StatusForbidden)
+		return
+	}
+	s := rec.Session()
+	if s.Integration != integration || !s.ExpiresAt.After(now) {
+		f.deny(w, http.StatusForbidden)
+		return
+	}
+	var times [24]byte
+	binary.BigEndian.PutUint64(times[0:], uint64(s.VerifiedAt.Unix()))
+	binary.BigEndian.PutUint32(times[8:], uint32(s.VerifiedAt.Nanosecond()))
+	binary.BigEndian.PutUint64(times[12:], uint64(s.ExpiresAt.Unix()))
+	binary.BigEndian.PutUint32(times[20:], uint32(s.ExpiresAt.Nanosecond()))
+	msg := appendField(x.buf[:0], floorSessionDomain)
+	msg = appendFieldBytes(msg, digest[:])
+	msg = appendField(msg, s.Integration)
+	msg = appendField(msg, s.CustomerID)
+	msg = appendFieldBytes(msg, times[:])
+	msg = appendField(msg, "0") // no scopes
+	x.sumInto(msg)
+	if subtle.ConstantTimeCompare(x.sum[:], s.MAC) != 1 {
+		f.deny(w, http.StatusForbidden)
+		return
+	}
+	f.next.ServeHTTP(w, r.WithContext(&floorRecordCtx{Context: r.Context(), rec: rec}))
+}
+
 // floorSessionHandler answers 200 only when the floor put a session in the
 // context, as sessionHandler does for the guard.
 var floorSessionHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	if s, _ := r.Context().Value(floorKey{}).(*floorSession); s == nil {
+	if r.Context().Value(floorKey{}) == nil {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
@@ -256,6 +311,21 @@ func buildFloor(tb testing.TB) (http.Handler, []*http.Request) {
 	})
 }
 
+// buildFloorOverStore is the floor looking sessions up in a memory store,
+// as the guard does, over the sessions and requests of buildGuardSession:
+// the guard's cost over it is that of its own code alone.
+func buildFloorOverStore(tb testing.TB) (http.Handler, []*http.Request) {
+	keys := newKeyring(tb)
+	st := newMemorySessions(tb)
+	f := newFloor(benchKey, []string{strictIntegration}, floorSessionHandler)
+	f.lookup = st.(store.SessionLookup)
+	tokens := newSessions(tb, st, keys, benchKeys)
+	return f, requests(func(i int, r *http.Request) *http.Request {
+		r.Header.Set(middleware.SessionHeader, tokens[i])
+		return withIntegration(r)
+	})
+}
+
 // BenchmarkFloor is the floor on its own, served as BenchmarkCompare
 // serves the guard; BenchmarkPaired compares the two in one run.
 //
@@ -277,6 +347,8 @@ func TestFloorAgreesWithGuard(t *testing.T) {
 	}
 	guard := g.Require(policy.RedeemReward)(sessionHandler)
 	fl := newFloor(benchKey, []string{strictIntegration, "other"}, floorSessionHandler)
+	flStore := newFloor(benchKey, []string{strictIntegration, "other"}, floorSessionHandler)
+	flStore.lookup = st.(store.SessionLookup)
 	now := time.Now()
 	put := func(token string, s store.Session, seal bool) {
 		if seal {
@@ -330,7 +402,7 @@ func TestFloorAgreesWithGuard(t *testing.T) {
 			for _, tok := range tt.tokens {
 				r.Header.Add(middleware.SessionHeader, tok)
 			}
-			for name, h := range map[string]http.Handler{"guard": guard, "floor": fl} {
+			for name, h := range map[string]http.Handler{"guard": guard, "floor": fl, "floor over the store": flStore} {
 				w := newRecorder()
 				h.ServeHTTP(w, r)
 				if w.status != tt.want {

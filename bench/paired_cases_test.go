@@ -24,6 +24,7 @@ import (
 func init() {
 	caseBuilders["guard/valid-memory"] = fromHTTPCase(buildGuardSession(newMemorySessions))
 	caseBuilders["floor"] = fromHTTPCase(buildFloor)
+	caseBuilders["floor/memory-store"] = fromHTTPCase(buildFloorOverStore)
 	caseBuilders["guard/no-otp"] = fromHTTPCase(buildGuardNoOTP)
 	caseBuilders["guard/no-header"] = buildGuardRefused(func(testing.TB, *keyring.Keyring) string { return "" })
 	caseBuilders["guard/forged-token"] = buildGuardRefused(func(tb testing.TB, _ *keyring.Keyring) string {

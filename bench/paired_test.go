@@ -248,6 +248,8 @@ type pair struct {
 // cost of every allocation after it.
 var pairs = []pair{
 	{"guard-valid_vs_floor", "guard/valid-memory", "floor", 1.15, "valid session, memory store: at most 1.15× the floor"},
+	{"guard-valid_vs_floor-memory-store", "guard/valid-memory", "floor/memory-store", 0, "(the guard's own code: the floor looking sessions up in the same memory store)"},
+	{"floor-memory-store_vs_floor", "floor/memory-store", "floor", 0, "(the memory store's lookup next to a bare map's)"},
 	{"guard-valid_vs_httprate", "guard/valid-memory", "httprate/LimitByIP", 0.5, "at least 2× cheaper than httprate"},
 	{"guard-valid_vs_throttled", "guard/valid-memory", "throttled/GCRA-memstore", 0.5, "at least 2× cheaper than throttled"},
 	{"guard-valid_vs_golang-jwt", "guard/valid-memory", "golang-jwt/HS256", 1.0 / 15, "at least 15× cheaper than golang-jwt HS256"},
