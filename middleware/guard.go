@@ -344,6 +344,10 @@ func (g *Guard) Middleware(a policy.Action, opts ...RouteOption) (func(http.Hand
 		return nil, fmt.Errorf("middleware: guard action %q: %w: %w", a, ErrInvalidConfig, err)
 	}
 	proto := guarded{g: g, rule: rule, customer: g.customer, obs: newRouteObs(g.obs, a)}
+	if st, ok := g.policies.(*policy.Static); ok {
+		// A Static never changes: the route's decisions are made once.
+		proto.table = st.Table(rule)
+	}
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("middleware: guard action %q: %w: nil route option", a, ErrInvalidConfig)
@@ -377,8 +381,11 @@ func (g *Guard) Require(a policy.Action, opts ...RouteOption) func(http.Handler)
 
 // guarded is a handler wrapped by the guard for one resolved action.
 type guarded struct {
-	g        *Guard
-	rule     policy.Rule
+	g    *Guard
+	rule policy.Rule
+	// table holds the rule's decisions when the policies are a
+	// *policy.Static; nil asks the policy source on each request.
+	table    *policy.Table
 	customer CustomerSource
 	obs      *routeObs // nil: no metrics, no spans
 	next     http.Handler
@@ -413,13 +420,18 @@ func (h *guarded) decide(ctx context.Context, span trace.Span, w http.ResponseWr
 		h.refuse(ctx, span, w, r, "", policy.Decision{Action: h.rule.Action()}, ErrNoIntegration)
 		return nil
 	}
-	p, err := g.policies.Policy(ctx, integration)
-	if err != nil {
-		h.failed(ctx, span, integration, policy.Decision{Action: h.rule.Action()}, errorPolicy, err)
-		g.onError(w, r, fmt.Errorf("middleware: %w: policy of integration %q: %w", ErrUnavailable, integration, err))
-		return nil
+	var d policy.Decision
+	if h.table != nil {
+		d = h.table.Decide(integration)
+	} else {
+		p, err := g.policies.Policy(ctx, integration)
+		if err != nil {
+			h.failed(ctx, span, integration, policy.Decision{Action: h.rule.Action()}, errorPolicy, err)
+			g.onError(w, r, fmt.Errorf("middleware: %w: policy of integration %q: %w", ErrUnavailable, integration, err))
+			return nil
+		}
+		d = h.rule.Decide(p)
 	}
-	d := h.rule.Decide(p)
 	if !d.Required {
 		h.allowed(ctx, span, integration, d)
 		return r
