@@ -9,17 +9,19 @@ import (
 // familyNames names the record families in the order shard.families
 // returns them.
 var familyNames = []string{
-	"sessions", "sessions", "integration-sessions",
-	"codes", "pair-failures", "pair-locks", "customer-failures", "customer-locks", "subject-pairs",
+	"sessions", "sessions", "integration-sessions", "subjects",
 	"cooldowns", "hits", "buckets",
 }
 
 // Items returns every record of every internal go-cache, whatever its
-// expiry, keyed by family and key (for example "pair-locks/" + subject +
-// "\x00" + integration), for tests that inspect what the store holds. A
-// session is listed under the key it was created with, and each customer
-// with records in its chain as "customer-sessions/" + its ID, with the
-// records.
+// expiry, keyed by family and key (for example "cooldowns/" + key), for
+// tests that inspect what the store holds. A session is listed under the
+// key it was created with, and each customer with records in its chain as
+// "customer-sessions/" + its ID, with the records. A subject's record is
+// listed as "subjects/" + subject, and each of its parts that is set
+// (whatever its expiry; not zeroed) as a record of its own, by value:
+// "customer-failures/" and "customer-locks/" + subject, and "codes/",
+// "pair-failures/" and "pair-locks/" + subject + "\x00" + integration.
 func (s *Store) Items() map[string]any {
 	all := make(map[string]any)
 	for i := range s.shards {
@@ -27,8 +29,11 @@ func (s *Store) Items() map[string]any {
 		sh.mu.Lock()
 		for j, c := range sh.families() {
 			for k, item := range (*c).Items() {
-				if r, ok := item.Object.(*sessionRecord); ok {
+				switch r := item.Object.(type) {
+				case *sessionRecord:
 					k = r.hexKey()
+				case *subjectRecord:
+					r.parts(k, all)
 				}
 				all[familyNames[j]+"/"+k] = item.Object
 			}
@@ -43,6 +48,29 @@ func (s *Store) Items() map[string]any {
 		sh.mu.Unlock()
 	}
 	return all
+}
+
+// parts adds the parts of r, the record of subject, that are set to all
+// (see Items).
+func (r *subjectRecord) parts(subject string, all map[string]any) {
+	if !r.failures.until.IsZero() {
+		all["customer-failures/"+subject] = r.failures
+	}
+	if !r.lock.until.IsZero() {
+		all["customer-locks/"+subject] = r.lock
+	}
+	for _, pr := range r.pairs {
+		k := subject + "\x00" + pr.integration
+		if !pr.codeLife.until.IsZero() {
+			all["codes/"+k] = pr.code
+		}
+		if !pr.failures.until.IsZero() {
+			all["pair-failures/"+k] = pr.failures
+		}
+		if !pr.lock.until.IsZero() {
+			all["pair-locks/"+k] = pr.lock
+		}
+	}
 }
 
 // Sweep runs the janitor's work once, now.

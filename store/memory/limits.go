@@ -3,8 +3,6 @@ package memory
 import (
 	"context"
 	"math"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -12,8 +10,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// counter is a count within a window that ends at its deadline. Its fields
-// change only under the shard mutex.
+// counter is a count within a window that ends at its deadline. The zero
+// counter is a window that is not running. Its fields change only under
+// the shard mutex.
 type counter struct {
 	deadline
 	n int
@@ -25,6 +24,22 @@ func (c *counter) count() int {
 		return 0
 	}
 	return c.n
+}
+
+// at returns c's count at now: 0 once its window has ended.
+func (c *counter) at(now time.Time) int {
+	if !c.aliveAt(now) {
+		return 0
+	}
+	return c.n
+}
+
+// start starts a window of store.ClampTTL(window) at now, with no count,
+// unless one is running.
+func (c *counter) start(now time.Time, window time.Duration) {
+	if !c.aliveAt(now) {
+		*c = counter{deadline: deadline{until: expiry(now, window)}}
+	}
 }
 
 // bucket is a token bucket. It expires once it has been idle long enough to
@@ -42,64 +57,46 @@ const bucketIdle = time.Minute
 // after its last use.
 const neverRefills = 24 * time.Hour
 
-// lock returns the lock in force at now on the pair keyed pk of subject:
-// the customer's when the customer is locked, else the pair's, else the
-// zero Lock. The caller holds sh.mu.
-func (sh *shard) lock(subject, pk string, now time.Time) store.Lock {
-	if l, ok := lookup[*deadline](sh.customerLocks, subject, now); ok {
-		return store.Lock{Scope: store.ScopeCustomer, Remaining: l.remaining(now)}
-	}
-	if l, ok := lookup[*deadline](sh.pairLocks, pk, now); ok {
-		return store.Lock{Scope: store.ScopePair, Remaining: l.remaining(now)}
-	}
-	return store.Lock{}
-}
-
 // Fail is called after a wrong code that AttemptCode charged; it counts
 // nothing itself. In one critical section under the subject's shard mutex:
 //
 //   - unless the pair is locked, when the pair's count in its window has
 //     reached b.Pair.Limit it locks the pair until store.ClampTTL of
 //     b.Pair.LockFor from now or the end of the window, whichever is later,
-//     and deletes the count;
+//     and clears the count;
 //   - unless the customer is locked, when the customer's count has reached
 //     b.Customer.Limit it locks the customer for
-//     store.ClampTTL(b.Customer.LockFor) and deletes the count.
+//     store.ClampTTL(b.Customer.LockFor) and clears the count.
 //
 // A Limit below 1 is always reached. A lock in force is never extended nor
 // shortened. Fail returns the lock in force afterwards as Locked reports it,
-// with Set true when this call set it. A pair it locks is listed among its
-// subject's pairs, for Status and Unlock.
+// with Set true when this call set it.
 func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.Lock, error) {
-	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.clock(ctx)
+	r, pr := sh.pair(p)
 	var set store.LockScope
-	if _, locked := lookup[*deadline](sh.pairLocks, pk, now); !locked {
-		c, _ := lookup[*counter](sh.pairFailures, pk, now)
-		if c.count() >= b.Pair.Limit {
-			until := expiry(now, b.Pair.LockFor)
-			if c != nil && c.until.After(until) {
-				until = c.until
-			}
-			sh.pairFailures.Delete(pk)
-			sh.pairLocks.Set(pk, &deadline{until: until}, cache.NoExpiration)
-			sh.notePair(p, until, now)
-			set = store.ScopePair
+	if (pr == nil || !pr.lock.aliveAt(now)) && pr.failuresAt(now) >= b.Pair.Limit {
+		until := expiry(now, b.Pair.LockFor)
+		if pr != nil && pr.failures.aliveAt(now) && pr.failures.until.After(until) {
+			until = pr.failures.until
 		}
-	}
-	if _, locked := lookup[*deadline](sh.customerLocks, p.Subject, now); !locked {
-		c, _ := lookup[*counter](sh.customerFailures, p.Subject, now)
-		if c.count() >= b.Customer.Limit {
-			until := expiry(now, b.Customer.LockFor)
-			sh.customerFailures.Delete(p.Subject)
-			sh.customerLocks.Set(p.Subject, &deadline{until: until}, cache.NoExpiration)
-			set = store.ScopeCustomer
+		if pr == nil {
+			r, pr = sh.addPair(p)
 		}
+		pr.failures, pr.lock = counter{}, deadline{until: until}
+		set = store.ScopePair
 	}
-	l := sh.lock(p.Subject, pk, now)
+	if (r == nil || !r.lock.aliveAt(now)) && r.failuresAt(now) >= b.Customer.Limit {
+		if r == nil {
+			r = sh.addSubject(p.Subject)
+		}
+		r.failures, r.lock = counter{}, deadline{until: expiry(now, b.Customer.LockFor)}
+		set = store.ScopeCustomer
+	}
+	l := r.lockAt(pr, now)
 	l.Set = set != store.ScopeNone && l.Scope == set
 	return l, nil
 }
@@ -107,116 +104,87 @@ func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.
 // Locked returns the lock in force on the pair: the customer's when the
 // customer is locked, else the pair's, else the zero Lock.
 func (s *Store) Locked(ctx context.Context, p store.Pair) (store.Lock, error) {
-	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.lock(p.Subject, pk, s.clock(ctx)), nil
+	r, pr := sh.pair(p)
+	return r.lockAt(pr, s.clock(ctx)), nil
 }
 
 // Succeed forgets the pair's failure count and the customer's, after a
 // right code. It lifts no lock and leaves every other pair's count as it
-// is.
+// is. It zeroes the counts in place rather than deleting them: a zero
+// counter is a window that is not running, so the next failure starts a
+// fresh window, as it would after a deletion, in the same memory, and a
+// verification's success path allocates no counter. It allocates nothing.
 func (s *Store) Succeed(ctx context.Context, p store.Pair) error {
-	pk := pairKey(p)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	sh.pairFailures.Delete(pk)
-	sh.customerFailures.Delete(p.Subject)
+	r, pr := sh.pair(p)
+	if pr != nil {
+		pr.failures = counter{}
+	}
+	if r != nil {
+		r.failures = counter{}
+	}
 	return nil
-}
-
-// pairSet lists the integrations of a subject's pairs that have had a
-// failure count or a lock, so that Status and Unlock find them; it lives as
-// long as the latest of those records. An integration stays listed after
-// its records are gone, until the set expires: readers look the records up.
-// Integrations are few, so the set is never pruned otherwise.
-type pairSet struct {
-	deadline
-	integrations map[string]struct{}
-}
-
-// notePair lists p's integration among its subject's pairs, which are kept
-// at least until until. The caller holds sh.mu and has just written a
-// record of p that lives until until.
-func (sh *shard) notePair(p store.Pair, until, now time.Time) {
-	ps, ok := lookup[*pairSet](sh.subjectPairs, p.Subject, now)
-	if !ok {
-		ps = &pairSet{integrations: make(map[string]struct{}, 1)}
-		sh.subjectPairs.Set(p.Subject, ps, cache.NoExpiration)
-	}
-	ps.integrations[p.Integration] = struct{}{}
-	if until.After(ps.until) {
-		ps.until = until
-	}
 }
 
 // Status returns, in one critical section under the subject's shard mutex,
 // the customer's lock in force and consecutive-failure count, and the lock
 // and failure count of every pair of subject that has either, sorted by
-// integration. It changes nothing.
+// integration. A count that has been cleared or forgotten is 0, and a
+// pair with neither lock nor count is not listed. It changes nothing.
 func (s *Store) Status(ctx context.Context, subject string) (store.Status, error) {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.clock(ctx)
 	var st store.Status
-	if l, ok := lookup[*deadline](sh.customerLocks, subject, now); ok {
-		st.Customer = store.Lock{Scope: store.ScopeCustomer, Remaining: l.remaining(now)}
-	}
-	if c, ok := lookup[*counter](sh.customerFailures, subject, now); ok {
-		st.CustomerFailures = c.n
-	}
-	ps, ok := lookup[*pairSet](sh.subjectPairs, subject, now)
-	if !ok {
+	r := sh.subject(subject)
+	if r == nil {
 		return st, nil
 	}
-	for in := range ps.integrations {
-		pk := pairKey(store.Pair{Integration: in, Subject: subject})
-		pst := store.PairStatus{Integration: in}
-		if l, ok := lookup[*deadline](sh.pairLocks, pk, now); ok {
-			pst.Lock = store.Lock{Scope: store.ScopePair, Remaining: l.remaining(now)}
-		}
-		if c, ok := lookup[*counter](sh.pairFailures, pk, now); ok {
-			pst.Failures = c.n
+	st.Customer = r.lockAt(nil, now)
+	st.CustomerFailures = r.failures.at(now)
+	for i := range r.pairs { // sorted by integration already
+		pr := &r.pairs[i]
+		pst := store.PairStatus{Integration: pr.integration, Failures: pr.failures.at(now)}
+		if pr.lock.aliveAt(now) {
+			pst.Lock = store.Lock{Scope: store.ScopePair, Remaining: pr.lock.remaining(now)}
 		}
 		if pst.Lock.Locked() || pst.Failures > 0 {
 			st.Pairs = append(st.Pairs, pst)
 		}
 	}
-	slices.SortFunc(st.Pairs, func(a, b store.PairStatus) int { return strings.Compare(a.Integration, b.Integration) })
 	return st, nil
 }
 
-// Unlock deletes, in one critical section under the subject's shard mutex,
+// Unlock clears, in one critical section under the subject's shard mutex,
 // the lock and failure count of subject's pair with integration, or, when
 // integration is "", the customer's lock and count and those of every pair
 // of subject. Codes, cooldowns, windows, buckets and sessions are left
-// alone.
+// alone. What it clears is zeroed in place, like what Succeed clears, and
+// the janitor reclaims the records left empty.
 func (s *Store) Unlock(ctx context.Context, subject, integration string) error {
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	r := sh.subject(subject)
+	if r == nil {
+		return nil
+	}
 	if integration != "" {
-		pk := pairKey(store.Pair{Integration: integration, Subject: subject})
-		sh.pairLocks.Delete(pk)
-		sh.pairFailures.Delete(pk)
-		if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.clock(ctx)); ok {
-			delete(ps.integrations, integration)
+		if pr := r.pair(integration); pr != nil {
+			pr.failures, pr.lock = counter{}, deadline{}
 		}
 		return nil
 	}
-	sh.customerLocks.Delete(subject)
-	sh.customerFailures.Delete(subject)
-	if ps, ok := lookup[*pairSet](sh.subjectPairs, subject, s.clock(ctx)); ok {
-		for in := range ps.integrations {
-			pk := pairKey(store.Pair{Integration: in, Subject: subject})
-			sh.pairLocks.Delete(pk)
-			sh.pairFailures.Delete(pk)
-		}
+	r.failures, r.lock = counter{}, deadline{}
+	for i := range r.pairs {
+		r.pairs[i].failures, r.pairs[i].lock = counter{}, deadline{}
 	}
-	sh.subjectPairs.Delete(subject)
 	return nil
 }
 

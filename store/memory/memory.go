@@ -21,17 +21,26 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Records are kept in shards chosen by a
-// hash of a key: the subject for codes, failure counts and locks (so that a
-// pair's records and its customer's share one shard), the token's digest
-// for sessions, the customer or integration ID for the chain of its
-// sessions, the caller's key for cooldowns, windows and buckets. Every
-// method that changes or judges records of one key is one critical section
-// under that key's shard mutex; AttemptCode and Fail read and change a
-// pair's records and its customer's in that one section, and so do Status
-// and Unlock with every pair of a subject. GetSession and LookupSession
-// take no shard mutex, only go-cache's read lock, because a session record
-// is never changed after it is stored (its use marks, which UseSession
-// changes under the mutex, are kept beside it).
+// hash of a key: the subject for the subject's record, which holds its
+// customer's failure count and lock and the code, failure count and lock
+// of each of its pairs (see subjectRecord), the token's digest for
+// sessions, the customer or integration ID for the chain of its sessions,
+// the caller's key for cooldowns, windows and buckets. Every method that
+// changes or judges records of one key is one critical section under that
+// key's shard mutex; AttemptCode and Fail read and change a pair's parts
+// and its customer's in that one section, and so do Status and Unlock with
+// every pair of a subject. GetSession and LookupSession take no shard
+// mutex, only go-cache's read lock, because a session record is never
+// changed after it is stored (its use marks, which UseSession changes under
+// the mutex, are kept beside it).
+//
+// The methods on codes, failure counts and locks find a subject's record
+// under the subject the caller gives, so they build no key, and clear what
+// they clear in place (the janitor reclaims what is left empty), so that
+// the next use of the record allocates nothing: a verification's success
+// path (AttemptCode, ConsumeCode, Succeed and CreateSession, and Take, Hit
+// and Refund on keys in use) allocates only the copy of the code's MAC that
+// AttemptCode returns and the session's record.
 //
 // Sessions are indexed by customer and by integration through chains that
 // run through the session records themselves (see sessions.go): a
@@ -120,21 +129,16 @@ var _ store.Store = (*Store)(nil)
 
 // shard holds the records of the keys that hash to it, one go-cache per
 // record family, and the mutex that makes each method one critical section.
-// Every go-cache is created without expiry or janitor of its own. A pair's
-// records are kept under pairKey, its customer's under the subject, and the
-// list of the subject's pairs that have records (for Status and Unlock)
-// under the subject too. Sessions are kept as sessions.go describes.
+// Every go-cache is created without expiry or janitor of its own. A
+// subject's codes, failure counts and locks, its pairs' and its customer's,
+// are one record under the subject (records.go). Sessions are kept as
+// sessions.go describes.
 type shard struct {
 	mu                  sync.Mutex
-	codes               *cache.Cache // pair key → *codeRecord
 	sessions            *cache.Cache // raw token digest → *sessionRecord
 	otherSessions       *cache.Cache // any other session key → *sessionRecord
 	integrationSessions *cache.Cache // integration ID → *integrationIndex
-	pairFailures        *cache.Cache // pair key → *counter
-	pairLocks           *cache.Cache // pair key → *deadline
-	customerFailures    *cache.Cache // subject → *counter
-	customerLocks       *cache.Cache // subject → *deadline
-	subjectPairs        *cache.Cache // subject → *pairSet
+	subjects            *cache.Cache // subject → *subjectRecord
 	cooldowns           *cache.Cache // key → *deadline
 	hits                *cache.Cache // key → *counter
 	buckets             *cache.Cache // key → *bucket
@@ -149,37 +153,31 @@ type shard struct {
 	_ [64]byte
 }
 
-// families returns pointers to the shard's go-caches, for New, and those
-// of the records that are not sessions' for the janitor (the first three
-// are: see sweepSessions) and tests (whose names for them follow this
-// order).
+// families returns pointers to the shard's go-caches, for New, the janitor
+// and tests (whose names for them follow this order). The janitor sweeps
+// the first ownSweep families with sweepSessions and sweepSubjects, and
+// the rest by their records' deadlines.
 func (sh *shard) families() []**cache.Cache {
 	return []**cache.Cache{
-		&sh.sessions, &sh.otherSessions, &sh.integrationSessions,
-		&sh.codes, &sh.pairFailures, &sh.pairLocks, &sh.customerFailures, &sh.customerLocks, &sh.subjectPairs,
+		&sh.sessions, &sh.otherSessions, &sh.integrationSessions, &sh.subjects,
 		&sh.cooldowns, &sh.hits, &sh.buckets,
 	}
 }
 
-// sessionFamilies is the number of session families at the head of
-// families.
-const sessionFamilies = 3
+// ownSweep is the number of families at the head of families that the
+// janitor sweeps with a function of their own.
+const ownSweep = 4
 
-// pairKey is the key of a pair's records in its shard: the subject and the
-// integration, separated by a NUL. Integration IDs hold no NUL, so the last
-// NUL splits any key back into one pair.
-func pairKey(p store.Pair) string {
-	return p.Subject + "\x00" + p.Integration
-}
-
-// expiring is implemented by every record: it reports whether the record is
-// still alive at now.
+// expiring is implemented by the records that lookup reads and the janitor
+// sweeps by their deadline (all but sessions' and subjects'): it reports
+// whether the record is still alive at now.
 type expiring interface {
 	aliveAt(now time.Time) bool
 }
 
 // deadline is the end of a record's life on the store's clock. It is the
-// whole record for locks and cooldowns.
+// whole record for cooldowns, and a subject's record holds one per lock.
+// The zero deadline (the year 1) has passed.
 type deadline struct {
 	until time.Time
 }
@@ -245,7 +243,8 @@ func (s *Store) sweep() {
 		sh.mu.Lock()
 		now := s.now()
 		sh.sweepSessions(now)
-		for _, c := range sh.families()[sessionFamilies:] {
+		sh.sweepSubjects(now)
+		for _, c := range sh.families()[ownSweep:] {
 			for k, item := range (*c).Items() {
 				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(now) {
 					(*c).Delete(k)

@@ -598,8 +598,8 @@ func TestCustomerExact(t *testing.T) {
 	})
 }
 
-func TestSucceedDeletesCounts(t *testing.T) {
-	// Succeed deletes the pair's count and the customer's, and nothing
+func TestSucceedClearsCounts(t *testing.T) {
+	// Succeed clears the pair's count and the customer's, and nothing
 	// else: not another pair's count, not a lock.
 	ctx := context.Background()
 	s, _ := newStore(t)
@@ -756,8 +756,9 @@ func TestHitPeekRefundExact(t *testing.T) {
 }
 
 func TestPairRecords(t *testing.T) {
-	// A pair's records are kept under subject NUL integration, its
-	// customer's and the list of its pairs under the subject.
+	// A pair's records and its customer's are parts of one record, kept
+	// under the subject; Items lists the parts under subject NUL
+	// integration and under the subject.
 	ctx := context.Background()
 	s, _ := newStore(t)
 	require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, time.Hour))
@@ -765,10 +766,160 @@ func TestPairRecords(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, a.Found)
 	items := s.Items()
-	for _, k := range []string{"codes/subj\x00a", "pair-failures/subj\x00a", "customer-failures/subj", "subject-pairs/subj"} {
+	for _, k := range []string{"subjects/subj", "codes/subj\x00a", "pair-failures/subj\x00a", "customer-failures/subj"} {
 		assert.Contains(t, items, k)
 	}
 	assert.Len(t, items, 4)
+}
+
+func TestVerifyPathReusesRecords(t *testing.T) {
+	// A verification's success path on a subject with a code builds no
+	// key and starts no counter afresh: Succeed clears the counts in
+	// place, and the next verification counts in the same memory. Of the
+	// store calls a successful otpcode.Verify makes, only AttemptCode
+	// allocates (the copy of the MAC it returns), and CreateSession (the
+	// session's record, not measured here); PutCode copies the MAC it is
+	// given.
+	ctx := store.WithTime(context.Background(), clockStart)
+	s, _ := newStore(t)
+	p := store.Pair{Integration: "goomer", Subject: strings.Repeat("s", 43)} // a pseudonym's length
+	b := budgets(5, store.Budget{Limit: 10, Window: time.Hour, LockFor: time.Hour}, store.Budget{Limit: 20, Window: time.Hour, LockFor: time.Hour})
+	code := store.Code{ID: "c", MAC: make([]byte, sha256.Size)}
+	verify := func() {
+		require.NoError(t, s.PutCode(ctx, p, code, time.Hour))
+		if _, _, err := s.Take(ctx, "rate:integration:goomer", rate.Inf, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Hit(ctx, "fails:integration:goomer", 1000, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.AttemptCode(ctx, p, b)
+		if err != nil || !a.Found || a.Code.Attempts != 1 {
+			t.Fatalf("AttemptCode: got %+v, %v, want the code's first attempt", a, err)
+		}
+		if ok, err := s.ConsumeCode(ctx, p, "c"); !ok || err != nil {
+			t.Fatalf("ConsumeCode: got %v, %v, want true", ok, err)
+		}
+		require.NoError(t, s.Succeed(ctx, p))
+		require.NoError(t, s.Refund(ctx, "fails:integration:goomer"))
+	}
+	verify() // the first one makes the records
+	allocs := testing.AllocsPerRun(100, verify)
+	assert.Equal(t, 2.0, allocs, "allocations per PutCode and success path: got %v, want 2 (the MAC's copies in and out)", allocs)
+}
+
+func TestSucceedStartsFreshWindow(t *testing.T) {
+	// After Succeed, whose counts are cleared in place, the next failure
+	// starts a window of its own, not the rest of the cleared one, and
+	// the customer's count starts from one.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	const window = 10 * time.Minute
+	b := budgets(10, store.Budget{Limit: 2, Window: window, LockFor: time.Minute}, unlimited)
+	require.NoError(t, s.PutCode(ctx, pa, store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(ctx, pa, b)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	clk.Advance(4 * time.Minute)
+	require.NoError(t, s.Succeed(ctx, pa))
+
+	// The cleared window would end in 6 minutes; the fresh one starts 1
+	// minute later, with the next count, and ends a window after it.
+	clk.Advance(time.Minute)
+	for n := 1; n <= 2; n++ {
+		a, err = s.AttemptCode(ctx, pa, b)
+		require.NoError(t, err)
+		require.True(t, a.Found, "count %d after Succeed: got %+v, want counted", n, a)
+		st, err := s.Status(ctx, "subj")
+		require.NoError(t, err)
+		assert.Equal(t, store.Status{CustomerFailures: n, Pairs: []store.PairStatus{{Integration: "a", Failures: n}}}, st, "Status after count %d since Succeed", n)
+	}
+	clk.Advance(time.Minute)
+	a, err = s.AttemptCode(ctx, pa, b)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{Lock: store.Lock{Scope: store.ScopePair, Remaining: window - time.Minute}}, a, "AttemptCode with the fresh window's budget spent")
+	lock, err := s.Fail(ctx, pa, b)
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: window - time.Minute, Set: true}, lock, "Fail: a lock until the fresh window ends")
+}
+
+func TestStatusAfterSucceed(t *testing.T) {
+	// Counts that Succeed clears in place show as none: the customer's is
+	// 0 and the pair is not listed, while another pair's count and a
+	// locked pair still are.
+	ctx := context.Background()
+	s, _ := newStore(t)
+	for _, p := range []store.Pair{pa, pb} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+		a, err := s.AttemptCode(ctx, p, open)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	c := store.Pair{Integration: "c", Subject: "subj"}
+	_, err := s.Fail(ctx, c, budgets(10, store.Budget{Limit: 0, LockFor: time.Hour}, unlimited))
+	require.NoError(t, err)
+	require.NoError(t, s.Succeed(ctx, pa))
+	st, err := s.Status(ctx, "subj")
+	require.NoError(t, err)
+	assert.Equal(t, store.Status{Pairs: []store.PairStatus{
+		{Integration: "b", Failures: 1},
+		{Integration: "c", Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Hour}},
+	}}, st)
+	require.NoError(t, s.Succeed(ctx, pb))
+	require.NoError(t, s.Succeed(ctx, c))
+	st, err = s.Status(ctx, "subj")
+	require.NoError(t, err)
+	assert.Equal(t, store.Status{Pairs: []store.PairStatus{
+		{Integration: "c", Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Hour}},
+	}}, st)
+}
+
+func TestSweepReclaimsClearedRecords(t *testing.T) {
+	// A subject's record that a verification left empty (its code
+	// consumed, its counts cleared) is kept for reuse until the janitor
+	// runs, which drops it; one with a part still alive keeps that part
+	// alone.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	const window = 10 * time.Minute
+	b := budgets(10, store.Budget{Limit: 5, Window: window}, store.Budget{Limit: 5, Window: window})
+	for _, p := range []store.Pair{pa, pb, pairOf("other")} {
+		require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c"}, time.Hour))
+		a, err := s.AttemptCode(ctx, p, b)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	ok, err := s.ConsumeCode(ctx, pa, "c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.Succeed(ctx, pa))
+	ok, err = s.ConsumeCode(ctx, pairOf("other"), "c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.Succeed(ctx, pairOf("other")))
+	items := s.Items()
+	assert.Contains(t, items, "subjects/other", "an emptied record before a sweep: got deleted, want kept for reuse")
+	for _, k := range []string{pairItem("codes", pa), pairItem("pair-failures", pa), "customer-failures/subj", "customer-failures/other"} {
+		assert.NotContains(t, items, k, "a cleared part")
+	}
+
+	s.Sweep()
+	items = s.Items()
+	assert.NotContains(t, items, "subjects/other", "an emptied record after a sweep: got kept, want deleted")
+	for _, k := range []string{"subjects/subj", pairItem("codes", pb), pairItem("pair-failures", pb)} {
+		assert.Contains(t, items, k, "a live part after a sweep")
+	}
+	assert.Len(t, items, 3, "records after a sweep: got %v", items)
+
+	// b's count's window ends first, then its code.
+	clk.Advance(window)
+	s.Sweep()
+	items = s.Items()
+	assert.NotContains(t, items, pairItem("pair-failures", pb), "a count after its window: got kept, want deleted")
+	assert.Contains(t, items, pairItem("codes", pb))
+	clk.Advance(time.Hour - window)
+	s.Sweep()
+	assert.Empty(t, s.Items(), "records once every part has ended")
 }
 
 func TestSweep(t *testing.T) {
@@ -894,8 +1045,8 @@ func TestUseSessionMarks(t *testing.T) {
 }
 
 func TestUnlockRecords(t *testing.T) {
-	// Unlock deletes the records themselves, and Unlock(subject, "") the
-	// list of the subject's pairs too; another subject's records stay.
+	// Unlock clears the locks and counts, and leaves the codes and the
+	// subject's record that holds them; another subject's records stay.
 	ctx := context.Background()
 	s, _ := newStore(t)
 	c := store.Pair{Integration: "c", Subject: "subj"}
@@ -918,10 +1069,10 @@ func TestUnlockRecords(t *testing.T) {
 
 	require.NoError(t, s.Unlock(ctx, "subj", ""))
 	items = s.Items()
-	for _, k := range []string{pairItem("pair-locks", pb), pairItem("pair-failures", c), "customer-locks/subj", "customer-failures/subj", "subject-pairs/subj"} {
+	for _, k := range []string{pairItem("pair-locks", pb), pairItem("pair-failures", c), "customer-locks/subj", "customer-failures/subj"} {
 		assert.NotContains(t, items, k)
 	}
-	for _, k := range []string{pairItem("codes", pa), pairItem("codes", pb), pairItem("codes", c), pairItem("pair-locks", pairOf("other")), "customer-locks/other", "subject-pairs/other"} {
+	for _, k := range []string{"subjects/subj", pairItem("codes", pa), pairItem("codes", pb), pairItem("codes", c), pairItem("pair-locks", pairOf("other")), "customer-locks/other", "subjects/other"} {
 		assert.Contains(t, items, k)
 	}
 }
