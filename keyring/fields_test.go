@@ -10,7 +10,8 @@ import (
 
 // TestFieldsMatchSign: fields written one by one make the MAC Sign makes
 // of the same fields, whole or truncated, String and Bytes alike, however
-// long the fields (the state's buffer is 128 bytes).
+// long the fields (the state's buffer is 256 bytes: fields of 300 and
+// 600 bytes cross it).
 func TestFieldsMatchSign(t *testing.T) {
 	k := mustNew(t, testKey(1))
 	long := string(make([]byte, 300))
@@ -19,6 +20,7 @@ func TestFieldsMatchSign(t *testing.T) {
 		{""},
 		{"acme", "phone:+5511987654321", "login", "123456"},
 		{long, "x", long},
+		{long + long, long, "y"},
 	} {
 		want := k.Sign(codeDomain, fields...)
 		for _, n := range []int{MinTagBytes, 20, sha256.Size} {

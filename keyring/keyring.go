@@ -41,11 +41,12 @@ type macKey struct {
 
 // macState is an HMAC under one key plus scratch space. The message is
 // copied into buf and written in chunks, which saves an interface call per
-// field and a []byte conversion per string.
+// field and a []byte conversion per string. A session record's message
+// (about 150 bytes) fits buf whole, so it is written in one call.
 type macState struct {
 	h   hash.Hash
 	n   int // bytes pending in buf
-	buf [128]byte
+	buf [256]byte
 	sum [sha256.Size]byte
 }
 
