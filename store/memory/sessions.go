@@ -69,10 +69,12 @@ const (
 	stateRemoved
 )
 
-// Flags of a record: whether it is an extendedRecord, and the location
-// its times are read back in.
+// Flags of a record: whether it is an extendedRecord, whether its key is
+// not a digest's hex (then the extendedRecord holds it, and it may be any
+// string, "" included), and the location its times are read back in.
 const (
 	flagExtended uint8 = 1 << iota
+	flagOtherKey
 	flagVerifiedUTC
 	flagExpiresUTC
 )
@@ -229,13 +231,18 @@ func newSessionRecord(key string, sess *store.Session, until int64) *sessionReco
 			if len(full.Scopes) == 0 {
 				full.Scopes = nil
 			} else {
-				full.Scopes = slices.Clone(full.Scopes)
+				full.Scopes = slices.Clip(slices.Clone(full.Scopes))
 			}
-			full.MAC = bytes.Clone(full.MAC)
+			// Clipped: readers share these slices, and an append by one
+			// must not write into spare capacity another can see.
+			full.MAC = slices.Clip(bytes.Clone(full.MAC))
 			x.session = &full
 		}
 		r = &x.sessionRecord
 		r.flags = flagExtended
+		if !isDigest {
+			r.flags |= flagOtherKey
+		}
 	}
 	r.until = until
 	r.key = digest // zero when key is not a digest's hex
@@ -306,16 +313,16 @@ func (r *sessionRecord) GoString() string { return r.String() }
 // exists, so the string stays valid and immutable for as long as go-cache
 // keeps it (and keeps r alive with it).
 func (r *sessionRecord) cacheKey() string {
-	if x := r.ext(); x != nil && x.key != "" {
-		return x.key
+	if r.flags&flagOtherKey != 0 {
+		return r.ext().key
 	}
 	return unsafe.String(&r.key[0], len(r.key))
 }
 
 // hexKey returns the key r was created under, as the caller gave it.
 func (r *sessionRecord) hexKey() string {
-	if x := r.ext(); x != nil && x.key != "" {
-		return x.key
+	if r.flags&flagOtherKey != 0 {
+		return r.ext().key
 	}
 	return hex.EncodeToString(r.key[:])
 }
@@ -384,8 +391,8 @@ func (s *Store) keyShard(key string) *shard {
 
 // recordShard returns the shard r is stored in, and its go-cache there.
 func (s *Store) recordShard(r *sessionRecord) (*shard, *cache.Cache) {
-	if x := r.ext(); x != nil && x.key != "" {
-		sh := s.shard(x.key)
+	if r.flags&flagOtherKey != 0 {
+		sh := s.shard(r.ext().key)
 		return sh, sh.otherSessions
 	}
 	sh := s.digestShard(&r.key)
