@@ -159,6 +159,24 @@ func (x *floorHMACs) sumInto(msg []byte) {
 	x.mac.Sum(x.sum[:0])
 }
 
+// sealed reports whether mac is the MAC of a session of no scopes with
+// these fields, stored under digest, in store.Seal's encoding (step 8).
+func (x *floorHMACs) sealed(digest *[sha256.Size]byte, integration, customer string, verifiedAt, expiresAt time.Time, mac []byte) bool {
+	var times [24]byte
+	binary.BigEndian.PutUint64(times[0:], uint64(verifiedAt.Unix()))
+	binary.BigEndian.PutUint32(times[8:], uint32(verifiedAt.Nanosecond()))
+	binary.BigEndian.PutUint64(times[12:], uint64(expiresAt.Unix()))
+	binary.BigEndian.PutUint32(times[20:], uint32(expiresAt.Nanosecond()))
+	msg := appendField(x.buf[:0], floorSessionDomain)
+	msg = appendFieldBytes(msg, digest[:])
+	msg = appendField(msg, integration)
+	msg = appendField(msg, customer)
+	msg = appendFieldBytes(msg, times[:])
+	msg = appendField(msg, "0") // no scopes
+	x.sumInto(msg)
+	return subtle.ConstantTimeCompare(x.sum[:], mac) == 1
+}
+
 func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 1, 2: integration and decision.
 	integration, ok := middleware.IntegrationFrom(r.Context())
@@ -209,19 +227,7 @@ func (f *floor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// 8: the session's MAC.
-	var times [24]byte
-	binary.BigEndian.PutUint64(times[0:], uint64(s.verifiedAt.Unix()))
-	binary.BigEndian.PutUint32(times[8:], uint32(s.verifiedAt.Nanosecond()))
-	binary.BigEndian.PutUint64(times[12:], uint64(s.expiresAt.Unix()))
-	binary.BigEndian.PutUint32(times[20:], uint32(s.expiresAt.Nanosecond()))
-	msg = appendField(x.buf[:0], floorSessionDomain)
-	msg = appendFieldBytes(msg, digest[:])
-	msg = appendField(msg, s.integration)
-	msg = appendField(msg, s.customer)
-	msg = appendFieldBytes(msg, times[:])
-	msg = appendField(msg, "0") // no scopes
-	x.sumInto(msg)
-	if subtle.ConstantTimeCompare(x.sum[:], s.mac[:]) != 1 {
+	if !x.sealed(&digest, s.integration, s.customer, s.verifiedAt, s.expiresAt, s.mac[:]) {
 		f.deny(w, http.StatusForbidden)
 		return
 	}
@@ -243,19 +249,7 @@ func (f *floor) serveFromStore(w http.ResponseWriter, r *http.Request, x *floorH
 		f.deny(w, http.StatusForbidden)
 		return
 	}
-	var times [24]byte
-	binary.BigEndian.PutUint64(times[0:], uint64(s.VerifiedAt.Unix()))
-	binary.BigEndian.PutUint32(times[8:], uint32(s.VerifiedAt.Nanosecond()))
-	binary.BigEndian.PutUint64(times[12:], uint64(s.ExpiresAt.Unix()))
-	binary.BigEndian.PutUint32(times[20:], uint32(s.ExpiresAt.Nanosecond()))
-	msg := appendField(x.buf[:0], floorSessionDomain)
-	msg = appendFieldBytes(msg, digest[:])
-	msg = appendField(msg, s.Integration)
-	msg = appendField(msg, s.CustomerID)
-	msg = appendFieldBytes(msg, times[:])
-	msg = appendField(msg, "0") // no scopes
-	x.sumInto(msg)
-	if subtle.ConstantTimeCompare(x.sum[:], s.MAC) != 1 {
+	if !x.sealed(digest, s.Integration, s.CustomerID, s.VerifiedAt, s.ExpiresAt, s.MAC) {
 		f.deny(w, http.StatusForbidden)
 		return
 	}
