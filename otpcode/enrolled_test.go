@@ -72,3 +72,41 @@ func TestVerifyAfterAnotherPartnerEnrolled(t *testing.T) {
 	_, err = verify("saipos", codes["saipos"])
 	assert.ErrorIs(t, err, otpcode.ErrNotRequested)
 }
+
+// TestStrangerLockIsNotTheCustomers: a partner that locked its pair by
+// guessing at a code issued to a stranger, before the customer existed,
+// finds after enrollment that no code was requested — the answer the
+// operator's view of the customer (Status: no lock) explains — and the
+// lock, which is the stranger's, keeps that old code from being judged.
+func TestStrangerLockIsNotTheCustomers(t *testing.T) {
+	const phone = "+5531987650001"
+	dir := &enrolling{known: map[string]string{}}
+	f := newFixture(t, func(l *otpcode.Limits) { manyRequests(l); l.LockAfter = 2 }, nil, otpcode.WithDirectory(dir))
+	ctx := context.Background()
+	verify := func(partner, code string) (otpcode.VerifyResult, error) {
+		return f.svc.Verify(ctx, otpcode.VerifyInput{Integration: partner, Identifier: phone, Code: code})
+	}
+	for _, partner := range []string{"goomer", "saipos"} {
+		_, err := f.svc.Request(ctx, otpcode.RequestInput{Integration: partner, Identifier: phone})
+		require.NoError(t, err, "request for %s", partner)
+	}
+	saiposCode := f.whatsapp.last(t).Code
+	_, err := verify("saipos", wrong(saiposCode))
+	require.ErrorIs(t, err, otpcode.ErrInvalidCode)
+	_, err = verify("saipos", wrong(saiposCode))
+	require.ErrorIs(t, err, otpcode.ErrLocked, "the stranger's pair locked")
+
+	// goomer's verification makes the customer.
+	_, err = verify("goomer", f.whatsapp.msgs[0].Code)
+	require.NoError(t, err)
+
+	_, err = verify("saipos", saiposCode)
+	assert.ErrorIs(t, err, otpcode.ErrNotRequested, "the stranger's locked code, after enrollment")
+	assert.NotErrorIs(t, err, otpcode.ErrLocked)
+	st, err := f.svc.Status(ctx, "cust-0001")
+	require.NoError(t, err)
+	assert.False(t, st.Limits.Customer.Locked())
+	for _, p := range st.Limits.Pairs {
+		assert.False(t, p.Lock.Locked(), "the customer's status shows no lock on %s", p.Integration)
+	}
+}

@@ -438,19 +438,19 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		// customer made since (by another partner's verification, on this
 		// instance or another). Its code is still this pair's: it is
 		// judged under the subject it was issued to, with that subject's
-		// budgets, as it would have been before the customer existed.
+		// budgets, as it would have been before the customer existed. A
+		// stranger's pair that is locked (or has no code) is not the
+		// customer's: the answer stays "not requested", as the operator's
+		// view of the customer (Status) shows no lock. The audit and the
+		// events keep naming the customer (*subject).
 		if stranger, _ := s.subjectOf(id, Customer{}, false); stranger != p.Subject {
 			sp := store.Pair{Integration: p.Integration, Subject: stranger}
 			satt, err := s.store.AttemptCode(ctx, sp, s.limits.budgets())
 			if err != nil {
 				return VerifyResult{}, fmt.Errorf("otpcode: count attempt: %w", err)
 			}
-			if satt.Found || satt.Lock.Locked() {
-				p, att, *subject = sp, satt, stranger
-			}
-			if att.Lock.Locked() {
-				*vo = verifyLocked
-				return VerifyResult{}, lockError(att.Lock)
+			if satt.Found {
+				p, att = sp, satt
 			}
 		}
 	}
@@ -464,7 +464,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		// counts as a failure: a spent budget becomes a lock here too.
 		wrong = true
 		*vo = verifyExpired
-		return VerifyResult{}, s.fail(ctx, p, breaker, ErrExpired)
+		return VerifyResult{}, s.fail(ctx, p, *subject, breaker, ErrExpired)
 	}
 	if rec.Attempts > s.limits.MaxAttempts {
 		*vo = verifyBurned
@@ -473,7 +473,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 	if !s.keys.Verify(codeDomain, rec.MAC, in.Integration, p.Subject, in.Purpose, in.Code) {
 		wrong = true
 		*vo = verifyWrongCode
-		return VerifyResult{}, s.fail(ctx, p, breaker, ErrInvalidCode)
+		return VerifyResult{}, s.fail(ctx, p, *subject, breaker, ErrInvalidCode)
 	}
 	consumed, err := s.store.ConsumeCode(ctx, p, rec.ID)
 	if err != nil {
@@ -520,8 +520,9 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 // their budget (counting otpguard_locks and emitting
 // telemetry.EventLocked), reports a breaker this attempt filled (the same
 // with telemetry.EventBreakerTripped), and returns ErrLocked with the lock in
-// force, or else reason.
-func (s *Service) fail(ctx context.Context, p store.Pair, breaker store.Window, reason error) error {
+// force, or else reason. ref is the subject the lock's event names: the
+// customer's, also when the code was a stranger's (see verify).
+func (s *Service) fail(ctx context.Context, p store.Pair, ref string, breaker store.Window, reason error) error {
 	if breaker.Left == 0 {
 		s.obs.lock(ctx, store.ScopeIntegration)
 		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventBreakerTripped, Integration: p.Integration, Scope: store.ScopeIntegration, Duration: s.limits.IntegrationFailWindow})
@@ -533,7 +534,7 @@ func (s *Service) fail(ctx context.Context, p store.Pair, breaker store.Window, 
 	if lock.Set {
 		s.obs.lock(ctx, lock.Scope)
 		if s.tel.HasEvents() {
-			s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventLocked, Integration: p.Integration, Customer: s.customerRef(p.Subject), Scope: lock.Scope, Duration: lock.Remaining})
+			s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventLocked, Integration: p.Integration, Customer: s.customerRef(ref), Scope: lock.Scope, Duration: lock.Remaining})
 		}
 	}
 	if lock.Locked() {
