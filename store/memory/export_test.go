@@ -53,21 +53,21 @@ func (s *Store) Items() map[string]any {
 // parts adds the parts of r, the record of subject, that are set to all
 // (see Items).
 func (r *subjectRecord) parts(subject string, all map[string]any) {
-	if !r.failures.until.IsZero() {
+	if r.failures != (counter{}) {
 		all["customer-failures/"+subject] = r.failures
 	}
-	if !r.lock.until.IsZero() {
+	if r.lock != (deadline{}) {
 		all["customer-locks/"+subject] = r.lock
 	}
-	for _, pr := range r.pairs {
+	for pr := &r.pairs; pr != nil; pr = pr.next {
 		k := subject + "\x00" + pr.integration
-		if !pr.codeLife.until.IsZero() {
-			all["codes/"+k] = pr.code
+		if pr.code.deadline != (deadline{}) {
+			all["codes/"+k] = pr.code.get(pr.integration)
 		}
-		if !pr.failures.until.IsZero() {
+		if pr.failures != (counter{}) {
 			all["pair-failures/"+k] = pr.failures
 		}
-		if !pr.lock.until.IsZero() {
+		if pr.lock != (deadline{}) {
 			all["pair-locks/"+k] = pr.lock
 		}
 	}
@@ -97,6 +97,9 @@ func (s *Store) IndexLen(scope store.LockScope, id string) int {
 	return n
 }
 
-// RecordSize is the size of a session record, which the memory benchmarks
-// count on.
-const RecordSize = unsafe.Sizeof(sessionRecord{})
+// RecordSize is the size of a session record, and SubjectRecordSize that
+// of a subject's, which the memory benchmarks count on.
+const (
+	RecordSize        = unsafe.Sizeof(sessionRecord{})
+	SubjectRecordSize = unsafe.Sizeof(subjectRecord{})
+)

@@ -3,6 +3,8 @@ package memory
 import (
 	"context"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/otpguard/otpguard/store"
@@ -10,9 +12,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// counter is a count within a window that ends at its deadline. The zero
-// counter is a window that is not running. Its fields change only under
-// the shard mutex.
+// counter is a count within a window that ends at its deadline, 16 bytes.
+// The zero counter is a window that is not running. Its fields change only
+// under the shard mutex.
 type counter struct {
 	deadline
 	n int
@@ -27,7 +29,7 @@ func (c *counter) count() int {
 }
 
 // at returns c's count at now: 0 once its window has ended.
-func (c *counter) at(now time.Time) int {
+func (c *counter) at(now tick) int {
 	if !c.aliveAt(now) {
 		return 0
 	}
@@ -36,9 +38,9 @@ func (c *counter) at(now time.Time) int {
 
 // start starts a window of store.ClampTTL(window) at now, with no count,
 // unless one is running.
-func (c *counter) start(now time.Time, window time.Duration) {
+func (c *counter) start(now tick, window time.Duration) {
 	if !c.aliveAt(now) {
-		*c = counter{deadline: deadline{until: expiry(now, window)}}
+		*c = counter{deadline: after(now, window)}
 	}
 }
 
@@ -75,25 +77,25 @@ func (s *Store) Fail(ctx context.Context, p store.Pair, b store.Budgets) (store.
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	r, pr := sh.pair(p)
 	var set store.LockScope
 	if (pr == nil || !pr.lock.aliveAt(now)) && pr.failuresAt(now) >= b.Pair.Limit {
-		until := expiry(now, b.Pair.LockFor)
-		if pr != nil && pr.failures.aliveAt(now) && pr.failures.until.After(until) {
-			until = pr.failures.until
+		lock := after(now, b.Pair.LockFor)
+		if pr != nil && pr.failures.aliveAt(now) && pr.failures.until > lock.until {
+			lock = pr.failures.deadline
 		}
 		if pr == nil {
 			r, pr = sh.addPair(p)
 		}
-		pr.failures, pr.lock = counter{}, deadline{until: until}
+		pr.failures, pr.lock = counter{}, lock
 		set = store.ScopePair
 	}
 	if (r == nil || !r.lock.aliveAt(now)) && r.failuresAt(now) >= b.Customer.Limit {
 		if r == nil {
 			r = sh.addSubject(p.Subject)
 		}
-		r.failures, r.lock = counter{}, deadline{until: expiry(now, b.Customer.LockFor)}
+		r.failures, r.lock = counter{}, after(now, b.Customer.LockFor)
 		set = store.ScopeCustomer
 	}
 	l := r.lockAt(pr, now)
@@ -108,7 +110,7 @@ func (s *Store) Locked(ctx context.Context, p store.Pair) (store.Lock, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	r, pr := sh.pair(p)
-	return r.lockAt(pr, s.clock(ctx)), nil
+	return r.lockAt(pr, s.clockTick(ctx)), nil
 }
 
 // Succeed forgets the pair's failure count and the customer's, after a
@@ -140,7 +142,7 @@ func (s *Store) Status(ctx context.Context, subject string) (store.Status, error
 	sh := s.shard(subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	var st store.Status
 	r := sh.subject(subject)
 	if r == nil {
@@ -148,8 +150,7 @@ func (s *Store) Status(ctx context.Context, subject string) (store.Status, error
 	}
 	st.Customer = r.lockAt(nil, now)
 	st.CustomerFailures = r.failures.at(now)
-	for i := range r.pairs { // sorted by integration already
-		pr := &r.pairs[i]
+	for pr := &r.pairs; pr != nil; pr = pr.next {
 		pst := store.PairStatus{Integration: pr.integration, Failures: pr.failures.at(now)}
 		if pr.lock.aliveAt(now) {
 			pst.Lock = store.Lock{Scope: store.ScopePair, Remaining: pr.lock.remaining(now)}
@@ -158,6 +159,8 @@ func (s *Store) Status(ctx context.Context, subject string) (store.Status, error
 			st.Pairs = append(st.Pairs, pst)
 		}
 	}
+	// The subject's pairs are kept in no order.
+	slices.SortFunc(st.Pairs, func(a, b store.PairStatus) int { return strings.Compare(a.Integration, b.Integration) })
 	return st, nil
 }
 
@@ -182,8 +185,8 @@ func (s *Store) Unlock(ctx context.Context, subject, integration string) error {
 		return nil
 	}
 	r.failures, r.lock = counter{}, deadline{}
-	for i := range r.pairs {
-		r.pairs[i].failures, r.pairs[i].lock = counter{}, deadline{}
+	for pr := &r.pairs; pr != nil; pr = pr.next {
+		pr.failures, pr.lock = counter{}, deadline{}
 	}
 	return nil
 }
@@ -199,11 +202,12 @@ func (s *Store) Cooldown(ctx context.Context, key string, d time.Duration) (bool
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	if c, ok := lookup[*deadline](sh.cooldowns, key, now); ok {
 		return false, c.remaining(now), nil
 	}
-	sh.cooldowns.Set(key, &deadline{until: expiry(now, d)}, cache.NoExpiration)
+	c := after(now, d)
+	sh.cooldowns.Set(key, &c, cache.NoExpiration)
 	return true, 0, nil
 }
 
@@ -218,10 +222,10 @@ func (s *Store) Hit(ctx context.Context, key string, limit int, window time.Dura
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	c, ok := lookup[*counter](sh.hits, key, now)
 	if !ok {
-		c = &counter{deadline: deadline{until: expiry(now, window)}}
+		c = &counter{deadline: after(now, window)}
 		sh.hits.Set(key, c, cache.NoExpiration)
 	}
 	if c.n >= limit {
@@ -239,7 +243,7 @@ func (s *Store) Peek(ctx context.Context, key string, limit int) (store.Window, 
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	c, _ := lookup[*counter](sh.hits, key, now)
 	if n := c.count(); n < limit {
 		return store.Window{Allowed: true, Left: limit - n}, nil
@@ -257,7 +261,7 @@ func (s *Store) Refund(ctx context.Context, key string) error {
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c, ok := lookup[*counter](sh.hits, key, s.clock(ctx)); ok && c.n > 0 {
+	if c, ok := lookup[*counter](sh.hits, key, s.clockTick(ctx)); ok && c.n > 0 {
 		c.n--
 	}
 	return nil
@@ -275,7 +279,8 @@ func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.clock(ctx)
-	b, ok := lookup[*bucket](sh.buckets, key, now)
+	t := tickOf(now)
+	b, ok := lookup[*bucket](sh.buckets, key, t)
 	switch {
 	case !ok:
 		b = &bucket{lim: rate.NewLimiter(r, burst)}
@@ -286,7 +291,7 @@ func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (
 	}
 	allowed := b.lim.AllowN(now, 1)
 	tokens := b.lim.TokensAt(now)
-	b.until = now.Add(addSat(untilFull(tokens, r, burst), bucketIdle))
+	b.until = t.add(addSat(untilFull(tokens, r, burst), bucketIdle))
 	if allowed {
 		return true, 0, nil
 	}

@@ -60,7 +60,8 @@
 // record's state.
 //
 // Durations returned are exact (nanosecond precision) and positive whenever
-// something is refused. The ctx argument of every method is read only for
+// something is refused; records hold no deadline past the year 2262 (see
+// tick). The ctx argument of every method is read only for
 // the caller's time (store.WithTime): no method blocks or does I/O. The only error a method returns is for a
 // RevokeSessions or CountSessions scope other than store.ScopeCustomer and
 // store.ScopeIntegration.
@@ -69,6 +70,7 @@ package memory
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"sync"
 	"time"
 
@@ -172,22 +174,51 @@ const ownSweep = 4
 // sweeps by their deadline (all but sessions' and subjects'): it reports
 // whether the record is still alive at now.
 type expiring interface {
-	aliveAt(now time.Time) bool
+	aliveAt(now tick) bool
 }
 
-// deadline is the end of a record's life on the store's clock. It is the
-// whole record for cooldowns, and a subject's record holds one per lock.
-// The zero deadline (the year 1) has passed.
+// tick is a reading of the store's clock as deadlines hold it: its Unix
+// nanoseconds (nanos, so saturated at the years 1678 and 2262) offset by
+// 2⁶³ into a uint64. The offset keeps the readings' order and makes 0 the
+// earliest of them, which every reading has reached, so that the zero
+// deadline has passed whatever the clock says. Between two readings in
+// nanos's range the difference is exact to the nanosecond; a deadline past
+// 2262 is held as the latest tick, which leaves less time than it would
+// (as session records do).
+type tick uint64
+
+// tickOf returns t as a tick.
+func tickOf(t time.Time) tick { return tick(nanos(t)) ^ 1<<63 }
+
+// add returns t + d for d >= 0, saturated at the latest tick.
+func (t tick) add(d time.Duration) tick {
+	if t > math.MaxUint64-tick(d) {
+		return math.MaxUint64
+	}
+	return t + tick(d)
+}
+
+// deadline is the end of a record's life on the store's clock, 8 bytes. It
+// is the whole record for cooldowns, and a subject's record holds one per
+// code and lock. The zero deadline has passed.
 type deadline struct {
-	until time.Time
+	until tick
+}
+
+// after returns the deadline of a record written at now with TTL ttl.
+func after(now tick, ttl time.Duration) deadline {
+	return deadline{until: now.add(store.ClampTTL(ttl))}
 }
 
 // aliveAt reports whether now is before the deadline.
-func (d *deadline) aliveAt(now time.Time) bool { return now.Before(d.until) }
+func (d *deadline) aliveAt(now tick) bool { return now < d.until }
 
-// remaining returns the time left at now; it is positive while the record is
-// alive.
-func (d *deadline) remaining(now time.Time) time.Duration { return d.until.Sub(now) }
+// remaining returns the time left at now while the record is alive, which
+// is positive, and exact unless it exceeds the longest time.Duration, at
+// which it saturates.
+func (d *deadline) remaining(now tick) time.Duration {
+	return time.Duration(min(d.until-now, math.MaxInt64))
+}
 
 // New returns a Store and starts its janitor (see WithCleanupInterval). Call
 // Close when done with it: until then the janitor goroutine keeps the store
@@ -243,10 +274,11 @@ func (s *Store) sweep() {
 		sh.mu.Lock()
 		now := s.now()
 		sh.sweepSessions(now)
-		sh.sweepSubjects(now)
+		t := tickOf(now)
+		sh.sweepSubjects(t)
 		for _, c := range sh.families()[ownSweep:] {
 			for k, item := range (*c).Items() {
-				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(now) {
+				if r, ok := item.Object.(expiring); !ok || !r.aliveAt(t) {
 					(*c).Delete(k)
 				}
 			}
@@ -273,3 +305,7 @@ func (s *Store) clock(ctx context.Context) time.Time {
 	}
 	return s.now()
 }
+
+// clockTick returns the time the call made with ctx is judged at (clock),
+// as a tick.
+func (s *Store) clockTick(ctx context.Context) tick { return tickOf(s.clock(ctx)) }

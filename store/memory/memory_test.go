@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -9,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -807,6 +809,190 @@ func TestVerifyPathReusesRecords(t *testing.T) {
 	verify() // the first one makes the records
 	allocs := testing.AllocsPerRun(100, verify)
 	assert.Equal(t, 2.0, allocs, "allocations per PutCode and success path: got %v, want 2 (the MAC's copies in and out)", allocs)
+}
+
+func TestCodeShapes(t *testing.T) {
+	// Whatever the code, it reads back exactly as PutCode got it: its
+	// strings, kept packed with its MAC, a nil MAC as nil and an empty one
+	// as empty, and its ExpiresAt with its location and monotonic reading.
+	ctx := context.Background()
+	base := store.Code{
+		ID:          strings.Repeat("i", 43), // a token's length
+		MAC:         bytes.Repeat([]byte{0xa5}, sha256.Size),
+		Integration: "goomer",
+		Purpose:     "redeem",
+		Channel:     "sms",
+		Attempts:    2,
+		ExpiresAt:   time.Date(2030, time.March, 4, 5, 11, 7, 123_456_789, time.UTC),
+	}
+	long := strings.Repeat("x", 300) // a length of two bytes as a uvarint
+	shapes := []struct {
+		name string
+		pair string // the pair's integration; "goomer" unless set
+		edit func(*store.Code)
+	}{
+		{"every field", "", func(*store.Code) {}},
+		{"the pair's integration", "", func(c *store.Code) { c.Integration = "goomer" }},
+		{"another integration", "", func(c *store.Code) { c.Integration = "balcao" }},
+		{"no integration", "", func(c *store.Code) { c.Integration = "" }},
+		{"no integration, pair of none", "-", func(c *store.Code) { c.Integration = "" }},
+		{"an integration, pair of none", "-", func(*store.Code) {}},
+		{"zero but ID", "", func(c *store.Code) { *c = store.Code{ID: c.ID} }},
+		{"zero", "", func(c *store.Code) { *c = store.Code{} }},
+		{"empty MAC", "", func(c *store.Code) { c.MAC = []byte{} }},
+		{"nil MAC", "", func(c *store.Code) { c.MAC = nil }},
+		{"long strings", "", func(c *store.Code) {
+			c.ID, c.Integration, c.Purpose, c.Channel = long+"i", long+"n", long+"p", long+"c"
+			c.MAC = bytes.Repeat(c.MAC, 10)
+		}},
+		{"large Attempts", "", func(c *store.Code) { c.Attempts = math.MaxInt - 1 }},
+		{"negative Attempts", "", func(c *store.Code) { c.Attempts = -5 }},
+		{"Local ExpiresAt", "", func(c *store.Code) { c.ExpiresAt = c.ExpiresAt.Local() }},
+		{"other location", "", func(c *store.Code) { c.ExpiresAt = c.ExpiresAt.In(time.FixedZone("BRT", -3*3600)) }},
+		{"monotonic reading", "", func(c *store.Code) { c.ExpiresAt = time.Now().Add(5 * time.Minute) }},
+		{"far ExpiresAt", "", func(c *store.Code) { c.ExpiresAt = time.Date(9999, time.December, 31, 0, 0, 0, 1, time.UTC) }},
+	}
+	for _, c := range shapes {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := newStore(t)
+			p := store.Pair{Integration: "goomer", Subject: "subj"}
+			switch c.pair {
+			case "-":
+				p.Integration = ""
+			case "":
+			default:
+				p.Integration = c.pair
+			}
+			want := base
+			want.MAC = slices.Clone(base.MAC)
+			c.edit(&want)
+			in := want
+			in.MAC = slices.Clone(want.MAC)
+			require.NoError(t, s.PutCode(ctx, p, in, time.Hour))
+			clear(in.MAC) // the store keeps its own copy
+			a, err := s.AttemptCode(ctx, p, budgets(math.MaxInt, unlimited, unlimited))
+			require.NoError(t, err)
+			require.True(t, a.Found)
+			want.Attempts++
+			assert.Equal(t, want, a.Code) // every field, nil and empty MACs apart
+			assert.Equal(t, want.ExpiresAt.Location(), a.Code.ExpiresAt.Location(), "ExpiresAt's location")
+			ok, err := s.ConsumeCode(ctx, p, want.ID+"x")
+			require.NoError(t, err)
+			assert.False(t, ok, "ConsumeCode with another ID")
+			ok, err = s.ConsumeCode(ctx, p, want.ID)
+			require.NoError(t, err)
+			assert.True(t, ok, "ConsumeCode with the code's ID")
+		})
+	}
+}
+
+func TestSubjectPairs(t *testing.T) {
+	// A subject's first pair is kept in its record, the others chained to
+	// it in no order: Status still lists them by integration, a pair
+	// added when the first has no part takes its place, and a sweep that
+	// drops the first moves another into its place.
+	ctx := context.Background()
+	s, clk := newStore(t)
+	p := func(integration string) store.Pair { return store.Pair{Integration: integration, Subject: "subj"} }
+	b := budgets(10, store.Budget{Limit: 10, Window: time.Hour}, unlimited)
+	for _, integration := range []string{"c", "a", "d", "b"} {
+		require.NoError(t, s.PutCode(ctx, p(integration), store.Code{ID: integration}, 2*time.Hour))
+		a, err := s.AttemptCode(ctx, p(integration), b)
+		require.NoError(t, err)
+		require.True(t, a.Found)
+	}
+	st, err := s.Status(ctx, "subj")
+	require.NoError(t, err)
+	pairs := []store.PairStatus{{Integration: "a", Failures: 1}, {Integration: "b", Failures: 1}, {Integration: "c", Failures: 1}, {Integration: "d", Failures: 1}}
+	assert.Equal(t, store.Status{CustomerFailures: 4, Pairs: pairs}, st)
+
+	// c, the first, cleared: e takes its place; c reads as no pair.
+	ok, err := s.ConsumeCode(ctx, p("c"), "c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.Succeed(ctx, p("c")))
+	require.NoError(t, s.PutCode(ctx, p("e"), store.Code{ID: "e"}, 30*time.Minute))
+	_, err = s.Fail(ctx, p("e"), budgets(10, store.Budget{Limit: 0, LockFor: time.Hour}, unlimited))
+	require.NoError(t, err)
+	items := s.Items()
+	for _, k := range []string{pairItem("codes", p("c")), pairItem("pair-failures", p("c"))} {
+		assert.NotContains(t, items, k)
+	}
+	for _, i := range []string{"a", "b", "d"} {
+		assert.Contains(t, items, pairItem("codes", p(i)))
+		assert.Contains(t, items, pairItem("pair-failures", p(i)))
+	}
+	assert.Contains(t, items, pairItem("codes", p("e")))
+	assert.Contains(t, items, pairItem("pair-locks", p("e")))
+	st, err = s.Status(ctx, "subj")
+	require.NoError(t, err)
+	pairs = []store.PairStatus{pairs[0], pairs[1], pairs[3], {Integration: "e", Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Hour}}}
+	assert.Equal(t, store.Status{Pairs: pairs}, st)
+
+	// e's code ends, then its lock: the sweep drops e, the first, and
+	// keeps the others, whose codes and counts are as they were.
+	clk.Advance(time.Hour)
+	s.Sweep()
+	items = s.Items()
+	assert.NotContains(t, items, pairItem("codes", p("e")))
+	assert.NotContains(t, items, pairItem("pair-locks", p("e")))
+	st, err = s.Status(ctx, "subj")
+	require.NoError(t, err)
+	assert.Equal(t, store.Status{}, st, "Status once the windows ended")
+	for _, i := range []string{"a", "b", "d"} {
+		a, err := s.AttemptCode(ctx, p(i), b)
+		require.NoError(t, err)
+		assert.Equal(t, store.Attempt{Code: store.Code{ID: i, Attempts: 2}, Found: true}, a, "pair %s after the sweep", i)
+	}
+	clk.Advance(time.Hour)
+	s.Sweep()
+	assert.Empty(t, s.Items(), "records once every part has ended")
+}
+
+func TestDeadlineEdges(t *testing.T) {
+	ctx := context.Background()
+	// Before 1970 a cleared part still reads as none: the zero deadline
+	// is the earliest there is.
+	s, _ := newStore(t)
+	early := store.WithTime(ctx, time.Date(1960, time.January, 1, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, s.PutCode(early, pa, store.Code{ID: "c"}, time.Hour))
+	a, err := s.AttemptCode(early, pa, open)
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	ok, err := s.ConsumeCode(early, pa, "c")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.Succeed(early, pa))
+	st, err := s.Status(early, "subj")
+	require.NoError(t, err)
+	assert.Equal(t, store.Status{}, st, "Status before 1970 after Succeed")
+	a, err = s.AttemptCode(early, pa, open)
+	require.NoError(t, err)
+	assert.Equal(t, store.Attempt{}, a, "AttemptCode before 1970 on a consumed code")
+
+	// A deadline past 2262 is held as the latest there is: a lock for
+	// the longest Duration is in force, for the time until then.
+	s, clk := newStore(t)
+	forever := budgets(10, store.Budget{Limit: 0, LockFor: math.MaxInt64}, unlimited)
+	lock, err := s.Fail(ctx, pa, forever)
+	require.NoError(t, err)
+	want := time.Unix(0, math.MaxInt64).Sub(clockStart)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: want, Set: true}, lock)
+	clk.Advance(100 * 365 * 24 * time.Hour)
+	lock, err = s.Locked(ctx, pa)
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: want - 100*365*24*time.Hour}, lock, "a century later")
+}
+
+func TestSubjectRecordSize(t *testing.T) {
+	// 128 bytes is a size class of Go's allocator, and what a subject
+	// with one pair costs besides go-cache's map entry and its code's
+	// packed strings (BenchmarkMemoryPerEntry in bench/): a field more
+	// takes 144.
+	if strconv.IntSize == 32 {
+		t.Skip("sized for 64-bit platforms")
+	}
+	assert.Equal(t, uintptr(128), memory.SubjectRecordSize, "size of a subject's record")
 }
 
 func TestSucceedStartsFreshWindow(t *testing.T) {

@@ -1,18 +1,17 @@
 package memory
 
 import (
-	"bytes"
 	"context"
-	"slices"
-	"strings"
+	"encoding/binary"
 	"time"
+	"unsafe"
 
 	"github.com/otpguard/otpguard/store"
 	"github.com/patrickmn/go-cache"
 )
 
 // lookup returns the record of type T under key in c if it is alive at now.
-func lookup[T expiring](c *cache.Cache, key string, now time.Time) (T, bool) {
+func lookup[T expiring](c *cache.Cache, key string, now tick) (T, bool) {
 	var zero T
 	v, ok := c.Get(key)
 	if !ok {
@@ -25,6 +24,20 @@ func lookup[T expiring](c *cache.Cache, key string, now time.Time) (T, bool) {
 	return r, true
 }
 
+// A subject's record and its code's packed strings are what an outstanding
+// code costs besides its subject, which go-cache keeps as the key, and
+// go-cache's map slot (about 100 bytes, see sessions.go). A million codes
+// of one subject each (BenchmarkMemoryPerEntry in bench/: a 43-byte ID, a
+// 32-byte MAC and an integration other than the pair's, of 6 bytes) take
+// 349 bytes each: 128 for the record, a size class of Go's allocator, 96
+// for the packed strings (85 bytes), 24 for the subject and the map's 100.
+// They took 509 when the record held a store.Code, deadlines as time.Time
+// and its pairs in a slice: 80 bytes for the record, 224 for its one
+// pair's slice, 48 for the ID and 32 for the MAC. Hence the record's
+// shape: deadlines are ticks (8 bytes, not 24), a subject's first pair is
+// inline and the others chained to it, and a code's strings and MAC are
+// one string, which the Code that AttemptCode returns points into.
+
 // subjectRecord holds every record of one subject but its sessions: the
 // customer's failure count and lock, and the code, failure count and lock
 // of each of its pairs. It is kept under the subject, a string every
@@ -36,34 +49,130 @@ func lookup[T expiring](c *cache.Cache, key string, now time.Time) (T, bool) {
 // locks, a lock Unlock lifts) is zeroed in place rather than deleted: a
 // zero counter is a window that is not running, a zero deadline has
 // passed, so the record reads as if the part had been deleted, and the
-// next part set in it reuses its memory. A verification's counts, which Succeed clears, then
-// cost no allocation the next time. The janitor zeroes the parts whose
-// deadline has passed, drops the pairs left with none and then the record
-// if it has none left (sweepSubjects), so that idle memory is still
-// reclaimed.
+// next part set in it reuses its memory. A verification's counts, which
+// Succeed clears, then cost no allocation the next time. A pair whose
+// parts are all zero reads as no pair, and the first pair's place, inline,
+// is taken by the next pair added when it is in that state. The janitor
+// zeroes the parts whose deadline has passed, drops the pairs left with
+// none and then the record if it has none left (sweepSubjects), so that
+// idle memory is still reclaimed.
 //
-// Its fields change only under the shard mutex.
+// Its fields change only under the shard mutex. 128 bytes.
 type subjectRecord struct {
 	// failures is the customer's run of consecutive failures.
 	failures counter
 	// lock is the customer's lock.
 	lock deadline
-	// pairs are the subject's pairs that have had a part since the last
-	// sweep, sorted by integration: a subject has few, and Status lists
-	// them in that order.
-	pairs []pairRecord
+	// pairs is the first of the subject's pairs that have had a part since
+	// the last sweep, and the rest follow it through next, in no order: a
+	// subject has few, and most have one, which then costs no allocation
+	// of its own.
+	pairs pairRecord
 }
 
 // pairRecord is one pair's part of its subject's record.
 type pairRecord struct {
 	integration string
-	// code is the pair's outstanding code while codeLife runs, with a MAC
-	// of its own (PutCode's copy).
-	code     store.Code
-	codeLife deadline
+	// code is the pair's outstanding code while its deadline runs.
+	code codeRecord
 	// failures is the pair's failure count in its window.
 	failures counter
 	lock     deadline
+	// next is the subject's next pair.
+	next *pairRecord
+}
+
+// codeRecord is a stored code, kept as what rebuilds the store.Code that
+// PutCode was given (see get): the Code's strings and MAC packed in one
+// string (packCode), its Attempts and its ExpiresAt as given, location and
+// monotonic reading included. The zero codeRecord is no code.
+type codeRecord struct {
+	// deadline is the end of the code's life.
+	deadline
+	attempts  int
+	packed    string
+	expiresAt time.Time
+}
+
+// packCode returns the ID, MAC, Integration, Purpose and Channel of c, a
+// code of the pair of integration, in one string: four uvarints, the
+// lengths of the ID, of the MAC plus one (0 for a nil MAC), of the
+// Integration plus one (0 when it is integration, which is then not
+// repeated) and of the Purpose, then the ID, the MAC, the Integration and
+// the Purpose, and the Channel as the rest. They cost one allocation,
+// rounded up to a size class once, and the store keeps none of the
+// caller's strings: the Code that AttemptCode returns points into this one.
+func packCode(c *store.Code, integration string) string {
+	var head [4 * binary.MaxVarintLen64]byte
+	h := binary.AppendUvarint(head[:0], uint64(len(c.ID)))
+	h = binary.AppendUvarint(h, orZero(len(c.MAC), c.MAC == nil))
+	own, same := c.Integration, c.Integration == integration
+	if same {
+		own = ""
+	}
+	h = binary.AppendUvarint(h, orZero(len(own), same))
+	h = binary.AppendUvarint(h, uint64(len(c.Purpose)))
+	b := make([]byte, 0, len(h)+len(c.ID)+len(c.MAC)+len(own)+len(c.Purpose)+len(c.Channel))
+	b = append(b, h...)
+	b = append(b, c.ID...)
+	b = append(b, c.MAC...)
+	b = append(b, own...)
+	b = append(b, c.Purpose...)
+	b = append(b, c.Channel...)
+	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not written again
+}
+
+// orZero returns n+1, or 0 when zero is true: the length of a field that
+// may be none.
+func orZero(n int, zero bool) uint64 {
+	if zero {
+		return 0
+	}
+	return uint64(n) + 1
+}
+
+// uvarint returns the uvarint that s starts with and the rest of s; s is
+// one that packCode wrote.
+func uvarint(s string) (int, string) {
+	var x uint64
+	for i, shift := 0, uint(0); i < len(s); i, shift = i+1, shift+7 {
+		if s[i] < 0x80 {
+			return int(x | uint64(s[i])<<shift), s[i+1:]
+		}
+		x |= uint64(s[i]&0x7f) << shift
+	}
+	panic("memory: corrupt packed code")
+}
+
+// unpack returns the Code c holds, stored for the pair of integration, but
+// its MAC, with strings that point into c.packed; and the MAC as a string,
+// and whether it is nil.
+func (c *codeRecord) unpack(integration string) (code store.Code, mac string, nilMAC bool) {
+	s := c.packed
+	idLen, s := uvarint(s)
+	macLen, s := uvarint(s)
+	ownLen, s := uvarint(s)
+	purposeLen, s := uvarint(s)
+	code = store.Code{Integration: integration, Attempts: c.attempts, ExpiresAt: c.expiresAt}
+	code.ID, s = s[:idLen], s[idLen:]
+	if macLen > 0 {
+		mac, s = s[:macLen-1], s[macLen-1:]
+	}
+	if ownLen > 0 {
+		code.Integration, s = s[:ownLen-1], s[ownLen-1:]
+	}
+	code.Purpose, code.Channel = s[:purposeLen], s[purposeLen:]
+	return code, mac, macLen == 0
+}
+
+// get returns the Code c holds, stored for the pair of integration, with
+// a MAC of its own, the one allocation, unless it is nil.
+func (c *codeRecord) get(integration string) store.Code {
+	code, mac, nilMAC := c.unpack(integration)
+	if !nilMAC {
+		code.MAC = []byte(mac)
+	}
+	return code
 }
 
 // subject returns subject's record in sh, or nil. The caller holds sh.mu.
@@ -101,47 +210,45 @@ func (sh *shard) addPair(p store.Pair) (*subjectRecord, *pairRecord) {
 	return r, r.addPair(p.Integration)
 }
 
-// search returns the index of integration's pair in r.pairs, or the index
-// it would be inserted at, and whether it is there. A subject has few
-// pairs, so a linear scan beats a binary search.
-func (r *subjectRecord) search(integration string) (int, bool) {
-	for i := range r.pairs {
-		switch c := strings.Compare(r.pairs[i].integration, integration); {
-		case c == 0:
-			return i, true
-		case c > 0:
-			return i, false
-		}
-	}
-	return len(r.pairs), false
-}
-
 // pair returns the record of integration's pair in r, or nil; nil when r
-// is nil.
+// is nil. A subject has few pairs: a walk of the chain finds it.
 func (r *subjectRecord) pair(integration string) *pairRecord {
 	if r == nil {
 		return nil
 	}
-	if i, ok := r.search(integration); ok {
-		return &r.pairs[i]
+	for pr := &r.pairs; pr != nil; pr = pr.next {
+		if pr.integration == integration {
+			return pr
+		}
 	}
 	return nil
 }
 
-// addPair returns the record of integration's pair in r, inserting an
-// empty one first if there is none. An insertion may move the other
-// pairs' records: pointers to them taken before are stale.
+// addPair returns the record of integration's pair in r, adding an empty
+// one first if there is none: in the first pair's place when the pair
+// there has no part set (it reads as no pair, whatever its integration),
+// else after it. No other pair's record moves.
 func (r *subjectRecord) addPair(integration string) *pairRecord {
-	i, ok := r.search(integration)
-	if !ok {
-		r.pairs = slices.Insert(r.pairs, i, pairRecord{integration: integration})
+	if pr := r.pair(integration); pr != nil {
+		return pr
 	}
-	return &r.pairs[i]
+	if r.pairs.empty() {
+		r.pairs = pairRecord{integration: integration, next: r.pairs.next}
+		return &r.pairs
+	}
+	pr := &pairRecord{integration: integration, next: r.pairs.next}
+	r.pairs.next = pr
+	return pr
+}
+
+// empty reports whether pr has no part set, not even one that has ended.
+func (pr *pairRecord) empty() bool {
+	return pr.code.deadline == deadline{} && pr.failures == counter{} && pr.lock == deadline{}
 }
 
 // failuresAt returns the customer's count at now: 0 when r is nil or the
 // count has been forgotten.
-func (r *subjectRecord) failuresAt(now time.Time) int {
+func (r *subjectRecord) failuresAt(now tick) int {
 	if r == nil {
 		return 0
 	}
@@ -150,7 +257,7 @@ func (r *subjectRecord) failuresAt(now time.Time) int {
 
 // failuresAt returns the pair's count in its window at now: 0 when pr is
 // nil or no window is running.
-func (pr *pairRecord) failuresAt(now time.Time) int {
+func (pr *pairRecord) failuresAt(now tick) int {
 	if pr == nil {
 		return 0
 	}
@@ -159,14 +266,14 @@ func (pr *pairRecord) failuresAt(now time.Time) int {
 
 // codeAt reports whether the pair has a live code at now; false when pr is
 // nil.
-func (pr *pairRecord) codeAt(now time.Time) bool {
-	return pr != nil && pr.codeLife.aliveAt(now)
+func (pr *pairRecord) codeAt(now tick) bool {
+	return pr != nil && pr.code.aliveAt(now)
 }
 
 // lockAt returns the lock in force at now on the pair pr of the subject r
 // (either may be nil): the customer's when the customer is locked, else
 // the pair's, else the zero Lock.
-func (r *subjectRecord) lockAt(pr *pairRecord, now time.Time) store.Lock {
+func (r *subjectRecord) lockAt(pr *pairRecord, now tick) store.Lock {
 	switch {
 	case r == nil:
 	case r.lock.aliveAt(now):
@@ -178,36 +285,41 @@ func (r *subjectRecord) lockAt(pr *pairRecord, now time.Time) store.Lock {
 }
 
 // prune zeroes the parts of r that have ended at now, drops the pairs left
-// with none, and reports whether r has a part left.
-func (r *subjectRecord) prune(now time.Time) bool {
-	kept := r.pairs[:0]
-	for i := range r.pairs {
-		if r.pairs[i].prune(now) {
-			kept = append(kept, r.pairs[i])
+// with none (the next pair takes the first's place when it is one), and
+// reports whether r has a part left.
+func (r *subjectRecord) prune(now tick) bool {
+	for link := &r.pairs.next; *link != nil; {
+		if pr := *link; pr.prune(now) {
+			link = &pr.next
+		} else {
+			*link = pr.next
 		}
 	}
-	clear(r.pairs[len(kept):]) // let go of the dropped pairs' strings
-	if len(kept) == 0 {
-		kept = nil
+	left := r.pairs.prune(now)
+	switch {
+	case left:
+	case r.pairs.next != nil:
+		r.pairs, left = *r.pairs.next, true
+	default:
+		r.pairs = pairRecord{} // let go of its integration
 	}
-	r.pairs = kept
 	if !r.failures.aliveAt(now) {
 		r.failures = counter{}
 	}
 	if !r.lock.aliveAt(now) {
 		r.lock = deadline{}
 	}
-	return len(r.pairs) > 0 || r.failures.aliveAt(now) || r.lock.aliveAt(now)
+	return left || r.failures.aliveAt(now) || r.lock.aliveAt(now)
 }
 
 // prune zeroes the parts of pr that have ended at now, and reports whether
 // pr has a part left.
-func (pr *pairRecord) prune(now time.Time) bool {
+func (pr *pairRecord) prune(now tick) bool {
 	left := false
-	if pr.codeLife.aliveAt(now) {
+	if pr.code.aliveAt(now) {
 		left = true
 	} else {
-		pr.code, pr.codeLife = store.Code{}, deadline{}
+		pr.code = codeRecord{}
 	}
 	if pr.failures.aliveAt(now) {
 		left = true
@@ -224,7 +336,7 @@ func (pr *pairRecord) prune(now time.Time) bool {
 
 // sweepSubjects prunes the shard's subject records at now and deletes
 // those left with nothing. The caller holds the shard mutex.
-func (sh *shard) sweepSubjects(now time.Time) {
+func (sh *shard) sweepSubjects(now tick) {
 	for k, item := range sh.subjects.Items() {
 		if r, ok := item.Object.(*subjectRecord); !ok || !r.prune(now) {
 			sh.subjects.Delete(k)
@@ -235,14 +347,15 @@ func (sh *shard) sweepSubjects(now time.Time) {
 // PutCode stores a copy of c as the pair's code, replacing any earlier code
 // of the same pair and no other; it is gone once the clock reaches now +
 // store.ClampTTL(ttl). Attempts is stored as given. No failure count is
-// touched.
+// touched. The copy of c's strings and MAC (packCode) is its one
+// allocation, besides a subject's record or a pair's when it adds one.
 func (s *Store) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl time.Duration) error {
-	c.MAC = bytes.Clone(c.MAC)
+	packed := packCode(&c, p.Integration)
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	_, pr := sh.addPair(p)
-	pr.code, pr.codeLife = c, deadline{until: expiry(s.clock(ctx), ttl)}
+	pr.code = codeRecord{deadline: after(s.clockTick(ctx), ttl), attempts: c.Attempts, packed: packed, expiresAt: c.ExpiresAt}
 	return nil
 }
 
@@ -271,13 +384,13 @@ func (s *Store) PutCode(ctx context.Context, p store.Pair, c store.Code, ttl tim
 //     store.ClampTTL(b.Customer.Window), and returns a copy of the code.
 //
 // The copy's MAC is a copy too, the one allocation of a counted attempt:
-// the caller may keep or change what it gets. It never changes the code's
-// expiry.
+// the caller may keep or change what it gets. Its strings point into the
+// record's packed copy (packCode). It never changes the code's expiry.
 func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) (store.Attempt, error) {
 	sh := s.shard(p.Subject)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	now := s.clock(ctx)
+	now := s.clockTick(ctx)
 	r, pr := sh.pair(p)
 	if l := r.lockAt(pr, now); l.Locked() {
 		return store.Attempt{Lock: l}, nil
@@ -295,16 +408,15 @@ func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) 
 	if !pr.codeAt(now) {
 		return store.Attempt{}, nil
 	}
-	pr.code.Attempts++
-	c := pr.code
-	c.MAC = bytes.Clone(c.MAC)
+	pr.code.attempts++
+	c := pr.code.get(pr.integration)
 	if c.Attempts > b.MaxAttempts {
 		return store.Attempt{Code: c, Found: true}, nil
 	}
 	pr.failures.start(now, b.Pair.Window)
 	pr.failures.n++
 	r.failures.n = r.failures.at(now) + 1
-	r.failures.until = expiry(now, b.Customer.Window)
+	r.failures.deadline = after(now, b.Customer.Window)
 	return store.Attempt{Code: c, Found: true}, nil
 }
 
@@ -316,9 +428,12 @@ func (s *Store) ConsumeCode(ctx context.Context, p store.Pair, id string) (bool,
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	_, pr := sh.pair(p)
-	if !pr.codeAt(s.clock(ctx)) || pr.code.ID != id {
+	if !pr.codeAt(s.clockTick(ctx)) {
 		return false, nil
 	}
-	pr.code, pr.codeLife = store.Code{}, deadline{}
+	if c, _, _ := pr.code.unpack(pr.integration); c.ID != id {
+		return false, nil
+	}
+	pr.code = codeRecord{}
 	return true, nil
 }

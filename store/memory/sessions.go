@@ -153,7 +153,7 @@ type integrationIndex struct {
 
 // aliveAt keeps the index while its chain has records: the janitor
 // empties the chain first (see sweepSessions).
-func (x *integrationIndex) aliveAt(time.Time) bool { return x.n > 0 }
+func (x *integrationIndex) aliveAt(tick) bool { return x.n > 0 }
 
 // minPrune is the size below which a chain is not pruned on insert.
 const minPrune = 64
