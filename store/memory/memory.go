@@ -9,9 +9,13 @@
 //
 // Every expiry is decided by the store's clock (WithClock, time.Now by
 // default): a record written with TTL ttl is gone once the clock reaches the
-// write time plus store.ClampTTL(ttl). go-cache's own real-time expiry is not
-// used, so a test clock that runs behind real time never loses a record
-// early. A janitor goroutine deletes records whose time has passed every
+// write time plus store.ClampTTL(ttl). go-cache holds every record, but its
+// own expiry is not used: it reads the wall clock inside every Get and
+// takes no other clock, so it would read the clock a second time on every
+// guarded request (which reads it once, store.WithTime) and lose records
+// early under a test clock that runs behind real time; and its janitor is
+// one goroutine per cache, where the store has one for all its shards. A
+// janitor goroutine deletes records whose time has passed every
 // cleanup interval (WithCleanupInterval); Close stops it. A call whose
 // context carries the caller's reading of the clock (store.WithTime) is
 // judged at that reading instead, and LookupSession at the time it is
