@@ -64,8 +64,9 @@
 // record's state.
 //
 // Durations returned are exact (nanosecond precision) and positive whenever
-// something is refused; records hold no deadline past the year 2262 (see
-// tick). The ctx argument of every method is read only for
+// something is refused; codes and limits hold no deadline more than about
+// 292 years after the store's creation, sessions none past the year 2262
+// (see tick and nanos). The ctx argument of every method is read only for
 // the caller's time (store.WithTime): no method blocks or does I/O. The only error a method returns is for a
 // RevokeSessions or CountSessions scope other than store.ScopeCustomer and
 // store.ScopeIntegration.
@@ -122,7 +123,10 @@ func WithCleanupInterval(d time.Duration) Option {
 // Store is the in-memory implementation of store.Store. Create it with New
 // and stop its janitor with Close. Its zero value is not usable.
 type Store struct {
-	now    func() time.Time
+	now func() time.Time
+	// base is the store's first reading of its clock, from which ticks
+	// count (see tick).
+	base   time.Time
 	seed   maphash.Seed
 	shards [shardCount]shard
 
@@ -181,18 +185,23 @@ type expiring interface {
 	aliveAt(now tick) bool
 }
 
-// tick is a reading of the store's clock as deadlines hold it: its Unix
-// nanoseconds (nanos, so saturated at the years 1678 and 2262) offset by
+// tick is a reading of the store's clock as the deadlines of codes, locks,
+// windows, cooldowns and buckets hold it: the time since the store's first
+// reading (Store.base), saturated at about 292 years either way, offset by
 // 2⁶³ into a uint64. The offset keeps the readings' order and makes 0 the
 // earliest of them, which every reading has reached, so that the zero
-// deadline has passed whatever the clock says. Between two readings in
-// nanos's range the difference is exact to the nanosecond; a deadline past
-// 2262 is held as the latest tick, which leaves less time than it would
-// (as session records do).
+// deadline has passed whatever the clock says. Between two readings in that
+// range the difference is exact to the nanosecond; a later deadline is held
+// as the latest tick, which leaves less time than it would.
+//
+// Ticks come from Time.Sub, which uses the monotonic clock when both
+// readings carry it, as time.Now's do: a step of the wall clock (NTP, an
+// operator) neither lifts a lock early nor extends it. An injected clock's
+// readings carry none, and are compared by their wall times.
 type tick uint64
 
 // tickOf returns t as a tick.
-func tickOf(t time.Time) tick { return tick(nanos(t)) ^ 1<<63 }
+func (s *Store) tickOf(t time.Time) tick { return tick(t.Sub(s.base)) ^ 1<<63 }
 
 // add returns t + d for d >= 0, saturated at the latest tick.
 func (t tick) add(d time.Duration) tick {
@@ -232,7 +241,7 @@ func New(opts ...Option) *Store {
 	for _, opt := range opts {
 		opt(&cfg)
 	}
-	s := &Store{now: cfg.now, seed: maphash.MakeSeed(), done: make(chan struct{})}
+	s := &Store{now: cfg.now, base: cfg.now(), seed: maphash.MakeSeed(), done: make(chan struct{})}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		for _, c := range sh.families() {
@@ -278,7 +287,7 @@ func (s *Store) sweep() {
 		sh.mu.Lock()
 		now := s.now()
 		sh.sweepSessions(now)
-		t := tickOf(now)
+		t := s.tickOf(now)
 		sh.sweepSubjects(t)
 		for _, c := range sh.families()[ownSweep:] {
 			for k, item := range (*c).Items() {
@@ -312,4 +321,4 @@ func (s *Store) clock(ctx context.Context) time.Time {
 
 // clockTick returns the time the call made with ctx is judged at (clock),
 // as a tick.
-func (s *Store) clockTick(ctx context.Context) tick { return tickOf(s.clock(ctx)) }
+func (s *Store) clockTick(ctx context.Context) tick { return s.tickOf(s.clock(ctx)) }

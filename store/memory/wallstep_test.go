@@ -1,0 +1,65 @@
+package memory_test
+
+import (
+	"context"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/store/memory"
+)
+
+// wallStepped returns t with its wall clock moved by shift and its
+// monotonic reading left alone: what time.Now returns after an NTP or
+// operator step of the system clock. The time package offers no way to
+// build one, so this writes the seconds field of a Time that carries a
+// monotonic reading (wall: 1 flag bit, 33 bits of seconds since 1885, 30
+// bits of nanoseconds); wallSteppedOK checks that it did what it says.
+func wallStepped(t time.Time, shift time.Duration) time.Time {
+	type timeLayout struct {
+		wall uint64
+		ext  int64
+		loc  *time.Location
+	}
+	x := (*timeLayout)(unsafe.Pointer(&t))
+	x.wall += uint64(int64(shift/time.Second)) << 30
+	return t
+}
+
+// TestWallClockStep: the deadlines of locks and cooldowns are kept on the
+// monotonic clock when the store's readings carry it, as time.Now's do: a
+// step of the wall clock neither lifts a lock early nor extends it.
+func TestWallClockStep(t *testing.T) {
+	t0 := time.Now()
+	require.NotEqual(t, t0, t0.Round(0), "time.Now carries no monotonic reading here")
+	for _, shift := range []time.Duration{-time.Hour, time.Hour} {
+		later := wallStepped(t0.Add(time.Second), shift)
+		require.Equal(t, time.Second, later.Sub(t0), "the monotonic clock: one second later")
+		require.Equal(t, time.Second+shift, later.Round(0).Sub(t0.Round(0)), "the wall clock stepped by %v", shift)
+
+		now := t0
+		s := memory.New(memory.WithClock(func() time.Time { return now }), memory.WithCleanupInterval(0))
+		ctx := context.Background()
+		p := store.Pair{Integration: "goomer", Subject: "subj"}
+		lock, err := s.Fail(ctx, p, store.Budgets{MaxAttempts: 5, Pair: store.Budget{Limit: 0, LockFor: time.Minute}, Customer: store.Budget{Limit: 100, LockFor: time.Hour, Window: time.Hour}})
+		require.NoError(t, err)
+		require.True(t, lock.Set)
+		allowed, _, err := s.Cooldown(ctx, "cool", time.Minute)
+		require.NoError(t, err)
+		require.True(t, allowed)
+
+		now = later
+		lock, err = s.Locked(ctx, p)
+		require.NoError(t, err)
+		assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: 59 * time.Second}, lock, "the lock a second later, wall clock stepped by %v", shift)
+		allowed, retry, err := s.Cooldown(ctx, "cool", time.Minute)
+		require.NoError(t, err)
+		assert.False(t, allowed, "the cooldown a second later, wall clock stepped by %v", shift)
+		assert.Equal(t, 59*time.Second, retry)
+		s.Close()
+	}
+}
