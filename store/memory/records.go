@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/binary"
+	"math"
 	"time"
 	"unsafe"
 
@@ -408,7 +409,10 @@ func (s *Store) AttemptCode(ctx context.Context, p store.Pair, b store.Budgets) 
 	if !pr.codeAt(now) {
 		return store.Attempt{}, nil
 	}
-	pr.code.attempts++
+	if pr.code.attempts < math.MaxInt {
+		// Saturated: a count that wrapped would read as unburned.
+		pr.code.attempts++
+	}
 	c := pr.code.get(pr.integration)
 	if c.Attempts > b.MaxAttempts {
 		return store.Attempt{Code: c, Found: true}, nil

@@ -2,6 +2,7 @@ package memory_test
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 	"unsafe"
@@ -62,4 +63,22 @@ func TestWallClockStep(t *testing.T) {
 		assert.Equal(t, 59*time.Second, retry)
 		s.Close()
 	}
+}
+
+// TestAttemptsSaturate: a code stored with the largest attempt count stays
+// burned on its next attempt; the count does not wrap to a negative one
+// that would read as unburned and charge the budgets again.
+func TestAttemptsSaturate(t *testing.T) {
+	s := memory.New(memory.WithCleanupInterval(0))
+	defer s.Close()
+	ctx := context.Background()
+	p := store.Pair{Integration: "goomer", Subject: "subj"}
+	require.NoError(t, s.PutCode(ctx, p, store.Code{ID: "c", Attempts: math.MaxInt, ExpiresAt: time.Now().Add(time.Hour)}, time.Hour))
+	a, err := s.AttemptCode(ctx, p, store.Budgets{MaxAttempts: 5, Pair: store.Budget{Limit: 10, Window: time.Hour, LockFor: time.Hour}, Customer: store.Budget{Limit: 100, Window: time.Hour, LockFor: time.Hour}})
+	require.NoError(t, err)
+	require.True(t, a.Found)
+	assert.Equal(t, math.MaxInt, a.Code.Attempts, "the attempt count saturates")
+	st, err := s.Status(ctx, "subj")
+	require.NoError(t, err)
+	assert.Equal(t, store.Status{}, st, "a burned code's attempt charges no budget")
 }
