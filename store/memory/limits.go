@@ -279,7 +279,7 @@ func (s *Store) Take(ctx context.Context, key string, r rate.Limit, burst int) (
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	now := s.clock(ctx)
-	t := tickOf(now)
+	t := s.tickOf(now)
 	b, ok := lookup[*bucket](sh.buckets, key, t)
 	switch {
 	case !ok:
