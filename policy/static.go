@@ -159,37 +159,3 @@ func (s *Static) Integrations() []string {
 	}
 	return append([]string(nil), s.ids...)
 }
-
-// Table returns the decisions of rule r under every policy s holds: what
-// r.Decide(p) returns for the policy p that s gives each integration, its
-// default's included. A Static never changes, so its decisions can be
-// computed once, when a route is built, and each request then costs one
-// map lookup instead of a Policy call and a decision.
-func (s *Static) Table(r Rule) *Table {
-	t := &Table{def: r.Decide(s.Default().Policy)}
-	if s == nil || !s.ready {
-		return t
-	}
-	t.byID = make(map[string]Decision, len(s.policies))
-	for id, p := range s.policies {
-		t.byID[id] = r.Decide(p)
-	}
-	return t
-}
-
-// Table is one rule's decisions for every integration of a Static (see
-// Static.Table). It is safe for concurrent use.
-type Table struct {
-	byID map[string]Decision
-	def  Decision
-}
-
-// Decide returns the rule's decision for integration: that of its policy
-// when the Static lists it, else that of the default policy. It does not
-// allocate.
-func (t *Table) Decide(integration string) Decision {
-	if d, ok := t.byID[integration]; ok {
-		return d
-	}
-	return t.def
-}
