@@ -168,9 +168,21 @@ func (k *Keyring) Verify(domain string, mac []byte, fields ...string) bool {
 // the key it reveals nothing of the value, however guessable the value is
 // (a phone number, a CPF).
 func (k *Keyring) Pseudonym(domain, value string) string {
-	var sum [sha256.Size]byte
-	k.sum(0, &sum, domain, []string{value})
-	return base64.RawURLEncoding.EncodeToString(sum[:16])
+	var b [PseudonymLen]byte
+	return string(k.AppendPseudonym(b[:0], domain, value))
+}
+
+// PseudonymLen is the length of a pseudonym in characters.
+const PseudonymLen = 22
+
+// AppendPseudonym appends Pseudonym(domain, value) to b and returns the
+// extended slice, so that a caller needing several pseudonyms, or one
+// inside a longer key, makes one string of them. It allocates only when b
+// lacks the room.
+func (k *Keyring) AppendPseudonym(b []byte, domain, value string) []byte {
+	var tag [16]byte
+	k.SignFields(tag[:], domain, func(f Fields) { f.String(value) })
+	return base64.RawURLEncoding.AppendEncode(b, tag[:])
 }
 
 // MinTagBytes is the shortest MAC that SignFields writes and VerifyFields

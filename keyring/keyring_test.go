@@ -364,6 +364,18 @@ func TestPseudonym(t *testing.T) {
 		want := base64.RawURLEncoding.EncodeToString(plainHMAC(key, subjectDomain, value)[:16])
 		assert.Equal(t, want, k.Pseudonym(subjectDomain, value))
 	})
+	t.Run("appended", func(t *testing.T) {
+		for _, v := range []string{value, "", strings.Repeat("x", 300)} {
+			got := k.AppendPseudonym([]byte("prefix"), subjectDomain, v)
+			assert.Equal(t, "prefix"+k.Pseudonym(subjectDomain, v), string(got), "value of %d bytes", len(v))
+		}
+		buf := make([]byte, 0, 2*PseudonymLen)
+		allocs := testing.AllocsPerRun(100, func() {
+			b := k.AppendPseudonym(buf[:0], subjectDomain, value)
+			_ = k.AppendPseudonym(b, subjectDomain, "customer:cust-1")
+		})
+		assert.Zero(t, allocs, "got %v allocations appending two pseudonyms to room for them", allocs)
+	})
 	t.Run("differs per value", func(t *testing.T) {
 		assert.NotEqual(t, p, k.Pseudonym(subjectDomain, "phone:+5511987654322"))
 		assert.NotEqual(t, p, k.Pseudonym(subjectDomain, "email:maria@example.com"))

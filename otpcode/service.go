@@ -3,7 +3,6 @@ package otpcode
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -442,7 +441,9 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		// stranger's pair that is locked (or has no code) is not the
 		// customer's: the answer stays "not requested", as the operator's
 		// view of the customer (Status) shows no lock. The audit and the
-		// events keep naming the customer (*subject).
+		// events keep naming the customer (*subject). The cost, a second
+		// store call and two pseudonyms, falls only on verifications of a
+		// known customer that find no code.
 		if stranger, _ := s.subjectOf(id, Customer{}, false); stranger != p.Subject {
 			sp := store.Pair{Integration: p.Integration, Subject: stranger}
 			satt, err := s.store.AttemptCode(ctx, sp, s.limits.budgets())
@@ -506,7 +507,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, subject *string, v
 		VerifiedAt:  now,
 		ExpiresAt:   now.Add(s.limits.SessionTTL),
 	}
-	hash := hashToken(token)
+	hash := store.HashToken(token)
 	store.Seal(s.keys, hash, &sess)
 	if err := s.store.CreateSession(ctx, hash, sess, s.limits.SessionTTL); err != nil {
 		return VerifyResult{}, fmt.Errorf("otpcode: create session: %w", err)
@@ -748,8 +749,8 @@ func (s *Service) subjectOf(id Identifier, c Customer, found bool) (subject, sel
 		return s.customerSubject(c.ID), ""
 	}
 	var buf [2 * pseudonymLen]byte
-	b := appendPseudonym(buf[:0], s.keys, subjectDomain, id.Subject())
-	b = appendPseudonym(b, s.keys, subjectDomain, customerPrefix+string(b))
+	b := s.keys.AppendPseudonym(buf[:0], subjectDomain, id.Subject())
+	b = s.keys.AppendPseudonym(b, subjectDomain, customerPrefix+string(b))
 	both := string(b)
 	return both[pseudonymLen:], both[:pseudonymLen]
 }
@@ -784,18 +785,8 @@ func (s *Service) customerSubject(id string) string {
 const customerPrefix = "customer:"
 
 // pseudonymLen is the length of a keyed pseudonym (keyring.Pseudonym).
-const pseudonymLen = 22
+const pseudonymLen = keyring.PseudonymLen
 
-// appendPseudonym appends to b the pseudonym k.Pseudonym(domain, value)
-// returns, without making a string of it, so that a caller needing several
-// makes one. It is that pseudonym by construction: the base64url of the
-// first 16 bytes of the signing key's MAC of the one field value, which is
-// what SignFields writes into a 16-byte tag.
-func appendPseudonym(b []byte, k *keyring.Keyring, domain, value string) []byte {
-	var tag [16]byte
-	k.SignFields(tag[:], domain, func(f keyring.Fields) { f.String(value) })
-	return base64.RawURLEncoding.AppendEncode(b, tag[:])
-}
 
 func selfContacts(id Identifier) Contacts {
 	switch id.Kind {

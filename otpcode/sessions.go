@@ -2,8 +2,6 @@ package otpcode
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -48,21 +46,11 @@ func (s *Service) sessionScopes(purpose string, asked []string) ([]string, error
 	return []string{purpose}, nil
 }
 
-// hashToken returns store.HashToken(token), the key a session is stored
-// under (the hex of store.TokenDigest), in one allocation where
-// store.HashToken takes two: the hex is encoded on the stack.
-func hashToken(token string) string {
-	d := store.TokenDigest(token)
-	var h [2 * sha256.Size]byte
-	hex.Encode(h[:], d[:])
-	return string(h[:])
-}
-
 // Revoke ends the session with the given token, whoever holds it,
 // reporting whether there was one (and then emitting
 // telemetry.EventRevoked).
 func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
-	ok, err := s.store.RevokeSession(ctx, hashToken(token))
+	ok, err := s.store.RevokeSession(ctx, store.HashToken(token))
 	if ok {
 		s.tel.Emit(ctx, telemetry.Event{Kind: telemetry.EventRevoked, Sessions: 1})
 	}
@@ -75,7 +63,7 @@ func (s *Service) Revoke(ctx context.Context, token string) (bool, error) {
 // partner cannot probe other partners' tokens. A revocation emits
 // telemetry.EventRevoked.
 func (s *Service) RevokeOwned(ctx context.Context, integration, token string) (bool, error) {
-	h := hashToken(token)
+	h := store.HashToken(token)
 	sess, found, err := s.store.GetSession(ctx, h)
 	if err != nil {
 		return false, fmt.Errorf("otpcode: revoke: %w", err)

@@ -560,7 +560,9 @@ func unhex(c byte) byte {
 // useless.
 func HashToken(token string) string {
 	sum := TokenDigest(token)
-	return hex.EncodeToString(sum[:])
+	var h [2 * sha256.Size]byte // encoded on the stack: one allocation, the string
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
 }
 
 // TokenDigest returns the SHA-256 of token's bytes, the digest HashToken

@@ -197,6 +197,23 @@ func TestTokenAllocations(t *testing.T) {
 	}
 }
 
+// TestHashTokenOneAllocation: HashToken is the hex of TokenDigest, for a
+// session token and for any other string, and allocates only its result.
+func TestHashTokenOneAllocation(t *testing.T) {
+	k := tKeys(t, 1)
+	var random [store.TokenRandomBytes]byte
+	tok := store.SignToken(k, &random)
+	for _, s := range []string{tok, "", "short", strings.Repeat("x", 300)} {
+		d := store.TokenDigest(s)
+		if got, want := store.HashToken(s), hex.EncodeToString(d[:]); got != want {
+			t.Errorf("string of %d bytes: got %s, want %s", len(s), got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(200, func() { _ = store.HashToken(tok) }); n != 1 {
+		t.Errorf("got %v allocations, want 1 (the string)", n)
+	}
+}
+
 func BenchmarkTokenChecks(b *testing.B) {
 	k := tKeys(b, 1)
 	var random [store.TokenRandomBytes]byte
