@@ -787,7 +787,6 @@ const customerPrefix = "customer:"
 // pseudonymLen is the length of a keyed pseudonym (keyring.Pseudonym).
 const pseudonymLen = keyring.PseudonymLen
 
-
 func selfContacts(id Identifier) Contacts {
 	switch id.Kind {
 	case KindPhone:
