@@ -259,7 +259,14 @@ func (f *floor) serveFromStore(w http.ResponseWriter, r *http.Request, x *floorH
 // floorSessionHandler answers 200 only when the floor put a session in the
 // context, as sessionHandler does for the guard.
 var floorSessionHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	if r.Context().Value(floorKey{}) == nil {
+	ok := false
+	switch s := r.Context().Value(floorKey{}).(type) {
+	case *floorSession:
+		ok = s != nil
+	case store.SessionRecord:
+		ok = s != nil
+	}
+	if !ok {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}

@@ -202,15 +202,11 @@ var lookupSizes = []struct {
 	live int
 }{{"live=1k", 1_000}, {"live=1M", liveEntries}}
 
-// lookupStores are the lookup benchmarks' stores by size, built once per
-// process: the framework calls each benchmark function more than once.
-var lookupStores = map[int]*lookupStore{}
-
-// newLookupStore returns the lookup benchmarks' store of n sessions.
+// newLookupStore returns a lookup benchmark's store of n sessions. A
+// benchmark builds its stores once, in its top-level function, which the
+// framework calls once; they are garbage when it returns, so that a million
+// sessions do not stay on the heap under the benchmarks that run after it.
 func newLookupStore(b *testing.B, n int) *lookupStore {
-	if s, ok := lookupStores[n]; ok {
-		return s
-	}
 	st := memory.New(memory.WithCleanupInterval(0))
 	hashes, err := fillSessions(st, n)
 	if err != nil {
@@ -223,16 +219,15 @@ func newLookupStore(b *testing.B, n int) *lookupStore {
 			b.Fatal(err)
 		}
 	}
-	lookupStores[n] = s
 	return s
 }
 
-// BenchmarkSessionLookup measures the memory store's GetSession, by hex
-// key and copying the session out, with 1,000 and with 1,000,000 live
+// BenchmarkGetSession measures the memory store's GetSession, by hex key
+// and copying the session out, with 1,000 and with 1,000,000 live
 // sessions, looked up in a random order (see lookupStore).
 //
-//	go test -run x -bench 'SessionLookup' -benchmem
-func BenchmarkSessionLookup(b *testing.B) {
+//	go test -run x -bench 'GetSession' -benchmem
+func BenchmarkGetSession(b *testing.B) {
 	for _, n := range lookupSizes {
 		s := newLookupStore(b, n.live)
 		b.Run(n.name, func(b *testing.B) {
@@ -261,9 +256,13 @@ func BenchmarkSessionLookup(b *testing.B) {
 //
 //	go test -run x -bench 'LookupSession' -benchmem
 func BenchmarkLookupSession(b *testing.B) {
+	stores := make([]*lookupStore, len(lookupSizes))
+	for i, n := range lookupSizes {
+		stores[i] = newLookupStore(b, n.live)
+	}
 	for _, read := range []bool{false, true} {
-		for _, n := range lookupSizes {
-			s := newLookupStore(b, n.live)
+		for i, n := range lookupSizes {
+			s := stores[i]
 			name := n.name
 			if read {
 				name = "Session/" + name
