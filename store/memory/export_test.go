@@ -97,6 +97,43 @@ func (s *Store) IndexLen(scope store.LockScope, id string) int {
 	return n
 }
 
+// Kind is the kind of record a session is stored in (RecordKind).
+type Kind string
+
+// The kinds of record: a compact sessionRecord; an extendedRecord that
+// holds the session as given (the compact fields could not); one that
+// holds only the key (not a digest's hex), the session in the compact
+// fields; one that holds both. KindNone: no record under the key.
+const (
+	KindNone         Kind = ""
+	KindCompact      Kind = "compact"
+	KindFull         Kind = "full session"
+	KindOtherKey     Kind = "other key"
+	KindOtherKeyFull Kind = "other key, full session"
+)
+
+// RecordKind returns the kind of record stored under the session key key,
+// whatever its deadline.
+func (s *Store) RecordKind(key string) Kind {
+	_, _, r := s.find(key)
+	if r == nil {
+		return KindNone
+	}
+	x := r.ext()
+	if x == nil {
+		return KindCompact
+	}
+	switch otherKey, full := r.flags&flagOtherKey != 0, x.session != nil; {
+	case otherKey && full:
+		return KindOtherKeyFull
+	case otherKey:
+		return KindOtherKey
+	case full:
+		return KindFull
+	}
+	panic("memory: an extended record that holds neither key nor session: " + r.String())
+}
+
 // RecordSize is the size of a session record, and SubjectRecordSize that
 // of a subject's, which the memory benchmarks count on.
 const (

@@ -22,6 +22,24 @@
 // given: an operation of several calls (a verification, a guarded request)
 // then reads the clock once.
 //
+// The store's clock and every reading given to it (store.WithTime,
+// LookupSession's now) must come from one source: all from time.Now, whose
+// readings carry the monotonic clock, or all from one injected clock. Nor
+// may a reading be stripped of its monotonic reading (by .UTC(), .Round(0)
+// or .Truncate(), say) on its way to the store: Time.Sub, from which the
+// deadlines of codes and limits are counted (see tick), compares two
+// readings on the monotonic clock only when both carry it, and a reading
+// that carries it with one that does not on the wall clock, so that mixed
+// readings would be judged on two clocks at once, apart by every step the
+// wall clock took since the store's first reading.
+//
+// Sessions, unlike codes and limits, expire on the wall clock: a session's
+// ExpiresAt is a wall time, which its MAC covers and the guard checks, and
+// which store/redisstore keeps alike, so the store holds a session's
+// deadline as a wall time too (Unix nanoseconds, see nanos). A step of the
+// wall clock moves the expiry of every session with it: a step forward
+// ends sessions early, a step back makes them last longer than their TTL.
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use. Records are kept in shards chosen by a
@@ -34,8 +52,9 @@
 // key's shard mutex; AttemptCode and Fail read and change a pair's parts
 // and its customer's in that one section, and so do Status and Unlock with
 // every pair of a subject. GetSession and LookupSession take no shard
-// mutex, only go-cache's read lock, because a session record is never
-// changed after it is stored (its use marks, which UseSession changes under
+// mutex, only go-cache's read lock, because a session record's session
+// fields never change after it is stored (its state and chain links change
+// under a shard mutex, and its use marks, which UseSession changes under
 // the mutex, are kept beside it).
 //
 // The methods on codes, failure counts and locks find a subject's record
@@ -67,9 +86,9 @@
 // something is refused; codes and limits hold no deadline more than about
 // 292 years after the store's creation, sessions none past the year 2262
 // (see tick and nanos). The ctx argument of every method is read only for
-// the caller's time (store.WithTime): no method blocks or does I/O. The only error a method returns is for a
-// RevokeSessions or CountSessions scope other than store.ScopeCustomer and
-// store.ScopeIntegration.
+// the caller's time (store.WithTime): no method blocks or does I/O. The
+// only error a method returns is for a RevokeSessions or CountSessions
+// scope other than store.ScopeCustomer and store.ScopeIntegration.
 package memory
 
 import (
@@ -104,6 +123,14 @@ type config struct {
 // WithClock makes the store read the time from now instead of time.Now. All
 // expiry decisions use it. now must be safe for concurrent use. A nil now
 // keeps time.Now.
+//
+// Every reading given to the store (store.WithTime, LookupSession's now)
+// must come from now too, and neither now's readings nor those may be
+// stripped of a monotonic reading (.UTC(), .Round(0), .Truncate()): Time.Sub
+// compares a reading that carries one with a reading that does not on the
+// wall clock, so mixed readings would judge codes and limits on two clocks
+// (see the package doc, Time). Sessions expire on the wall clock whatever
+// the readings carry.
 func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
@@ -197,7 +224,13 @@ type expiring interface {
 // Ticks come from Time.Sub, which uses the monotonic clock when both
 // readings carry it, as time.Now's do: a step of the wall clock (NTP, an
 // operator) neither lifts a lock early nor extends it. An injected clock's
-// readings carry none, and are compared by their wall times.
+// readings carry none, and are compared by their wall times. So is a
+// reading that carries one with a reading that does not, which is why the
+// store's clock and every reading given to it must come from one source
+// and keep their monotonic readings (no .UTC(), .Round(0) or .Truncate()
+// on the way): a tick of time.Now().UTC() against a base read from
+// time.Now is off by every step the wall clock took since the base. Session
+// deadlines are not ticks; they are wall times (see nanos).
 type tick uint64
 
 // tickOf returns t as a tick.

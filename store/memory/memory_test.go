@@ -785,7 +785,7 @@ func TestVerifyPathReusesRecords(t *testing.T) {
 	// given.
 	ctx := store.WithTime(context.Background(), clockStart)
 	s, _ := newStore(t)
-	p := store.Pair{Integration: "goomer", Subject: strings.Repeat("s", 43)} // a pseudonym's length
+	p := store.Pair{Integration: "goomer", Subject: strings.Repeat("s", 22)} // a pseudonym's length (keyring.Pseudonym)
 	b := budgets(5, store.Budget{Limit: 10, Window: time.Hour, LockFor: time.Hour}, store.Budget{Limit: 20, Window: time.Hour, LockFor: time.Hour})
 	code := store.Code{ID: "c", MAC: make([]byte, sha256.Size)}
 	verify := func() {
@@ -951,10 +951,20 @@ func TestSubjectPairs(t *testing.T) {
 
 func TestDeadlineEdges(t *testing.T) {
 	ctx := context.Background()
-	// Before 1970 a cleared part still reads as none: the zero deadline
-	// is the earliest there is.
+	// More than about 292 years before the store's first reading of its
+	// clock (clockStart) the tick saturates at 0, the earliest there is:
+	// deadlines set there count from it, and a cleared part, whose zero
+	// deadline has passed at every tick, 0 included, still reads as none.
 	s, _ := newStore(t)
-	early := store.WithTime(ctx, time.Date(1960, time.January, 1, 0, 0, 0, 0, time.UTC))
+	earliest := clockStart.AddDate(-300, 0, 0)
+	early := store.WithTime(ctx, earliest)
+	earlier := store.WithTime(ctx, earliest.AddDate(-100, 0, 0)) // the same tick
+	lock, err := s.Fail(early, pb, budgets(10, store.Budget{Limit: 0, LockFor: time.Minute}, unlimited))
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: time.Minute, Set: true}, lock, "a lock set at the earliest tick")
+	lock, err = s.Locked(earlier, pb)
+	require.NoError(t, err)
+	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: time.Minute}, lock, "the lock a century earlier still, at the same saturated tick")
 	require.NoError(t, s.PutCode(early, pa, store.Code{ID: "c"}, time.Hour))
 	a, err := s.AttemptCode(early, pa, open)
 	require.NoError(t, err)
@@ -965,17 +975,17 @@ func TestDeadlineEdges(t *testing.T) {
 	require.NoError(t, s.Succeed(early, pa))
 	st, err := s.Status(early, "subj")
 	require.NoError(t, err)
-	assert.Equal(t, store.Status{}, st, "Status before 1970 after Succeed")
+	assert.Equal(t, store.Status{Pairs: []store.PairStatus{{Integration: pb.Integration, Lock: store.Lock{Scope: store.ScopePair, Remaining: time.Minute}}}}, st, "Status at the earliest tick after Succeed: only pb's lock")
 	a, err = s.AttemptCode(early, pa, open)
 	require.NoError(t, err)
-	assert.Equal(t, store.Attempt{}, a, "AttemptCode before 1970 on a consumed code")
+	assert.Equal(t, store.Attempt{}, a, "AttemptCode at the earliest tick on a consumed code")
 
 	// Deadlines count from the store's first reading of its clock: a lock
 	// for the longest Duration, set then, is in force for all of it, and
 	// one set later is held as the latest deadline there is.
 	s, clk := newStore(t)
 	forever := budgets(10, store.Budget{Limit: 0, LockFor: math.MaxInt64}, unlimited)
-	lock, err := s.Fail(ctx, pa, forever)
+	lock, err = s.Fail(ctx, pa, forever)
 	require.NoError(t, err)
 	want := time.Duration(math.MaxInt64)
 	assert.Equal(t, store.Lock{Scope: store.ScopePair, Remaining: want, Set: true}, lock)
@@ -1279,36 +1289,44 @@ func TestSessionShapes(t *testing.T) {
 		ExpiresAt:   at.Add(30 * time.Minute),
 		MAC:         mac[:],
 	}
+	// The kinds of record (memory.RecordKind).
+	const (
+		compact  = memory.KindCompact
+		full     = memory.KindFull
+		otherKey = memory.KindOtherKey
+		both     = memory.KindOtherKeyFull
+	)
 	shapes := []struct {
 		name string
 		key  string
 		edit func(*store.Session)
+		kind memory.Kind
 	}{
-		{"compact UTC", "", func(*store.Session) {}},
-		{"compact Local", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = s.VerifiedAt.Local(), s.ExpiresAt.Local() }},
-		{"UTC and Local", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Local() }},
-		{"customer of 30 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 30) }},
-		{"customer of 31 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 31) }},
-		{"no customer", "", func(s *store.Session) { s.CustomerID = "" }},
-		{"no integration", "", func(s *store.Session) { s.Integration = "" }},
-		{"span not in milliseconds", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Add(time.Nanosecond) }},
-		{"span of no time", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt }},
-		{"span of 60 days", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt.Add(60 * 24 * time.Hour) }},
-		{"verified after expiry", "", func(s *store.Session) { s.VerifiedAt = s.ExpiresAt.Add(time.Second) }},
-		{"zero times", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = time.Time{}, time.Time{} }},
-		{"other location", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.In(time.FixedZone("BRT", -3*3600)) }},
-		{"short MAC", "", func(s *store.Session) { s.MAC = s.MAC[:31] }},
-		{"no MAC", "", func(s *store.Session) { s.MAC = nil }},
-		{"scopes", "", func(s *store.Session) { s.Scopes = []string{"rewards:redeem"} }},
-		{"key not a digest", "some-key", func(*store.Session) {}},
-		{"key in uppercase hex", strings.ToUpper(store.HashToken("upper")), func(*store.Session) {}},
-		{"key not a digest, scopes", "other-key", func(s *store.Session) { s.Scopes = []string{"a"} }},
+		{"compact UTC", "", func(*store.Session) {}, compact},
+		{"compact Local", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = s.VerifiedAt.Local(), s.ExpiresAt.Local() }, compact},
+		{"UTC and Local", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Local() }, compact},
+		{"customer of 30 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 30) }, compact},
+		{"customer of 31 bytes", "", func(s *store.Session) { s.CustomerID = strings.Repeat("c", 31) }, full},
+		{"no customer", "", func(s *store.Session) { s.CustomerID = "" }, compact},
+		{"no integration", "", func(s *store.Session) { s.Integration = "" }, compact},
+		{"span not in milliseconds", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.Add(time.Nanosecond) }, full},
+		{"span of no time", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt }, compact},
+		{"span of 49 days", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt.Add(49 * 24 * time.Hour) }, compact},
+		{"span of 60 days", "", func(s *store.Session) { s.ExpiresAt = s.VerifiedAt.Add(60 * 24 * time.Hour) }, full},
+		{"verified after expiry", "", func(s *store.Session) { s.VerifiedAt = s.ExpiresAt.Add(time.Second) }, full},
+		{"zero times", "", func(s *store.Session) { s.VerifiedAt, s.ExpiresAt = time.Time{}, time.Time{} }, full},
+		{"other location", "", func(s *store.Session) { s.ExpiresAt = s.ExpiresAt.In(time.FixedZone("BRT", -3*3600)) }, full},
+		{"short MAC", "", func(s *store.Session) { s.MAC = s.MAC[:31] }, full},
+		{"no MAC", "", func(s *store.Session) { s.MAC = nil }, full},
+		{"scopes", "", func(s *store.Session) { s.Scopes = []string{"rewards:redeem"} }, full},
+		{"key not a digest", "some-key", func(*store.Session) {}, otherKey},
+		{"key in uppercase hex", strings.ToUpper(store.HashToken("upper")), func(*store.Session) {}, otherKey},
+		{"key not a digest, scopes", "other-key", func(s *store.Session) { s.Scopes = []string{"a"} }, both},
 	}
-	for i, c := range shapes {
+	for _, c := range shapes {
 		t.Run(c.name, func(t *testing.T) {
 			s, _ := newStore(t)
 			want := base
-			want.CustomerID += fmt.Sprint(i) // no customer shares a chain by chance
 			c.edit(&want)
 			key := c.key
 			if key == "" {
@@ -1318,7 +1336,18 @@ func TestSessionShapes(t *testing.T) {
 			in.MAC = slices.Clone(want.MAC)
 			require.NoError(t, s.CreateSession(ctx, key, in, time.Hour))
 			clear(in.MAC) // the store keeps its own copy
+			assert.Equal(t, c.kind, s.RecordKind(key), "kind of record")
 			got, found, err := s.GetSession(ctx, key)
+			require.NoError(t, err)
+			require.True(t, found)
+			requireSameSession(t, got, want)
+			// What GetSession returns is the caller's: writing to it
+			// changes nothing stored.
+			clear(got.MAC)
+			for i := range got.Scopes {
+				got.Scopes[i] = "written"
+			}
+			got, found, err = s.GetSession(ctx, key)
 			require.NoError(t, err)
 			require.True(t, found)
 			requireSameSession(t, got, want)
@@ -1376,16 +1405,43 @@ func TestSessionRecordSize(t *testing.T) {
 }
 
 func TestGetSessionAllocs(t *testing.T) {
+	// A hit allocates the copy of the session's MAC, and nothing else for
+	// a session shaped as otpcode creates them (a compact record): the
+	// session GetSession returns is the caller's to write to, so it must
+	// not share the stored record's MAC. LookupSession, whose record is
+	// read-only, shares it and allocates nothing.
 	ctx := context.Background()
 	s, _ := newStore(t)
 	hash := store.HashToken("token")
-	require.NoError(t, s.CreateSession(ctx, hash, store.Session{CustomerID: "c", Integration: "i"}, time.Hour))
+	mac := sha256.Sum256([]byte("mac"))
+	now := clockStart
+	sess := store.Session{CustomerID: "c", Integration: "i", VerifiedAt: now, ExpiresAt: now.Add(time.Hour), MAC: mac[:]}
+	require.NoError(t, s.CreateSession(ctx, hash, sess, time.Hour))
+	require.Equal(t, memory.KindCompact, s.RecordKind(hash), "the session measured is compact")
 	allocs := testing.AllocsPerRun(1000, func() {
 		if _, found, _ := s.GetSession(ctx, hash); !found {
 			panic("session not found")
 		}
 	})
-	assert.Zero(t, allocs, "allocations per GetSession hit: got %v, want 0", allocs)
+	assert.Equal(t, 1.0, allocs, "allocations per GetSession hit: got %v, want 1 (the MAC's copy)", allocs)
+	lookup := testing.AllocsPerRun(1000, func() {
+		if _, found, _ := s.LookupSession(ctx, store.TokenDigest("token"), now); !found {
+			panic("session not found")
+		}
+	})
+	assert.Zero(t, lookup, "allocations per LookupSession hit: got %v, want 0", lookup)
+
+	// A session with scopes (an extended record) allocates the copy of its
+	// Scopes too.
+	scoped := store.HashToken("scoped")
+	sess.Scopes = []string{"rewards:redeem"}
+	require.NoError(t, s.CreateSession(ctx, scoped, sess, time.Hour))
+	allocs = testing.AllocsPerRun(1000, func() {
+		if _, found, _ := s.GetSession(ctx, scoped); !found {
+			panic("session not found")
+		}
+	})
+	assert.Equal(t, 2.0, allocs, "allocations per GetSession hit with scopes: got %v, want 2 (the MAC's and the Scopes' copies)", allocs)
 
 	miss := testing.AllocsPerRun(1000, func() { _, _, _ = s.GetSession(ctx, "missing") })
 	assert.Zero(t, miss, "allocations per GetSession miss: got %v, want 0", miss)

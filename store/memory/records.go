@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/otpguard/otpguard/store"
 	"github.com/patrickmn/go-cache"
@@ -113,14 +113,15 @@ func packCode(c *store.Code, integration string) string {
 	}
 	h = binary.AppendUvarint(h, orZero(len(own), same))
 	h = binary.AppendUvarint(h, uint64(len(c.Purpose)))
-	b := make([]byte, 0, len(h)+len(c.ID)+len(c.MAC)+len(own)+len(c.Purpose)+len(c.Channel))
-	b = append(b, h...)
-	b = append(b, c.ID...)
-	b = append(b, c.MAC...)
-	b = append(b, own...)
-	b = append(b, c.Purpose...)
-	b = append(b, c.Channel...)
-	return unsafe.String(unsafe.SliceData(b), len(b)) // b is not written again
+	var b strings.Builder
+	b.Grow(len(h) + len(c.ID) + len(c.MAC) + len(own) + len(c.Purpose) + len(c.Channel))
+	b.Write(h)
+	b.WriteString(c.ID)
+	b.Write(c.MAC)
+	b.WriteString(own)
+	b.WriteString(c.Purpose)
+	b.WriteString(c.Channel)
+	return b.String()
 }
 
 // orZero returns n+1, or 0 when zero is true: the length of a field that

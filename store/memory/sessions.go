@@ -21,16 +21,19 @@ import (
 // the last half hour. They are kept flat, so that a million of them fit in
 // about a quarter of a GiB and a lookup touches as little memory as it can:
 //
-//   - a session is one immutable sessionRecord of 144 bytes (a size class
-//     of Go's allocator), which holds the token's raw SHA-256 (the key
-//     go-cache maps it under points into the record, so the key costs no
-//     memory of its own), the MAC and the customer ID inline (so the ID
-//     costs no allocation of its own either), and its times as Unix
-//     nanoseconds, VerifiedAt as whole milliseconds before ExpiresAt;
+//   - a session is one sessionRecord of 144 bytes (a size class of Go's
+//     allocator), whose session fields never change once it is stored
+//     (only its state and chain links do). It holds the token's raw
+//     SHA-256 (the key go-cache maps it under points into the record, so
+//     the key costs no memory of its own), the MAC and the customer ID
+//     inline (so the ID costs no allocation of its own either), and its
+//     times as Unix nanoseconds, VerifiedAt as whole milliseconds before
+//     ExpiresAt;
 //   - its customer's and its integration's indexes (for RevokeSessions and
 //     CountSessions) are chains through the records themselves: half a
-//     pointer to two per session in a per-shard table of customer chains,
-//     a pointer per integration for the integration chains, and none per
+//     pointer to two per session in a per-shard table of customer chains
+//     (while the number of sessions does not fall; see linkCustomer), a
+//     pointer per integration for the integration chains, and none per
 //     session otherwise;
 //   - a session the compact fields cannot hold (scopes, a MAC of another
 //     length, a customer ID of more than 30 bytes, times that do not read
@@ -150,10 +153,6 @@ type integrationIndex struct {
 	n      int // records in the chain
 	pruned int // n after the last prune
 }
-
-// aliveAt keeps the index while its chain has records: the janitor
-// empties the chain first (see sweepSessions).
-func (x *integrationIndex) aliveAt(tick) bool { return x.n > 0 }
 
 // minPrune is the size below which a chain is not pruned on insert.
 const minPrune = 64
@@ -438,13 +437,16 @@ func customerBucket(h uint64, n int) int {
 
 // linkCustomer adds r to its customer's chain, in one critical section
 // under the customer's shard mutex. When the shard's table holds two
-// records per bucket it first drops the dead records of every chain, then
-// doubles the table if it still holds one per bucket, so that the table
-// holds half a bucket to two buckets per live session (4 to 16 bytes) at
-// an amortized constant cost per insert. A bucket's chain then has a few
-// records of other customers, which RevokeSessions and CountSessions skip:
-// a denser table would save little more, a sparser one costs every
-// session 8 bytes per bucket.
+// records per bucket (custN, which counts dead records too until a prune
+// unlinks them) it first drops the dead records of every chain, then
+// doubles the table if it still holds one per bucket, at an amortized
+// constant cost per insert. The table never shrinks, so it holds half a
+// bucket to two buckets per live session (4 to 16 bytes) while the shard's
+// number of live sessions does not fall; once it falls, the table keeps
+// the buckets of its peak. A bucket's chain then has a few records of
+// other customers, which RevokeSessions and CountSessions skip: a denser
+// table would save little more, a sparser one costs every session 8 bytes
+// per bucket.
 func (s *Store) linkCustomer(r *sessionRecord, now int64) {
 	h := maphash.String(s.seed, r.customerID())
 	sh := &s.shards[h&(shardCount-1)]
@@ -569,16 +571,19 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash string, sess store.
 	return nil
 }
 
-// GetSession returns a copy of the session stored under tokenHash; found is
-// false when there is none or the clock has reached its expiry. It takes no
-// mutex of its own and allocates only to copy a non-empty Scopes; the MAC
-// is the record's own, and callers only read it.
+// GetSession returns a copy of the session stored under tokenHash, its MAC
+// and Scopes copied too, so that a caller who writes to what it returns
+// changes nothing stored; found is false when there is none or the clock
+// has reached its expiry. It takes no mutex of its own and allocates only
+// those copies: one, of the MAC, for a session otpcode creates.
+// LookupSession, whose record callers only read, copies nothing.
 func (s *Store) GetSession(ctx context.Context, tokenHash string) (store.Session, bool, error) {
 	_, _, r := s.find(tokenHash)
 	if r == nil || nanos(s.clock(ctx)) >= r.until {
 		return store.Session{}, false, nil
 	}
 	sess := r.Session()
+	sess.MAC = bytes.Clone(sess.MAC) // nil stays nil
 	if sess.Scopes != nil {
 		sess.Scopes = slices.Clone(sess.Scopes)
 	}
@@ -590,7 +595,8 @@ var _ store.SessionLookup = (*Store)(nil)
 // LookupSession is GetSession under the hex of digest with the clock
 // reading now (see store.SessionLookup), for the guard: it reads no clock,
 // takes no mutex of its own, converts no key, copies nothing and allocates
-// nothing. The record it returns is the stored one, which never changes.
+// nothing. The record it returns is the stored one, whose session never
+// changes.
 func (s *Store) LookupSession(ctx context.Context, digest [sha256.Size]byte, now time.Time) (store.SessionRecord, bool, error) {
 	v, ok := s.digestShard(&digest).sessions.Get(string(digest[:]))
 	if !ok {

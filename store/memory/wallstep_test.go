@@ -19,7 +19,9 @@ import (
 // operator step of the system clock. The time package offers no way to
 // build one, so this writes the seconds field of a Time that carries a
 // monotonic reading (wall: 1 flag bit, 33 bits of seconds since 1885, 30
-// bits of nanoseconds); wallSteppedOK checks that it did what it says.
+// bits of nanoseconds); the require checks at the top of each case of
+// TestWallClockStep (and TestWallClockStepSessions) check that it did what
+// it says.
 func wallStepped(t time.Time, shift time.Duration) time.Time {
 	type timeLayout struct {
 		wall uint64
@@ -61,6 +63,54 @@ func TestWallClockStep(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, allowed, "the cooldown a second later, wall clock stepped by %v", shift)
 		assert.Equal(t, 59*time.Second, retry)
+		s.Close()
+	}
+}
+
+// TestWallClockStepSessions: sessions, unlike codes and limits, expire on
+// the wall clock, as the package doc says: a session's ExpiresAt is a wall
+// time, which its MAC covers, the guard checks and Redis keeps alike, and
+// the store keeps the session's deadline alike. A step of the wall clock
+// forward ends a session early, a step back keeps it past its TTL on the
+// monotonic clock; GetSession and LookupSession agree.
+func TestWallClockStepSessions(t *testing.T) {
+	t0 := time.Now()
+	require.NotEqual(t, t0, t0.Round(0), "time.Now carries no monotonic reading here")
+	const ttl = time.Minute
+	for _, c := range []struct {
+		shift   time.Duration // of the wall clock
+		elapsed time.Duration // on the monotonic clock
+		found   bool
+	}{
+		{0, ttl - time.Second, true},            // no step: alive before its TTL...
+		{0, ttl, false},                         // ...and gone at it
+		{time.Hour, time.Second, false},         // a step forward: gone a second after creation
+		{-time.Hour, ttl + time.Second, true},   // a step back: alive past its TTL...
+		{-time.Hour, time.Hour + ttl, false},    // ...until the wall clock reaches ExpiresAt
+		{-time.Hour, time.Hour + ttl - 1, true}, // ...exactly
+	} {
+		later := wallStepped(t0.Add(c.elapsed), c.shift)
+		require.Equal(t, c.elapsed, later.Sub(t0), "the monotonic clock")
+		require.Equal(t, c.elapsed+c.shift, later.Round(0).Sub(t0.Round(0)), "the wall clock stepped by %v", c.shift)
+
+		now := t0
+		s := memory.New(memory.WithClock(func() time.Time { return now }), memory.WithCleanupInterval(0))
+		ctx := context.Background()
+		token := "token"
+		mac := store.TokenDigest("mac")
+		sess := store.Session{Integration: "goomer", CustomerID: "c", VerifiedAt: t0, ExpiresAt: t0.Add(ttl), MAC: mac[:]}
+		require.NoError(t, s.CreateSession(ctx, store.HashToken(token), sess, ttl))
+
+		now = later
+		got, found, err := s.GetSession(ctx, store.HashToken(token))
+		require.NoError(t, err)
+		assert.Equal(t, c.found, found, "GetSession %v later on the monotonic clock, wall clock stepped by %v", c.elapsed, c.shift)
+		if found {
+			assert.True(t, got.ExpiresAt.Equal(sess.ExpiresAt), "ExpiresAt: got %v, want %v", got.ExpiresAt, sess.ExpiresAt)
+		}
+		_, found, err = s.LookupSession(ctx, store.TokenDigest(token), later)
+		require.NoError(t, err)
+		assert.Equal(t, c.found, found, "LookupSession %v later on the monotonic clock, wall clock stepped by %v", c.elapsed, c.shift)
 		s.Close()
 	}
 }
