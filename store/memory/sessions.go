@@ -59,7 +59,7 @@ import (
 // reads only the rest of the record and the integration's index, one of a
 // few, which stays cached.
 //
-// Bench: BenchmarkMemoryPerEntry, BenchmarkSessionLookup and
+// Bench: BenchmarkMemoryPerEntry, BenchmarkGetSession and
 // BenchmarkLookupSession in bench/ (see BENCHMARKS.md).
 
 // Record states. A record is linked into its indexes (pending), then
