@@ -3,18 +3,14 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"runtime"
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
-	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/policy"
 	"github.com/otpguard/otpguard/store"
 	"github.com/otpguard/otpguard/store/memory"
@@ -72,65 +68,27 @@ func buildGuardRefused(token func(testing.TB, *keyring.Keyring) string) func(tes
 // benchVerify does: codes are put into the store a batch at a time, and the
 // previous batch's sessions revoked, outside the time it returns.
 func buildVerify(tb testing.TB) timedCase {
-	st := memory.New()
-	tb.Cleanup(st.Close)
-	keys := newKeyring(tb)
-	chain, err := otpcode.NewChain(otpcode.Route{Channel: otpcode.ChannelWhatsApp, Sender: otpcode.NewDevSender(io.Discard)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l := otpcode.DefaultLimits()
-	l.IntegrationRate = rate.Inf
-	l.IntegrationBurst = 1 << 20
-	svc, err := otpcode.NewService(st, keys, chain, otpcode.WithLimits(l))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	v := newVerifyBench(tb)
 	ctx := context.Background()
-	const code = "123456"
-	const batch = 4096
-	inputs := make([]otpcode.VerifyInput, batch)
-	subjects := make([]string, batch)
-	for i := range inputs {
-		phone := fmt.Sprintf("+55319%08d", i)
-		id, err := otpcode.Parser{}.Parse(phone)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		inputs[i] = otpcode.VerifyInput{Integration: strictIntegration, Identifier: phone, Code: code}
-		subjects[i] = keys.Pseudonym(subjectDomain, "customer:"+keys.Pseudonym(subjectDomain, id.Subject()))
-	}
-	tokens := make([]string, 0, batch)
-	next := batch // codes left to verify: none yet
+	next := verifyBatch // codes left to verify: none yet
 	fill := func() {
-		for _, tok := range tokens {
-			if _, err := svc.Revoke(ctx, tok); err != nil {
-				panic(err)
-			}
-		}
-		tokens = tokens[:0]
-		for _, subject := range subjects {
-			rec := store.Code{ID: "bench", MAC: keys.Sign(codeDomain, strictIntegration, subject, "", code), Integration: strictIntegration, ExpiresAt: time.Now().Add(time.Hour)}
-			if err := st.PutCode(ctx, store.Pair{Integration: strictIntegration, Subject: subject}, rec, time.Hour); err != nil {
-				panic(err)
-			}
+		if err := v.fill(ctx); err != nil {
+			panic(err)
 		}
 		next = 0
 	}
 	run := func(n int) cost {
 		var took cost
 		for n > 0 {
-			if next == batch {
+			if next == verifyBatch {
 				fill()
 			}
-			k := min(n, batch-next)
+			k := min(n, verifyBatch-next)
 			m := startMeter()
-			for _, in := range inputs[next : next+k] {
-				v, err := svc.Verify(ctx, in)
-				if err != nil {
-					panic(fmt.Sprintf("Verify: %v", err))
+			for i := next; i < next+k; i++ {
+				if err := v.verify(ctx, i); err != nil {
+					panic(err)
 				}
-				tokens = append(tokens, v.Session)
 			}
 			took.add(m.stop())
 			next += k
@@ -139,7 +97,7 @@ func buildVerify(tb testing.TB) timedCase {
 		return took
 	}
 	return timedCase{run: run, ready: func(n int) {
-		if batch-next < n {
+		if verifyBatch-next < n {
 			fill()
 		}
 	}}
