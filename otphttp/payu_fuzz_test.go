@@ -1,19 +1,11 @@
 package otphttp_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/otpguard/otpguard/keyring"
 	"github.com/otpguard/otpguard/middleware"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otphttp"
-	"github.com/otpguard/otpguard/store/memory"
 )
 
 // FuzzPayUHandlers sends arbitrary bodies and content types to both
@@ -40,30 +32,8 @@ func FuzzPayUHandlers(f *testing.F) {
 		f.Add([]byte(s.body), s.ctype, s.verify)
 	}
 
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	ms := memory.New(memory.WithClock(clock))
-	f.Cleanup(ms.Close)
-	keys, err := keyring.New(bytes.Repeat([]byte{9}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
-	dev := otpcode.NewDevSender(io.Discard)
-	chain, err := otpcode.NewChain(
-		otpcode.Route{Channel: otpcode.ChannelSMS, Sender: dev},
-		otpcode.Route{Channel: otpcode.ChannelEmail, Sender: dev},
-	)
-	if err != nil {
-		f.Fatal(err)
-	}
-	limits := otpcode.DefaultLimits()
-	limits.IntegrationRate, limits.IntegrationBurst = 1e9, 1e6
 	dir := pDirectory()
-	svc, err := otpcode.NewService(ms, keys, chain,
-		otpcode.WithLimits(limits), otpcode.WithDirectory(dir), otpcode.WithClock(clock))
-	if err != nil {
-		f.Fatal(err)
-	}
+	svc := fuzzService(f, dir, otpcode.ChannelSMS)
 	web, err := middleware.NewHTTP()
 	if err != nil {
 		f.Fatal(err)
@@ -77,24 +47,9 @@ func FuzzPayUHandlers(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, body []byte, ctype string, verify bool) {
-		handler := h.RequestOTP()
-		if verify {
-			handler = h.VerifyOTP()
-		}
-		r := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
-		r.Header.Set("Content-Type", ctype)
-		r = r.WithContext(middleware.WithIntegration(r.Context(), hIntegration))
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, r)
-
-		if w.Code >= 500 {
-			t.Fatalf("got status %d, want < 500; body %s", w.Code, w.Body.String())
-		}
+		w := fuzzServe(t, h, body, ctype, verify)
 		if got := w.Header().Get("Content-Type"); got != "application/json" {
 			t.Fatalf("got Content-Type %q, want application/json (status %d)", got, w.Code)
-		}
-		if !json.Valid(w.Body.Bytes()) {
-			t.Fatalf("got invalid JSON %q", w.Body.String())
 		}
 	})
 }
