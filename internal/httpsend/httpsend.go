@@ -1,5 +1,6 @@
 // Package httpsend holds what otpguard's HTTP senders (otpcode/whatsapp,
-// otpcode/sms) share: the check of a provider's base URL, and one
+// otpcode/sms) share: the check of a provider's base URL and of a
+// credential's characters, the HTTP client they default to, and one
 // classification of transport failures — a caller that gave up, a timeout,
 // or a network error, each a retryable *otpcode.SendError.
 package httpsend
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -86,4 +88,23 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Client returns the client a sender uses when its caller gives none: it
+// gives up after timeout, and follows no redirect (a provider's API does
+// not redirect; a redirect would carry the credentials elsewhere).
+func Client(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout: timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// BadCredential reports whether a token or secret holds a space or a
+// control character, which no provider issues and which would corrupt the
+// header it is sent in.
+func BadCredential(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
 }

@@ -122,12 +122,7 @@ func New(cfg Config, opts ...Option) (*Sender, error) {
 		return nil, err
 	}
 	if s.client == nil {
-		s.client = &http.Client{
-			Timeout: s.timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
+		s.client = httpsend.Client(s.timeout)
 	}
 	return s, nil
 }
@@ -138,7 +133,7 @@ func (s *Sender) validate() error {
 		return fmt.Errorf("%w: account SID must be \"AC\" followed by 32 lowercase hex digits", ErrInvalidConfig)
 	case s.token == "":
 		return fmt.Errorf("%w: auth token is empty", ErrInvalidConfig)
-	case strings.ContainsFunc(s.token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+	case httpsend.BadCredential(s.token):
 		return fmt.Errorf("%w: auth token contains spaces or control characters", ErrInvalidConfig)
 	case s.from == "" && s.serviceSID == "":
 		return fmt.Errorf("%w: set From or MessagingServiceSID", ErrInvalidConfig)

@@ -168,12 +168,7 @@ func New(cfg Config, opts ...Option) (*Sender, error) {
 		return nil, err
 	}
 	if s.client == nil {
-		s.client = &http.Client{
-			Timeout: s.timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
+		s.client = httpsend.Client(s.timeout)
 	}
 	return s, nil
 }
@@ -182,7 +177,7 @@ func (s *Sender) validate() error {
 	switch {
 	case s.token == "":
 		return fmt.Errorf("%w: token is empty", ErrInvalidConfig)
-	case strings.ContainsFunc(s.token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+	case httpsend.BadCredential(s.token):
 		return fmt.Errorf("%w: token contains spaces or control characters", ErrInvalidConfig)
 	case !phoneIDPattern.MatchString(s.phoneID):
 		return fmt.Errorf("%w: phone number ID %q must be digits", ErrInvalidConfig, s.phoneID)
