@@ -95,7 +95,7 @@ const seedTimeout = 10 * time.Second
 // newRedisClub returns the club on cfg.Redis under cfg.RedisPrefix, and
 // writes s there unless it is there already.
 func newRedisClub(ctx context.Context, cfg Config, peppers [][]byte, s seed) (*redisClub, error) {
-	if err := checkClient(cfg.Redis); err != nil {
+	if err := redisstore.CheckClient(cfg.Redis); err != nil {
 		return nil, fmt.Errorf("loyalty: redis: %w", err)
 	}
 	prefix := cfg.RedisPrefix
@@ -131,34 +131,6 @@ func newRedisClub(ctx context.Context, cfg Config, peppers [][]byte, s seed) (*r
 		return nil, err
 	}
 	return r, nil
-}
-
-// checkClient refuses a nil client, and one that would ignore context
-// deadlines (as redisstore.New does).
-func checkClient(client redis.UniversalClient) error {
-	var isNil, enabled bool
-	switch c := client.(type) {
-	case nil:
-		isNil = true
-	case *redis.Client:
-		isNil = c == nil
-		enabled = !isNil && c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		isNil = c == nil
-		enabled = !isNil && c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		isNil = c == nil
-		enabled = !isNil && c.Options().ContextTimeoutEnabled
-	default:
-		enabled = true // cannot tell
-	}
-	switch {
-	case isNil:
-		return errors.New("nil client")
-	case !enabled:
-		return errors.New("the client ignores context deadlines; set ContextTimeoutEnabled in its options")
-	}
-	return nil
 }
 
 // Keys.

@@ -287,7 +287,7 @@ func WithMinReplicas(n int) Option {
 // the operation timeout). New does not contact Redis; see CheckDurability
 // for a check of its settings.
 func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
-	if err := checkClient(client); err != nil {
+	if err := CheckClient(client); err != nil {
 		return nil, fmt.Errorf("redisstore: new: %w", err)
 	}
 	s := &Store{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
@@ -312,9 +312,12 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// checkClient returns an error for a nil client and for a client known to
-// ignore context deadlines.
-func checkClient(client redis.UniversalClient) error {
+// CheckClient returns an error for a nil client and for a client known to
+// ignore context deadlines (whose options lack ContextTimeoutEnabled), with
+// which a call to an unreachable server would wait past the caller's
+// deadline. New refuses such a client; code that keeps its own data beside
+// the store's, on the same client, can check it alike.
+func CheckClient(client redis.UniversalClient) error {
 	var isNil, enabled bool
 	switch c := client.(type) {
 	case nil:
