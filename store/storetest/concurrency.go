@@ -507,18 +507,7 @@ var concurrencyCases = []testCase{
 			locks[i] = l
 			return err
 		})
-		sets := 0
-		for i, l := range locks {
-			if l.Scope != store.ScopePair || l.Remaining <= 0 || l.Remaining > long {
-				e.t.Fatalf("Fail %d at the limit: got %v %v, want a pair lock in (0, %v]", i, l.Scope, l.Remaining, long)
-			}
-			if l.Set {
-				sets++
-			}
-		}
-		if sets != 1 {
-			e.t.Fatalf("Fail calls at the limit that reported Set: got %d, want 1", sets)
-		}
+		oneLockSet(e, locks, store.ScopePair, "pair")
 		locked(e, pa, store.ScopePair, long)
 	}},
 	{"FailCustomer", func(e *env) {
@@ -540,18 +529,7 @@ var concurrencyCases = []testCase{
 			locks[i] = l
 			return err
 		})
-		sets := 0
-		for i, l := range locks {
-			if l.Scope != store.ScopeCustomer || l.Remaining <= 0 || l.Remaining > long {
-				e.t.Fatalf("Fail %d at the limit: got %v %v, want a customer lock in (0, %v]", i, l.Scope, l.Remaining, long)
-			}
-			if l.Set {
-				sets++
-			}
-		}
-		if sets != 1 {
-			e.t.Fatalf("Fail calls at the limit that reported Set: got %d, want 1", sets)
-		}
+		oneLockSet(e, locks, store.ScopeCustomer, "customer")
 		locked(e, pc, store.ScopeCustomer, long)
 	}},
 	{"Hit", func(e *env) {
@@ -665,4 +643,23 @@ var concurrencyCases = []testCase{
 			return nil
 		})
 	}},
+}
+
+// oneLockSet fails e unless every lock that concurrent Fail calls at the
+// limit returned is a lock of scope (named word) in (0, long], and exactly
+// one of them reports that its call set it.
+func oneLockSet(e *env, locks []store.Lock, scope store.LockScope, word string) {
+	e.t.Helper()
+	sets := 0
+	for i, l := range locks {
+		if l.Scope != scope || l.Remaining <= 0 || l.Remaining > long {
+			e.t.Fatalf("Fail %d at the limit: got %v %v, want a %s lock in (0, %v]", i, l.Scope, l.Remaining, word, long)
+		}
+		if l.Set {
+			sets++
+		}
+	}
+	if sets != 1 {
+		e.t.Fatalf("Fail calls at the limit that reported Set: got %d, want 1", sets)
+	}
 }
