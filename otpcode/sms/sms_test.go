@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/httpsend/httpsendtest"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otpcode/sms"
 )
@@ -280,15 +281,7 @@ func TestSendMoreInfoFiltered(t *testing.T) {
 }
 
 func TestSendTimeout(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client going away
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second): // a safety net; the test fails long before
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s := newSender(t, srv.URL, sms.WithTimeout(50*time.Millisecond))
+	s := newSender(t, httpsendtest.Stall(t, nil), sms.WithTimeout(50*time.Millisecond))
 
 	start := time.Now()
 	err := s.Send(context.Background(), message("pt-BR"))
@@ -305,16 +298,7 @@ func TestSendTimeout(t *testing.T) {
 
 func TestSendCallerCanceled(t *testing.T) {
 	started := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client going away
-		close(started)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s := newSender(t, srv.URL)
+	s := newSender(t, httpsendtest.Stall(t, started))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -343,10 +327,7 @@ func TestSendCallerCanceled(t *testing.T) {
 }
 
 func TestSendNetworkError(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	base := srv.URL
-	srv.Close()
-	s := newSender(t, base)
+	s := newSender(t, httpsendtest.Closed())
 	err := s.Send(context.Background(), message("pt-BR"))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, otpcode.ErrRetryable, "got %v, want retryable", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/httpsend/httpsendtest"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/otpcode/whatsapp"
 )
@@ -196,15 +197,7 @@ func TestSendErrors(t *testing.T) {
 }
 
 func TestSendTimeout(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client going away
-		select {
-		case <-r.Context().Done():
-		case <-time.After(2 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s := newSender(t, srv.URL, whatsapp.WithTimeout(100*time.Millisecond))
+	s := newSender(t, httpsendtest.Stall(t, nil), whatsapp.WithTimeout(100*time.Millisecond))
 
 	start := time.Now()
 	err := s.Send(context.Background(), message("pt-BR"))
@@ -218,16 +211,7 @@ func TestSendTimeout(t *testing.T) {
 
 func TestSendCallerCanceled(t *testing.T) {
 	started := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // lets the server notice the client going away
-		close(started)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(2 * time.Second):
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s := newSender(t, srv.URL)
+	s := newSender(t, httpsendtest.Stall(t, started))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -255,10 +239,7 @@ func TestSendCallerCanceled(t *testing.T) {
 }
 
 func TestSendNetworkError(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	url := srv.URL
-	srv.Close()
-	s := newSender(t, url)
+	s := newSender(t, httpsendtest.Closed())
 	err := s.Send(context.Background(), message("pt-BR"))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, otpcode.ErrRetryable, "got %v, want retryable", err)
