@@ -8,8 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otpguard/otpguard/internal/redistest"
 	"github.com/otpguard/otpguard/otpcode"
 	"github.com/otpguard/otpguard/store"
+	"github.com/otpguard/otpguard/store/redisstore"
 )
 
 // enrolling is a directory that knows nobody until it makes a customer,
@@ -44,9 +46,13 @@ func (d *enrolling) Resolve(_ context.Context, id otpcode.Identifier) (otpcode.C
 // verifies — for the same customer, not new — and a wrong guess at it is
 // judged as wrong, not as a code never requested.
 func TestVerifyAfterAnotherPartnerEnrolled(t *testing.T) {
+	onStores(t, testVerifyAfterAnotherPartnerEnrolled)
+}
+
+func testVerifyAfterAnotherPartnerEnrolled(t *testing.T, wrap func(store.Store) store.Store) {
 	const phone = "+5531987650000"
 	dir := &enrolling{known: map[string]string{}}
-	f := newFixture(t, manyRequests, nil, otpcode.WithDirectory(dir))
+	f := newFixture(t, manyRequests, wrap, otpcode.WithDirectory(dir))
 	ctx := context.Background()
 	codes := map[string]string{}
 	for _, partner := range []string{"goomer", "saipos"} {
@@ -80,9 +86,13 @@ func TestVerifyAfterAnotherPartnerEnrolled(t *testing.T) {
 // operator's view of the customer (Status: no lock) explains — and the
 // lock, which is the stranger's, keeps that old code from being judged.
 func TestStrangerLockIsNotTheCustomers(t *testing.T) {
+	onStores(t, testStrangerLockIsNotTheCustomers)
+}
+
+func testStrangerLockIsNotTheCustomers(t *testing.T, wrap func(store.Store) store.Store) {
 	const phone = "+5531987650001"
 	dir := &enrolling{known: map[string]string{}}
-	f := newFixture(t, func(l *otpcode.Limits) { manyRequests(l); l.LockAfter = 2 }, nil, otpcode.WithDirectory(dir))
+	f := newFixture(t, func(l *otpcode.Limits) { manyRequests(l); l.LockAfter = 2 }, wrap, otpcode.WithDirectory(dir))
 	ctx := context.Background()
 	verify := func(partner, code string) (otpcode.VerifyResult, error) {
 		return f.svc.Verify(ctx, otpcode.VerifyInput{Integration: partner, Identifier: phone, Code: code})
@@ -107,4 +117,17 @@ func TestStrangerLockIsNotTheCustomers(t *testing.T) {
 	st, err := f.svc.Status(ctx, "cust-0001")
 	require.NoError(t, err)
 	assert.Equal(t, store.Status{}, st.Limits, "the customer's status: no lock, no count, no pair")
+}
+
+// onStores runs test over the fixture's memory store and over Redis (a
+// server of the test's own prefix; see internal/redistest), for tests
+// that do not move the clock.
+func onStores(t *testing.T, test func(t *testing.T, wrap func(store.Store) store.Store)) {
+	t.Run("memory", func(t *testing.T) { test(t, nil) })
+	t.Run("redis", func(t *testing.T) {
+		client := redistest.Client(t)
+		rs, err := redisstore.New(client, redisstore.WithPrefix(redistest.Prefix(t, client)))
+		require.NoError(t, err)
+		test(t, func(store.Store) store.Store { return rs })
+	})
 }
